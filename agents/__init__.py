@@ -1,0 +1,1 @@
+"""Stream processors, one module per concern; installed as ``cryptoflow.agents``."""

@@ -1,0 +1,59 @@
+"""Persist every tick of every symbol topic to MongoDB, in batches, exactly once.
+
+One agent reads all symbol topics (fewer, larger batches than one agent per
+topic; faust's per-event cost is the first limit on this path, LOCAL-STACK.md).
+Each value passes ``parse_tick``; good ticks are grouped by collection and
+written with ``TickStore.insert`` (idempotent, retried until written); refused
+ones go to the dead letters. Offsets are acknowledged only after both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from datetime import UTC, datetime
+from typing import Any
+
+from cryptoflow.agents.batches import written_batches
+from cryptoflow.app import app
+from cryptoflow.exceptions import InvalidTick
+from cryptoflow.records import parse_tick
+from cryptoflow.settings import topic_name
+from cryptoflow.topics import all_tick_topics, message_origin, send_dead_letter
+
+log = logging.getLogger(__name__)
+
+collections = {symbol: topic_name(symbol) for symbol in app.settings.symbols}
+
+
+@app.agent(all_tick_topics)
+async def persist_ticks(stream: Any) -> None:
+    await app.store.ensure_tick_indexes(collections.values())
+    async for events in written_batches(
+        stream, app.settings.batch_size, app.settings.batch_linger,
+    ):
+        documents: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        refused: list[tuple[bytes | None, str, str, bytes | None]] = []
+        now = datetime.now(UTC)
+        for event in events:
+            message = event.message
+            try:
+                tick = parse_tick(event.value, collections, now)
+            except InvalidTick as err:
+                origin = message_origin(message.topic, message.partition, message.offset)
+                refused.append((event.value, err.reason, origin, event.key))
+            else:
+                documents[collections[tick.symbol]].append(tick.to_document())
+        names = list(documents)
+        outcomes = await asyncio.gather(
+            *(app.store.insert(name, documents[name]) for name in names),
+        )
+        for name, outcome in zip(names, outcomes, strict=True):
+            for document, reason in outcome.rejected:
+                origin = f"{name}/{document['symbol']}/{document['ts'].isoformat()}"
+                refused.append((repr(document).encode(), reason, origin, None))
+            log.debug("%s: %d stored, %d already there, %d rejected", name,
+                      outcome.inserted, outcome.duplicates, len(outcome.rejected))
+        for value, reason, origin, key in refused:
+            await send_dead_letter(value, reason, origin, key)

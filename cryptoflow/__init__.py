@@ -1,0 +1,12 @@
+"""cryptoflow: Binance prices → Kafka topics → MongoDB, as one Faust app.
+
+``faust -A cryptoflow worker`` finds ``app`` here. Importing the modules below
+registers, in the order a price travels: the ingest timer, the topics, the
+agents that persist ticks and dead letters.
+"""
+
+from cryptoflow import ingest, topics  # noqa: F401  (registers the timer and topics)
+from cryptoflow.agents import deadletters, persist  # noqa: F401  (registers the agents)
+from cryptoflow.app import app
+
+__all__ = ["app"]

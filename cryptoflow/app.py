@@ -1,0 +1,70 @@
+"""The Faust app, built from typed settings: the one global of cryptoflow.
+
+It also owns the worker's two outside connections, the Binance client and the
+MongoDB store, so that they are created once, shared by every agent and job,
+and closed when the worker stops.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import faust
+
+from cryptoflow.binance import BinanceClient
+from cryptoflow.exceptions import SettingsError
+from cryptoflow.settings import Settings
+from cryptoflow.store import TickStore
+
+log = logging.getLogger(__name__)
+
+# Faust's default is 1 MB; a dead letter re-sends a poison value with headers added,
+# so leave room for the largest value a topic may hold.
+PRODUCER_MAX_REQUEST_BYTES = 4 * 1024 * 1024
+
+
+class CryptoflowApp(faust.App):
+    """faust.App plus the settings and connections every part of the worker shares."""
+
+    def __init__(self, settings: Settings, **options: Any) -> None:
+        super().__init__(
+            settings.app_id,
+            broker=settings.broker,
+            datadir=settings.data_dir,
+            store="memory://",  # tables are rebuilt from their changelog topics
+            processing_guarantee="at_least_once",
+            topic_partitions=settings.topic_partitions,
+            broker_session_timeout=settings.broker_session_timeout,
+            broker_heartbeat_interval=settings.broker_heartbeat_interval,
+            broker_rebalance_timeout=settings.broker_rebalance_timeout,
+            producer_max_request_size=PRODUCER_MAX_REQUEST_BYTES,
+            web_port=settings.web_port,
+            web_bind=settings.web_bind,
+            web_host=settings.web_host,
+            **options,
+        )
+        self.settings = settings
+        self.binance = BinanceClient(settings.binance_url, settings.http_timeout)
+        self.store = TickStore(settings.mongo_uri, settings.mongo_db)
+
+    async def on_start(self) -> None:
+        await super().on_start()
+        log.info("cryptoflow settings: %s", self.settings.describe())
+
+    async def on_stop(self) -> None:
+        await super().on_stop()
+        await self.binance.close()
+        await self.store.close()
+
+
+def build_app() -> CryptoflowApp:
+    """Read the settings; a bad value ends the process with one line naming it."""
+    try:
+        settings = Settings.from_env()
+    except SettingsError as err:
+        raise SystemExit(f"cryptoflow: invalid setting {err}") from None
+    return CryptoflowApp(settings)
+
+
+app = build_app()

@@ -1,0 +1,144 @@
+"""A small client for Binance's public price endpoint.
+
+``BinanceClient.fetch_prices`` sends ONE request for all symbols
+(``GET /api/v3/ticker/price?symbols=[...]``, weight 4) and returns the raw
+quotes, or raises one typed ``BinanceError`` per kind of failure. It honours
+``Retry-After``: after a 429 or 418 it refuses, without any request, until the
+time has passed, because Binance bans IPs that keep calling (418).
+It keeps one aiohttp session for its life; call ``close()`` when done.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import aiohttp
+
+from cryptoflow.exceptions import (
+    BinanceApiError,
+    BinanceBadResponse,
+    BinanceRateLimited,
+    BinanceServerError,
+    BinanceTimeout,
+    BinanceUnreachable,
+)
+
+PRICE_PATH = "/api/v3/ticker/price"
+WEIGHT_HEADER = "X-MBX-USED-WEIGHT-1M"
+# Binance sends Retry-After with every 429/418; if a proxy drops it, wait this long.
+DEFAULT_RETRY_AFTER = 60.0
+
+
+@dataclass(frozen=True)
+class Quote:
+    """One symbol's price exactly as Binance sent it (a decimal string)."""
+
+    symbol: str
+    price: str
+
+
+class BinanceClient:
+    """Fetches current prices; one instance per worker, one session per instance."""
+
+    def __init__(self, base_url: str, timeout: float) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = aiohttp.ClientTimeout(total=None, connect=timeout, sock_read=timeout)
+        self.used_weight: int | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._not_before = 0.0  # time.monotonic() before which no request may go out
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def retry_in(self) -> float:
+        """Seconds left of a Retry-After; 0 when a request may be sent."""
+        return max(0.0, self._not_before - time.monotonic())
+
+    async def fetch_prices(self, symbols: Sequence[str]) -> list[Quote]:
+        """Current prices of ``symbols`` in one request (one ``symbol=`` if only one)."""
+        wait = self.retry_in()
+        if wait > 0:
+            raise BinanceRateLimited(429, wait, "still inside Retry-After; no request sent")
+        if len(symbols) == 1:
+            params = {"symbol": symbols[0]}
+        else:
+            params = {"symbols": json.dumps(list(symbols), separators=(",", ":"))}
+        body = await self._get_json(PRICE_PATH, params)
+        items = body if isinstance(body, list) else [body]
+        return [self._quote(item) for item in items]
+
+    async def _get_json(self, path: str, params: dict[str, str]) -> object:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=self.timeout)
+        try:
+            async with self._session.get(self.base_url + path, params=params) as response:
+                self._note_weight(response)
+                text = await response.text()
+                status = response.status
+                retry_after = response.headers.get("Retry-After")
+        except TimeoutError as err:
+            raise BinanceTimeout(f"no answer within {self.timeout.sock_read:g}s") from err
+        except aiohttp.ClientPayloadError as err:
+            raise BinanceBadResponse(f"body cut off: {err}") from err
+        except aiohttp.ClientError as err:
+            raise BinanceUnreachable(f"{type(err).__name__}: {err}") from err
+        if status in (418, 429):
+            delay = _retry_after_seconds(retry_after)
+            self._not_before = time.monotonic() + delay
+            raise BinanceRateLimited(status, delay, _error_text(text))
+        if status >= 500:
+            raise BinanceServerError(f"HTTP {status}: {text[:200]!r}")
+        try:
+            body = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise BinanceBadResponse(f"HTTP {status}: not JSON ({err}): {text[:200]!r}") from err
+        if isinstance(body, dict) and "code" in body and "msg" in body:
+            raise BinanceApiError(status, _int(body["code"]), str(body["msg"]))
+        if status != 200:
+            raise BinanceBadResponse(f"HTTP {status}: {text[:200]!r}")
+        return body
+
+    def _note_weight(self, response: aiohttp.ClientResponse) -> None:
+        weight = response.headers.get(WEIGHT_HEADER)
+        if weight is not None and weight.isdigit():
+            self.used_weight = int(weight)
+
+    @staticmethod
+    def _quote(item: object) -> Quote:
+        if (
+            not isinstance(item, dict)
+            or not isinstance(item.get("symbol"), str)
+            or not isinstance(item.get("price"), str)
+        ):
+            raise BinanceBadResponse(f"expected {{symbol, price}} strings, got {item!r:.200}")
+        return Quote(symbol=item["symbol"], price=item["price"])
+
+
+def _retry_after_seconds(header: str | None) -> float:
+    try:
+        seconds = float(header) if header is not None else DEFAULT_RETRY_AFTER
+    except ValueError:
+        return DEFAULT_RETRY_AFTER
+    return max(0.0, seconds) if math.isfinite(seconds) else DEFAULT_RETRY_AFTER
+
+
+def _error_text(text: str) -> str:
+    try:
+        body = json.loads(text)
+    except json.JSONDecodeError:
+        return text[:200]
+    return str(body.get("msg", body)) if isinstance(body, dict) else text[:200]
+
+
+def _int(value: object) -> int:
+    try:
+        return int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        raise BinanceBadResponse(f"error code is not a number: {value!r:.40}") from None
+

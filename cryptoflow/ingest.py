@@ -1,0 +1,92 @@
+"""The ingest job: poll Binance on a timer and publish one PriceTick per symbol.
+
+Runs on the group's leader only (``on_leader=True``), so N workers poll once.
+A failure never stops the job: it is logged once when the kind of failure
+changes (not at every tick), and the next poll tries again. A symbol Binance
+calls invalid (-1121) is found, reported once and left out, so one typo does not
+stop the prices of the others.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from cryptoflow.app import app
+from cryptoflow.binance import BinanceClient, Quote
+from cryptoflow.exceptions import BinanceApiError, BinanceError, InvalidTick
+from cryptoflow.records import PriceTick, parse_price, to_millis
+from cryptoflow.topics import quote_origin, send_dead_letter, send_tick
+
+log = logging.getLogger(__name__)
+
+INVALID_SYMBOL = -1121
+
+
+class PricePoller:
+    """One poll per call; remembers the last failure so it logs changes only."""
+
+    def __init__(self, client: BinanceClient, symbols: Sequence[str]) -> None:
+        self.client = client
+        self.symbols = list(symbols)
+        self.failing: str | None = None  # kind of the current failure, None when healthy
+        self.last_success: datetime | None = None
+
+    async def poll(self) -> None:
+        if not self.symbols:
+            return
+        try:
+            quotes = await self.client.fetch_prices(self.symbols)
+        except BinanceApiError as err:
+            self._report_failure(err)
+            if err.code == INVALID_SYMBOL and len(self.symbols) > 1:
+                await self._drop_invalid_symbols()
+            return
+        except BinanceError as err:
+            self._report_failure(err)
+            return
+        received = to_millis(datetime.now(UTC))
+        for quote in quotes:
+            await self._publish(quote, received)
+        self.last_success = received
+        if self.failing is not None:
+            log.info("Binance: prices flow again after %s", self.failing)
+            self.failing = None
+
+    async def _publish(self, quote: Quote, received: datetime) -> None:
+        try:
+            if quote.symbol not in self.symbols:
+                raise InvalidTick(f"Binance answered for a symbol not asked for: {quote.symbol}")
+            tick = PriceTick(symbol=quote.symbol, price=parse_price(quote.price), ts=received)
+        except InvalidTick as err:
+            await send_dead_letter(
+                quote.price.encode(), err.reason, quote_origin(quote.symbol, received),
+                key=quote.symbol.encode(),
+            )
+        else:
+            await send_tick(tick)
+
+    def _report_failure(self, err: BinanceError) -> None:
+        if err.kind != self.failing:
+            log.error("Binance: %s: %s (will keep polling)", err.kind, err)
+            self.failing = err.kind
+
+    async def _drop_invalid_symbols(self) -> None:
+        """Ask for each symbol alone to find the ones Binance refuses."""
+        for symbol in list(self.symbols):
+            try:
+                await self.client.fetch_prices([symbol])
+            except BinanceApiError as err:
+                if err.code == INVALID_SYMBOL:
+                    self.symbols.remove(symbol)
+                    log.error("Binance: symbol %s rejected (%s); no longer polled", symbol, err)
+            except BinanceError as err:
+                self._report_failure(err)
+                return
+
+
+poller = PricePoller(app.binance, app.settings.symbols)
+
+if app.settings.poll_interval > 0:
+    app.timer(app.settings.poll_interval, on_leader=True, name="poll_prices")(poller.poll)

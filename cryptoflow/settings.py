@@ -1,0 +1,232 @@
+"""Typed settings read from the environment (and an optional ``.env`` file).
+
+Every setting is declared once below, with its variable, type, default and a
+one-line description; ``Settings.from_env`` parses and checks them all, so a bad
+value stops the worker at start with one line naming the variable, not deep
+inside a running agent. Nothing here does I/O beyond reading ``.env``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from cryptoflow.exceptions import SettingsError
+
+PREFIX = "CRYPTOFLOW_"
+SYMBOL_PATTERN = re.compile(r"^[A-Z0-9]{2,20}$")
+
+
+def _text(raw: str) -> str:
+    if not raw.strip():
+        raise ValueError("must not be empty")
+    return raw.strip()
+
+
+def _seconds(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"expected a number of seconds, got {raw!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"expected a finite number of seconds >= 0, got {raw!r}")
+    return value
+
+
+def _positive_seconds(raw: str) -> float:
+    value = _seconds(raw)
+    if value == 0:
+        raise ValueError(f"expected a number of seconds > 0, got {raw!r}")
+    return value
+
+
+def _count(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"expected a whole number >= 1, got {raw!r}") from None
+    if value < 1:
+        raise ValueError(f"expected a whole number >= 1, got {raw!r}")
+    return value
+
+
+def _port(raw: str) -> int:
+    value = _count(raw)
+    if value > 65535:
+        raise ValueError(f"expected a TCP port 1-65535, got {raw!r}")
+    return value
+
+
+def _url(schemes: tuple[str, ...]) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip()
+        parts = urlsplit(value)
+        if parts.scheme not in schemes or not parts.netloc:
+            raise ValueError(
+                f"expected a URL starting with {' or '.join(s + '://' for s in schemes)}, "
+                f"got {mask_uri(value)!r}"
+            )
+        return value.rstrip("/")
+
+    return parse
+
+
+def _symbols(raw: str) -> tuple[str, ...]:
+    symbols = tuple(s.strip().upper() for s in raw.split(",") if s.strip())
+    if not symbols:
+        raise ValueError("expected a comma-separated list of symbols, got nothing")
+    for symbol in symbols:
+        if not SYMBOL_PATTERN.match(symbol):
+            raise ValueError(f"{symbol!r} is not a Binance symbol (2-20 letters or digits)")
+    if len(set(symbols)) != len(symbols):
+        raise ValueError(f"lists a symbol twice: {raw!r}")
+    return symbols
+
+
+def _setting(env: str, parse: Callable[[str], Any], default: str, doc: str) -> Any:
+    return field(metadata={"env": PREFIX + env, "parse": parse, "default": default, "doc": doc})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What one worker needs to know; defaults run against the local stack."""
+
+    broker: str = _setting(
+        "BROKER", _url(("kafka", "aiokafka")), "kafka://localhost:9092",
+        "Kafka bootstrap server(s), faust URL form",
+    )
+    mongo_uri: str = _setting(
+        "MONGO_URI", _url(("mongodb", "mongodb+srv")), "mongodb://localhost:27017",
+        "MongoDB connection string (credentials and TLS options go here)",
+    )
+    mongo_db: str = _setting("MONGO_DB", _text, "fx", "MongoDB database for ticks")
+    symbols: tuple[str, ...] = _setting(
+        "SYMBOLS", _symbols, "BTCUSDT,ETHUSDT,SOLUSDT", "Binance symbols to poll and store",
+    )
+    poll_interval: float = _setting(
+        "POLL_INTERVAL", _seconds, "3.0", "seconds between price polls; 0 disables the poller",
+    )
+    binance_url: str = _setting(
+        "BINANCE_URL", _url(("http", "https")), "https://api.binance.com",
+        "Binance REST base URL",
+    )
+    http_timeout: float = _setting(
+        "HTTP_TIMEOUT", _positive_seconds, "5.0", "connect + read timeout of one price request",
+    )
+    app_id: str = _setting("APP_ID", _text, "cryptoflow", "faust app id = Kafka consumer group")
+    data_dir: str = _setting(
+        "DATA_DIR", _text, "cryptoflow-data", "where faust keeps the worker's local state",
+    )
+    web_port: int = _setting("WEB_PORT", _port, "6066", "port of the worker's web server")
+    web_bind: str = _setting(
+        "WEB_BIND", _text, "127.0.0.1", "interface the web server listens on (0.0.0.0 in Docker)",
+    )
+    web_host: str = _setting(
+        "WEB_HOST", _text, "127.0.0.1", "host name other workers use to reach this one",
+    )
+    topic_partitions: int = _setting(
+        "TOPIC_PARTITIONS", _count, "4", "partitions of every topic the app declares",
+    )
+    batch_size: int = _setting(
+        "BATCH_SIZE", _count, "1000", "most ticks written to MongoDB in one insert_many",
+    )
+    batch_linger: float = _setting(
+        "BATCH_LINGER", _positive_seconds, "0.2", "longest wait to fill a batch, in seconds",
+    )
+    broker_session_timeout: float = _setting(
+        "BROKER_SESSION_TIMEOUT", _positive_seconds, "10.0",
+        "seconds before a silent worker leaves the consumer group",
+    )
+    broker_heartbeat_interval: float = _setting(
+        "BROKER_HEARTBEAT_INTERVAL", _positive_seconds, "1.0", "consumer heartbeat, seconds",
+    )
+    broker_rebalance_timeout: float = _setting(
+        "BROKER_REBALANCE_TIMEOUT", _positive_seconds, "5.0",
+        "seconds the group waits for members to rejoin during a rebalance",
+    )
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env"),
+    ) -> Settings:
+        """Parse every setting; the environment wins over ``env_file``."""
+        values: dict[str, str] = {}
+        if env_file is not None and env_file.is_file():
+            values.update(read_env_file(env_file))
+        values.update(os.environ if environ is None else environ)
+        parsed: dict[str, Any] = {}
+        for spec in fields(cls):
+            variable = spec.metadata["env"]
+            raw = values.get(variable, spec.metadata["default"])
+            try:
+                parsed[spec.name] = spec.metadata["parse"](raw)
+            except ValueError as err:
+                raise SettingsError(variable, str(err)) from None
+        settings = cls(**parsed)
+        settings._check_topic_names()
+        return settings
+
+    def _check_topic_names(self) -> None:
+        names: dict[str, str] = {}
+        for symbol in self.symbols:
+            name = topic_name(symbol)
+            if name in names:
+                raise SettingsError(
+                    PREFIX + "SYMBOLS",
+                    f"{names[name]} and {symbol} would share the topic {name!r}",
+                )
+            names[name] = symbol
+
+    def describe(self) -> str:
+        """One log line with every value, passwords masked."""
+        shown = []
+        for spec in fields(self):
+            value = getattr(self, spec.name)
+            if isinstance(value, tuple):
+                value = ",".join(value)
+            elif isinstance(value, str):
+                value = mask_uri(value)
+            shown.append(f"{spec.name}={value}")
+        return " ".join(shown)
+
+
+def topic_name(symbol: str) -> str:
+    """Topic (and collection) of a symbol: the base asset for USDT pairs, as designed."""
+    lowered = symbol.lower()
+    if lowered.endswith("usdt") and len(lowered) > len("usdt"):
+        return lowered[: -len("usdt")]
+    return lowered
+
+
+def mask_uri(uri: str) -> str:
+    """Hide the password of a URI so it can be logged."""
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    userinfo, _, hostinfo = parts.netloc.rpartition("@")
+    user = userinfo.split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{hostinfo}"))
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """``KEY=VALUE`` lines; ``#`` comments, blank lines and ``export`` prefixes allowed."""
+    values: dict[str, str] = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        stripped = stripped.removeprefix("export ").strip()
+        key, sep, value = stripped.partition("=")
+        if not sep or not key.strip():
+            raise SettingsError(f"{path}:{number}", "expected KEY=VALUE")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key.strip()] = value
+    return values

@@ -1,0 +1,130 @@
+"""MongoDB access: batched, idempotent writes that survive a database outage.
+
+``TickStore.insert`` writes a batch with ``insert_many(ordered=False)`` and only
+returns once every document is in the database, a duplicate of one that is
+(code 11000: a redelivered record), or rejected by the server for a reason
+retrying cannot fix (returned, so the caller dead-letters it). Any other error
+(server down, not primary, timeout) is retried with ``Backoff`` for as long as it
+takes: the caller acknowledges the batch's offsets only after this returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pymongo import ASCENDING, AsyncMongoClient
+from pymongo.errors import BulkWriteError, PyMongoError
+
+from cryptoflow.backoff import Backoff
+
+log = logging.getLogger(__name__)
+
+DUPLICATE_KEY = 11000
+TICK_INDEX = "symbol_ts_unique"
+
+
+@dataclass
+class WriteOutcome:
+    """What became of one batch."""
+
+    inserted: int = 0
+    duplicates: int = 0
+    rejected: list[tuple[dict[str, Any], str]] = field(default_factory=list)
+
+
+class TickStore:
+    """The worker's one MongoDB client, created lazily inside the running event loop."""
+
+    def __init__(
+        self, uri: str, database: str, *, backoff: Backoff | None = None,
+        server_timeout: float = 5.0,
+    ) -> None:
+        self._uri = uri
+        self._database = database
+        self._backoff = backoff or Backoff()
+        self._server_timeout_ms = int(server_timeout * 1000)
+        self._client: AsyncMongoClient[dict[str, Any]] | None = None
+
+    @property
+    def client(self) -> AsyncMongoClient[dict[str, Any]]:
+        if self._client is None:
+            self._client = AsyncMongoClient(
+                self._uri, serverSelectionTimeoutMS=self._server_timeout_ms,
+                connectTimeoutMS=self._server_timeout_ms, tz_aware=True,
+            )
+        return self._client
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+
+    async def ping(self) -> None:
+        """Raises a ``PyMongoError`` when the database does not answer."""
+        await self.client.admin.command("ping")
+
+    async def ensure_tick_indexes(self, collections: Iterable[str]) -> None:
+        """Unique (symbol, ts) per tick collection: the guard against redelivery."""
+        db = self.client[self._database]
+        for name in collections:
+            await self._retry(
+                f"create index on {name}",
+                lambda name=name: db[name].create_index(
+                    [("symbol", ASCENDING), ("ts", ASCENDING)], unique=True, name=TICK_INDEX,
+                ),
+            )
+
+    async def insert(self, collection: str, documents: Sequence[dict[str, Any]]) -> WriteOutcome:
+        """Write all of ``documents``; returns only when none is left unwritten."""
+        outcome = WriteOutcome()
+        pending = list(documents)
+        coll = self.client[self._database][collection]
+        delays = self._backoff.delays()
+        while pending:
+            try:
+                result = await coll.insert_many(pending, ordered=False)
+            except BulkWriteError as err:
+                pending = self._sort_bulk_errors(err.details, pending, outcome)
+                if pending:
+                    await self._pause(f"insert into {collection}", err, next(delays))
+            except PyMongoError as err:
+                await self._pause(f"insert into {collection}", err, next(delays))
+            else:
+                outcome.inserted += len(result.inserted_ids)
+                pending = []
+        return outcome
+
+    @staticmethod
+    def _sort_bulk_errors(
+        details: dict[str, Any], pending: list[dict[str, Any]], outcome: WriteOutcome,
+    ) -> list[dict[str, Any]]:
+        """Count duplicates, set aside rejects; return what must be retried."""
+        outcome.inserted += details.get("nInserted", 0)
+        if details.get("writeConcernErrors"):
+            # Acknowledgement was not durable: write everything again (duplicates are ok).
+            return pending
+        for error in details.get("writeErrors", []):
+            if error.get("code") == DUPLICATE_KEY:
+                outcome.duplicates += 1
+            else:
+                reason = f"database rejected the document: {error.get('errmsg', error)}"
+                outcome.rejected.append((pending[error["index"]], reason))
+        return []
+
+    async def _retry(self, what: str, operation: Any) -> Any:
+        delays = self._backoff.delays()
+        while True:
+            try:
+                return await operation()
+            except PyMongoError as err:
+                await self._pause(what, err, next(delays))
+
+    @staticmethod
+    async def _pause(what: str, err: PyMongoError, delay: float) -> None:
+        log.warning("MongoDB: %s failed (%s: %s); retrying in %.1fs",
+                    what, type(err).__name__, err, delay)
+        await asyncio.sleep(delay)

@@ -1,0 +1,55 @@
+"""The Kafka topics and what goes onto them.
+
+Symbol topics (``btc``, ``eth``, ``sol``, ...) carry the documented JSON ticks
+with the symbol as key; they are read and written as raw bytes, because other
+producers write to them too and every value must pass ``parse_tick`` first.
+Every topic is declared with ``topic_partitions`` partitions, so none is
+auto-created with the broker's default count (LOCAL-STACK.md).
+
+Dead letters keep the refused value byte for byte, with the reason and where it
+came from in headers (the Kafka Connect convention), so nothing is lost.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from cryptoflow.app import app
+from cryptoflow.records import PriceTick, format_ts
+from cryptoflow.settings import topic_name
+
+DEADLETTER_TOPIC = "cryptoflow-deadletter"
+REASON_HEADER = "cryptoflow-reason"
+ORIGIN_HEADER = "cryptoflow-origin"
+
+_raw = {
+    "key_serializer": "raw",
+    "value_serializer": "raw",
+    "partitions": app.settings.topic_partitions,
+}
+
+tick_topics = {symbol: app.topic(topic_name(symbol), **_raw) for symbol in app.settings.symbols}
+all_tick_topics = app.topic(*(topic.get_topic_name() for topic in tick_topics.values()), **_raw)
+deadletter_topic = app.topic(DEADLETTER_TOPIC, **_raw)
+
+
+async def send_tick(tick: PriceTick) -> None:
+    await tick_topics[tick.symbol].send(key=tick.symbol.encode(), value=tick.to_wire())
+
+
+async def send_dead_letter(
+    value: bytes | None, reason: str, origin: str, key: bytes | None = None,
+) -> None:
+    """Set a refused value aside; ``origin`` identifies it, so a resend stores it once."""
+    await deadletter_topic.send(
+        key=key, value=value,
+        headers={REASON_HEADER: reason.encode(), ORIGIN_HEADER: origin.encode()},
+    )
+
+
+def message_origin(topic: str, partition: int, offset: int) -> str:
+    return f"{topic}/{partition}/{offset}"
+
+
+def quote_origin(symbol: str, ts: datetime) -> str:
+    return f"binance/{symbol}/{format_ts(ts)}"

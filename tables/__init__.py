@@ -1,0 +1,1 @@
+"""Windowed tables and the pure statistics they hold; installed as ``cryptoflow.tables``."""
