@@ -10,7 +10,7 @@ stop the prices of the others.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
 from cryptoflow.app import app
@@ -24,12 +24,21 @@ log = logging.getLogger(__name__)
 INVALID_SYMBOL = -1121
 
 
+SendTick = Callable[[PriceTick], Awaitable[None]]
+SendDeadLetter = Callable[[bytes, str, str, bytes], Awaitable[None]]
+
+
 class PricePoller:
     """One poll per call; remembers the last failure so it logs changes only."""
 
-    def __init__(self, client: BinanceClient, symbols: Sequence[str]) -> None:
+    def __init__(
+        self, client: BinanceClient, symbols: Sequence[str],
+        send_tick: SendTick, send_dead_letter: SendDeadLetter,
+    ) -> None:
         self.client = client
         self.symbols = list(symbols)
+        self.send_tick = send_tick
+        self.send_dead_letter = send_dead_letter
         self.failing: str | None = None  # kind of the current failure, None when healthy
         self.last_success: datetime | None = None
 
@@ -60,12 +69,12 @@ class PricePoller:
                 raise InvalidTick(f"Binance answered for a symbol not asked for: {quote.symbol}")
             tick = PriceTick(symbol=quote.symbol, price=parse_price(quote.price), ts=received)
         except InvalidTick as err:
-            await send_dead_letter(
+            await self.send_dead_letter(
                 quote.price.encode(), err.reason, quote_origin(quote.symbol, received),
-                key=quote.symbol.encode(),
+                quote.symbol.encode(),
             )
         else:
-            await send_tick(tick)
+            await self.send_tick(tick)
 
     def _report_failure(self, err: BinanceError) -> None:
         if err.kind != self.failing:
@@ -86,7 +95,7 @@ class PricePoller:
                 return
 
 
-poller = PricePoller(app.binance, app.settings.symbols)
+poller = PricePoller(app.binance, app.settings.symbols, send_tick, send_dead_letter)
 
 if app.settings.poll_interval > 0:
     app.timer(app.settings.poll_interval, on_leader=True, name="poll_prices")(poller.poll)

@@ -1,0 +1,33 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+# Both create the virtualenv and install the package with its dev extra first.
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat setup.cfg pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: run test lint install clean
+
+## run: local broker + database, and the worker polling live Binance (Ctrl-C stops all)
+run: $(STAMP)
+	$(BIN)/python -m cryptoflow.localstack --data-dir .cryptoflow -- \
+		$(BIN)/faust -A cryptoflow worker -l info
+
+## test: ruff, then the whole test suite (unit + integration on the local stack)
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+install: $(STAMP)
+
+$(STAMP): setup.cfg pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+clean:
+	rm -rf $(VENV) .cryptoflow cryptoflow-data build dist *.egg-info

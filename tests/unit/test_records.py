@@ -1,0 +1,101 @@
+"""parse_tick: the gate every tick passes, and the wire and document shapes."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cryptoflow.exceptions import InvalidTick
+from cryptoflow.records import PriceTick, format_ts, parse_tick
+
+SYMBOLS = {"BTCUSDT", "ETHUSDT"}
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+
+
+def wire(**fields: object) -> bytes:
+    tick = {"symbol": "BTCUSDT", "price": 67234.5, "ts": "2026-11-24T11:59:59.123Z"}
+    tick.update(fields)
+    return json.dumps({k: v for k, v in tick.items() if v is not ...}).encode()
+
+
+def test_a_documented_tick_is_parsed() -> None:
+    tick = parse_tick(wire(), SYMBOLS, NOW)
+    assert tick.symbol == "BTCUSDT"
+    assert tick.price == 67234.5
+    assert tick.ts == datetime(2026, 11, 24, 11, 59, 59, 123000, tzinfo=UTC)
+    assert tick.source == "external"
+
+
+def test_epoch_milliseconds_and_string_prices_are_accepted() -> None:
+    tick = parse_tick(wire(ts=1_795_000_000_123, price="3.14000000"), SYMBOLS, NOW)
+    assert tick.ts == datetime.fromtimestamp(1_795_000_000.123, tz=UTC).replace(microsecond=123000)
+    assert tick.price == 3.14
+
+
+def test_other_timezones_become_utc_with_milliseconds() -> None:
+    tick = parse_tick(wire(ts="2026-11-24T13:00:00.123456+01:00"), SYMBOLS, NOW)
+    assert tick.ts == datetime(2026, 11, 24, 12, 0, 0, 123000, tzinfo=UTC)
+    assert format_ts(tick.ts) == "2026-11-24T12:00:00.123Z"
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (None, "empty message"),
+        (b"\xff\xfe garbage", "not JSON"),
+        (b"{not json", "not JSON"),
+        (b"[1, 2]", "expected a JSON object, got list"),
+        (b'"BTCUSDT"', "expected a JSON object, got str"),
+        (wire(price=...), "missing field 'price'"),
+        (wire(ts=...), "missing field 'ts'"),
+        (wire(symbol=...), "missing field 'symbol'"),
+        (wire(symbol=42), "symbol must be a string"),
+        (wire(symbol="DOGEUSDT"), "unknown symbol 'DOGEUSDT'"),
+        (wire(price=0), "price must be > 0"),
+        (wire(price=-1.5), "price must be > 0"),
+        (wire(price="NaN"), "price is not finite"),
+        (b'{"symbol":"BTCUSDT","price":NaN,"ts":"2026-11-24T11:59:59Z"}', "not finite"),
+        (b'{"symbol":"BTCUSDT","price":Infinity,"ts":"2026-11-24T11:59:59Z"}', "not finite"),
+        (wire(price="1e999"), "not finite"),
+        (wire(price="cheap"), "price is not a number"),
+        (wire(price=True), "price must be a number, got bool"),
+        (wire(price=[1]), "price must be a number, got list"),
+        (wire(ts="yesterday"), "ts is not ISO-8601"),
+        (wire(ts="2026-11-24T11:59:59"), "ts has no timezone"),
+        (wire(ts=1_795_000_000), "ts out of range"),  # seconds sent as milliseconds
+        (wire(ts="9999-12-31T23:59:59Z"), "ts out of range"),
+        (wire(ts=1e300), "ts out of range"),
+        (wire(ts={"at": 1}), "ts must be an ISO-8601 string or epoch milliseconds"),
+        (wire(source=1), "source must be a string"),
+        (wire(symbol="x" * 1_000_000), "message too large"),
+    ],
+)
+def test_invalid_values_are_refused_with_a_reason(value: bytes | None, reason: str) -> None:
+    with pytest.raises(InvalidTick) as caught:
+        parse_tick(value, SYMBOLS, NOW)
+    assert reason in caught.value.reason
+
+
+@given(
+    price=st.floats(min_value=1e-8, max_value=1e12, allow_nan=False, allow_infinity=False),
+    millis=st.integers(min_value=1_483_228_800_000, max_value=1_795_000_000_000),
+)
+def test_the_wire_format_round_trips(price: float, millis: int) -> None:
+    ts = datetime.fromtimestamp(millis / 1000, tz=UTC).replace(microsecond=millis % 1000 * 1000)
+    tick = PriceTick(symbol="ETHUSDT", price=price, ts=ts)
+    again = parse_tick(tick.to_wire(), SYMBOLS, NOW)
+    assert again.price == price
+    assert again.ts == ts
+    assert again.source == "binance-rest"
+    assert again.to_document() == {"symbol": "ETHUSDT", "price": price, "ts": ts}
+    assert math.isfinite(again.price)
+
+
+def test_the_faust_serialisation_keeps_a_datetime() -> None:
+    tick = PriceTick(symbol="BTCUSDT", price=1.5, ts=NOW)
+    assert PriceTick.loads(tick.dumps()).ts == NOW

@@ -1,0 +1,140 @@
+"""Settings: defaults, parsing, one clear error per bad variable, masked URIs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cryptoflow.exceptions import SettingsError
+from cryptoflow.settings import Settings, mask_uri, read_env_file, topic_name
+
+
+def test_defaults_are_the_documented_ones() -> None:
+    settings = Settings.from_env({}, env_file=None)
+    assert settings.broker == "kafka://localhost:9092"
+    assert settings.mongo_uri == "mongodb://localhost:27017"
+    assert settings.mongo_db == "fx"
+    assert settings.symbols == ("BTCUSDT", "ETHUSDT", "SOLUSDT")
+    assert settings.poll_interval == 3.0
+    assert settings.binance_url == "https://api.binance.com"
+    assert settings.web_port == 6066
+    assert settings.topic_partitions == 4
+
+
+def test_values_are_parsed_from_the_environment() -> None:
+    settings = Settings.from_env(
+        {
+            "CRYPTOFLOW_SYMBOLS": " btcusdt, ethbtc ",
+            "CRYPTOFLOW_POLL_INTERVAL": "0",
+            "CRYPTOFLOW_WEB_PORT": "8080",
+            "CRYPTOFLOW_BINANCE_URL": "https://data-api.binance.vision/",
+            "CRYPTOFLOW_MONGO_URI": "mongodb+srv://u:p@cluster.example.net/?tls=true",
+        },
+        env_file=None,
+    )
+    assert settings.symbols == ("BTCUSDT", "ETHBTC")
+    assert settings.poll_interval == 0.0
+    assert settings.web_port == 8080
+    assert settings.binance_url == "https://data-api.binance.vision"
+    assert settings.mongo_uri.startswith("mongodb+srv://")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("CRYPTOFLOW_POLL_INTERVAL", "abc", "expected a number of seconds"),
+        ("CRYPTOFLOW_POLL_INTERVAL", "-1", ">= 0"),
+        ("CRYPTOFLOW_POLL_INTERVAL", "nan", "finite"),
+        ("CRYPTOFLOW_WEB_PORT", "70000", "TCP port"),
+        ("CRYPTOFLOW_WEB_PORT", "http", "whole number"),
+        ("CRYPTOFLOW_TOPIC_PARTITIONS", "0", ">= 1"),
+        ("CRYPTOFLOW_SYMBOLS", "BTC-USDT", "not a Binance symbol"),
+        ("CRYPTOFLOW_SYMBOLS", "BTCUSDT,BTCUSDT", "twice"),
+        ("CRYPTOFLOW_SYMBOLS", " , ", "got nothing"),
+        ("CRYPTOFLOW_SYMBOLS", "BTCUSDT,BTC", "share the topic 'btc'"),
+        ("CRYPTOFLOW_BROKER", "localhost:9092", "kafka://"),
+        ("CRYPTOFLOW_MONGO_URI", "postgres://x", "mongodb://"),
+        ("CRYPTOFLOW_BINANCE_URL", "ftp://x", "http://"),
+        ("CRYPTOFLOW_MONGO_DB", "  ", "must not be empty"),
+    ],
+)
+def test_a_bad_value_names_its_variable(variable: str, value: str, message: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({variable: value}, env_file=None)
+    assert caught.value.variable == variable
+    assert str(caught.value).startswith(f"{variable}: ")
+    assert message in str(caught.value)
+
+
+def test_a_bad_uri_is_reported_without_its_password() -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({"CRYPTOFLOW_MONGO_URI": "mongo://admin:s3cret@db:27017"}, env_file=None)
+    assert "s3cret" not in str(caught.value)
+    assert "admin:***@db:27017" in str(caught.value)
+
+
+def test_describe_masks_passwords() -> None:
+    settings = Settings.from_env(
+        {"CRYPTOFLOW_MONGO_URI": "mongodb://admin:s3cret@db:27017/?authSource=admin",
+         "CRYPTOFLOW_BROKER": "kafka://user:hunter2@broker:9092"},
+        env_file=None,
+    )
+    line = settings.describe()
+    assert "s3cret" not in line
+    assert "hunter2" not in line
+    assert "mongo_uri=mongodb://admin:***@db:27017/?authSource=admin" in line
+
+
+@pytest.mark.parametrize(
+    ("uri", "masked"),
+    [
+        ("mongodb://localhost:27017", "mongodb://localhost:27017"),
+        ("mongodb://user@host", "mongodb://user@host"),
+        ("mongodb://user:p%40ss@h1:1,h2:2/db", "mongodb://user:***@h1:1,h2:2/db"),
+        ("mongodb+srv://u:pw@cluster.example.net", "mongodb+srv://u:***@cluster.example.net"),
+    ],
+)
+def test_mask_uri(uri: str, masked: str) -> None:
+    assert mask_uri(uri) == masked
+
+
+@pytest.mark.parametrize(
+    ("symbol", "topic"),
+    [("BTCUSDT", "btc"), ("ETHUSDT", "eth"), ("SOLUSDT", "sol"), ("ETHBTC", "ethbtc"),
+     ("USDT", "usdt"), ("BNBFDUSD", "bnbfdusd")],
+)
+def test_topic_names_follow_the_original_design(symbol: str, topic: str) -> None:
+    assert topic_name(symbol) == topic
+
+
+def test_env_file_is_read_and_the_environment_wins(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text(
+        "# local settings\n\nexport CRYPTOFLOW_MONGO_DB='prices'\nCRYPTOFLOW_WEB_PORT=7000\n"
+    )
+    settings = Settings.from_env({"CRYPTOFLOW_WEB_PORT": "7001"}, env_file=env_file)
+    assert settings.mongo_db == "prices"
+    assert settings.web_port == 7001
+
+
+def test_a_malformed_env_file_line_is_named(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("CRYPTOFLOW_WEB_PORT=1\nnot a setting\n")
+    with pytest.raises(SettingsError, match=r"\.env:2: expected KEY=VALUE"):
+        read_env_file(env_file)
+
+
+def test_the_worker_refuses_to_start_with_one_clear_line(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", "import cryptoflow"],
+        env={"CRYPTOFLOW_POLL_INTERVAL": "soon", "PATH": "/usr/bin:/bin"},
+        cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "cryptoflow: invalid setting CRYPTOFLOW_POLL_INTERVAL: "
+        "expected a number of seconds, got 'soon'"
+    ]

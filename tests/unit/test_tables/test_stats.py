@@ -1,0 +1,79 @@
+"""RollingStats against Python's statistics module, on random price sequences."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cryptoflow.records import PriceTick
+from cryptoflow.tables.stats import RollingStats
+
+T0 = datetime(2026, 11, 24, tzinfo=UTC)
+
+prices = st.floats(min_value=1e-8, max_value=1e9, allow_nan=False, allow_infinity=False)
+
+
+def ticks(values: list[float], offsets: list[int] | None = None) -> list[PriceTick]:
+    offsets = offsets if offsets is not None else list(range(len(values)))
+    return [
+        PriceTick(symbol="BTCUSDT", price=p, ts=T0 + timedelta(milliseconds=o))
+        for p, o in zip(values, offsets, strict=True)
+    ]
+
+
+def accumulate(values: list[PriceTick]) -> RollingStats:
+    stats = RollingStats()
+    for tick in values:
+        stats += tick
+    return stats
+
+
+@given(st.lists(prices, min_size=1, max_size=200))
+def test_matches_the_statistics_module(values: list[float]) -> None:
+    stats = accumulate(ticks(values))
+    assert stats.count == len(values)
+    assert stats.low == min(values)
+    assert stats.high == max(values)
+    assert math.isclose(stats.mean, statistics.fmean(values), rel_tol=1e-9)
+    assert math.isclose(stats.stddev, statistics.pstdev(values), rel_tol=1e-6,
+                        abs_tol=1e-9 * max(values))
+    assert stats.open == values[0]
+    assert stats.close == values[-1]
+    assert math.isclose(stats.change_pct, (values[-1] - values[0]) / values[0] * 100)
+
+
+def test_one_tick_has_no_spread() -> None:
+    stats = RollingStats() + ticks([67_000.5])[0]
+    assert (stats.count, stats.mean, stats.stddev, stats.change_pct) == (1, 67_000.5, 0.0, 0.0)
+    assert stats.summary()["min"] == stats.summary()["max"] == 67_000.5
+
+
+def test_large_magnitudes_with_tiny_moves_keep_their_variance() -> None:
+    values = [1e9 + x for x in (0.001, 0.002, 0.003, 0.004)]
+    stats = accumulate(ticks(values))
+    assert math.isclose(stats.stddev, statistics.pstdev(values), rel_tol=1e-4)
+
+
+@given(
+    st.lists(st.tuples(prices, st.integers(0, 59_999)), min_size=1, max_size=50,
+             unique_by=lambda t: t[1]),
+)
+def test_open_and_close_follow_event_time_not_arrival(pairs: list[tuple[float, int]]) -> None:
+    values, offsets = [p for p, _ in pairs], [o for _, o in pairs]
+    stats = accumulate(ticks(values, offsets))
+    assert stats.open == values[offsets.index(min(offsets))]
+    assert stats.close == values[offsets.index(max(offsets))]
+    assert stats.open_ts == T0 + timedelta(milliseconds=min(offsets))
+
+
+def test_adding_returns_a_new_value_and_survives_serialisation() -> None:
+    empty = RollingStats()
+    one = empty + ticks([10.0])[0]
+    assert empty.count == 0
+    assert one.count == 1
+    assert RollingStats.loads(one.dumps()) == one
+    assert RollingStats.loads(empty.dumps()).summary()["mean"] is None
