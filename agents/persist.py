@@ -4,7 +4,9 @@ One agent reads all symbol topics (fewer, larger batches than one agent per
 topic; faust's per-event cost is the first limit on this path, LOCAL-STACK.md).
 Each value passes ``parse_tick``; good ticks are grouped by collection and
 written with ``TickStore.insert`` (idempotent, retried until written); refused
-ones go to the dead letters. Offsets are acknowledged only after both.
+ones go to the dead letters; newly stored ones go on to ``cryptoflow-ticks`` for
+the tables (a redelivered duplicate does not, so statistics count it once).
+Offsets are acknowledged only after all three.
 """
 
 from __future__ import annotations
@@ -18,9 +20,14 @@ from typing import Any
 from cryptoflow.agents.batches import written_batches
 from cryptoflow.app import app
 from cryptoflow.exceptions import InvalidTick
-from cryptoflow.records import parse_tick
+from cryptoflow.records import PriceTick, parse_tick
 from cryptoflow.settings import topic_name
-from cryptoflow.topics import all_tick_topics, message_origin, send_dead_letter
+from cryptoflow.topics import (
+    all_tick_topics,
+    forward_stored_ticks,
+    message_origin,
+    send_dead_letter,
+)
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +41,7 @@ async def persist_ticks(stream: Any) -> None:
         stream, app.settings.batch_size, app.settings.batch_linger,
     ):
         documents: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        ticks: dict[int, PriceTick] = {}  # id(document) -> its tick
         refused: list[tuple[bytes | None, str, str, bytes | None]] = []
         now = datetime.now(UTC)
         for event in events:
@@ -44,7 +52,9 @@ async def persist_ticks(stream: Any) -> None:
                 origin = message_origin(message.topic, message.partition, message.offset)
                 refused.append((event.value, err.reason, origin, event.key))
             else:
-                documents[collections[tick.symbol]].append(tick.to_document())
+                document = tick.to_document()
+                ticks[id(document)] = tick
+                documents[collections[tick.symbol]].append(document)
         names = list(documents)
         outcomes = await asyncio.gather(
             *(app.store.insert(name, documents[name]) for name in names),
@@ -54,6 +64,9 @@ async def persist_ticks(stream: Any) -> None:
                 origin = f"{name}/{document['symbol']}/{document['ts'].isoformat()}"
                 refused.append((repr(document).encode(), reason, origin, None))
             log.debug("%s: %d stored, %d already there, %d rejected", name,
-                      outcome.inserted, outcome.duplicates, len(outcome.rejected))
+                      len(outcome.inserted), outcome.duplicates, len(outcome.rejected))
         for value, reason, origin, key in refused:
             await send_dead_letter(value, reason, origin, key)
+        await forward_stored_ticks(
+            [ticks[id(doc)] for outcome in outcomes for doc in outcome.inserted],
+        )

@@ -2,11 +2,11 @@
 
 ``faust -A cryptoflow worker`` finds ``app`` here. Importing the modules below
 registers, in the order a price travels: the ingest timer, the topics, the
-agents that persist ticks and dead letters.
+agents that persist ticks and dead letters and update the tables, the web views.
 """
 
-from cryptoflow import ingest, topics  # noqa: F401  (registers the timer and topics)
-from cryptoflow.agents import deadletters, persist  # noqa: F401  (registers the agents)
+from cryptoflow import ingest, topics, views  # noqa: F401  (registers timer, topics, views)
+from cryptoflow.agents import deadletters, persist, stats  # noqa: F401  (registers the agents)
 from cryptoflow.app import app
 
 __all__ = ["app"]

@@ -11,6 +11,7 @@ import logging
 from typing import Any
 
 import faust
+from faust.web.apps.stats import blueprint as stats_blueprint
 
 from cryptoflow.binance import BinanceClient
 from cryptoflow.exceptions import SettingsError
@@ -45,6 +46,9 @@ class CryptoflowApp(faust.App):
             **options,
         )
         self.settings = settings
+        # faust's sensor statistics at /stats/ (it would take /, which stays free);
+        # its /router/, /table/ pages are on by default. /graph/ needs pydot: left off.
+        stats_blueprint.register(self, url_prefix="/stats/")
         self.binance = BinanceClient(settings.binance_url, settings.http_timeout)
         self.store = TickStore(settings.mongo_uri, settings.mongo_db)
 

@@ -81,3 +81,17 @@ class BinanceApiError(BinanceError):
         self.status = status
         self.code = code
         self.msg = msg
+
+
+class ApiError(CryptoflowError):
+    """A web request that cannot be answered; becomes a JSON error with ``status``."""
+
+    def __init__(
+        self, status: int, message: str, param: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.param = param
+        self.retry_after = retry_after

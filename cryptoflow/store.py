@@ -29,9 +29,9 @@ TICK_INDEX = "symbol_ts_unique"
 
 @dataclass
 class WriteOutcome:
-    """What became of one batch."""
+    """What became of one batch: new documents, duplicates, and rejects with reasons."""
 
-    inserted: int = 0
+    inserted: list[dict[str, Any]] = field(default_factory=list)
     duplicates: int = 0
     rejected: list[tuple[dict[str, Any], str]] = field(default_factory=list)
 
@@ -86,7 +86,7 @@ class TickStore:
         delays = self._backoff.delays()
         while pending:
             try:
-                result = await coll.insert_many(pending, ordered=False)
+                await coll.insert_many(pending, ordered=False)
             except BulkWriteError as err:
                 pending = self._sort_bulk_errors(err.details, pending, outcome)
                 if pending:
@@ -94,7 +94,7 @@ class TickStore:
             except PyMongoError as err:
                 await self._pause(f"insert into {collection}", err, next(delays))
             else:
-                outcome.inserted += len(result.inserted_ids)
+                outcome.inserted.extend(pending)
                 pending = []
         return outcome
 
@@ -103,16 +103,18 @@ class TickStore:
         details: dict[str, Any], pending: list[dict[str, Any]], outcome: WriteOutcome,
     ) -> list[dict[str, Any]]:
         """Count duplicates, set aside rejects; return what must be retried."""
-        outcome.inserted += details.get("nInserted", 0)
         if details.get("writeConcernErrors"):
             # Acknowledgement was not durable: write everything again (duplicates are ok).
             return pending
+        failed = set()
         for error in details.get("writeErrors", []):
+            failed.add(error["index"])
             if error.get("code") == DUPLICATE_KEY:
                 outcome.duplicates += 1
             else:
                 reason = f"database rejected the document: {error.get('errmsg', error)}"
                 outcome.rejected.append((pending[error["index"]], reason))
+        outcome.inserted.extend(doc for i, doc in enumerate(pending) if i not in failed)
         return []
 
     async def _retry(self, what: str, operation: Any) -> Any:

@@ -12,6 +12,7 @@ came from in headers (the Kafka Connect convention), so nothing is lost.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 
 from cryptoflow.app import app
@@ -31,10 +32,22 @@ _raw = {
 tick_topics = {symbol: app.topic(topic_name(symbol), **_raw) for symbol in app.settings.symbols}
 all_tick_topics = app.topic(*(topic.get_topic_name() for topic in tick_topics.values()), **_raw)
 deadletter_topic = app.topic(DEADLETTER_TOPIC, **_raw)
+# Validated, newly stored ticks, keyed by symbol in JSON like the tables' changelogs,
+# so a tick updates the tables on the worker that owns its symbol.
+ticks_topic = app.topic(
+    "cryptoflow-ticks", key_type=str, key_serializer="json", value_type=PriceTick,
+    partitions=app.settings.topic_partitions,
+)
 
 
 async def send_tick(tick: PriceTick) -> None:
     await tick_topics[tick.symbol].send(key=tick.symbol.encode(), value=tick.to_wire())
+
+
+async def forward_stored_ticks(ticks: list[PriceTick]) -> None:
+    """Hand stored ticks on to the tables; returns once the broker has them all."""
+    deliveries = [await ticks_topic.send(key=tick.symbol, value=tick) for tick in ticks]
+    await asyncio.gather(*deliveries)
 
 
 async def send_dead_letter(

@@ -1,0 +1,23 @@
+"""Keep the latest tick and the rolling statistics of every symbol up to date.
+
+Reads ``cryptoflow-ticks``: only ticks that passed validation and were newly
+stored, so a redelivered tick is not counted twice.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cryptoflow.app import app
+from cryptoflow.tables.price_tables import latest_ticks, window_tables
+from cryptoflow.topics import ticks_topic
+
+
+@app.agent(ticks_topic)
+async def update_stats(stream: Any) -> None:
+    async for tick in stream:  # PriceTick values
+        latest = latest_ticks.get(tick.symbol)
+        if latest is None or tick.ts >= latest.ts:
+            latest_ticks[tick.symbol] = tick
+        for table in window_tables.values():
+            table[tick.symbol] += tick

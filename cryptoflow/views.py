@@ -1,0 +1,135 @@
+"""The JSON API, served by every worker's faust web server under ``/api/``.
+
+A symbol's table rows live on the worker that owns its partition, so a request
+is answered there: a view asks faust's router for the owner and either answers
+from the local tables or fetches the answer from the owner (marked with
+``X-Cryptoflow-Routed`` so it is never forwarded twice). faust's own
+``table_route`` does the same but takes the raw path segment as the key; ours
+normalises the symbol first and answers 503 (not faust's 500) while partitions
+are not yet assigned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+from faust.web import Request, Response, View
+from yarl import URL
+
+from cryptoflow import api
+from cryptoflow.app import app
+from cryptoflow.exceptions import ApiError
+from cryptoflow.tables.price_tables import latest_ticks, window_tables
+
+ROUTED_HEADER = "X-Cryptoflow-Routed"
+RETRY_AFTER = 2.0
+FORWARD_TIMEOUT = aiohttp.ClientTimeout(total=5.0)
+
+Answer = Callable[[], dict[str, Any]]
+
+
+class ApiView(View):
+    """Base of our views: an ``ApiError`` becomes its JSON error answer."""
+
+    async def dispatch(self, request: Any) -> Any:
+        try:
+            return await super().dispatch(request)
+        except ApiError as err:
+            headers = {"Retry-After": f"{err.retry_after:g}"} if err.retry_after else None
+            return self.json(api.error_body(err), status=err.status, headers=headers)
+
+    async def from_owner(
+        self, request: Request, table_name: str, symbol: str, path: str, answer: Answer,
+    ) -> dict[str, Any]:
+        """``answer()`` here if this worker owns ``symbol``, else the owner's answer."""
+        if not app.tables.recovery.completed.is_set():
+            raise ApiError(503, "tables are recovering; try again shortly",
+                           retry_after=RETRY_AFTER)
+        if request.headers.get(ROUTED_HEADER) is None:
+            owner = _owner(table_name, symbol)
+            if (owner.host, owner.port) != (app.conf.canonical_url.host,
+                                            app.conf.canonical_url.port):
+                return await _fetch(owner.with_path(path).with_query(request.query))
+        return answer()
+
+
+def _owner(table_name: str, symbol: str) -> URL:
+    try:
+        return app.router.key_store(table_name, symbol)
+    except (KeyError, TypeError):  # faust raises both before partitions are assigned
+        raise ApiError(503, "worker is not ready (partitions not assigned yet)",
+                       retry_after=RETRY_AFTER) from None
+
+
+async def _fetch(url: URL) -> dict[str, Any]:
+    try:
+        async with app.http_client.get(
+            url, headers={ROUTED_HEADER: "1"}, timeout=FORWARD_TIMEOUT,
+        ) as response:
+            body = await response.json()
+    except (aiohttp.ClientError, TimeoutError) as err:
+        raise ApiError(503, f"the worker owning this key did not answer: {err}",
+                       retry_after=RETRY_AFTER) from None
+    if response.status != 200:
+        error = body.get("error", {}) if isinstance(body, dict) else {}
+        raise ApiError(response.status, error.get("message", "owner failed"),
+                       error.get("param"), retry_after=RETRY_AFTER)
+    return body  # type: ignore[no-any-return]
+
+
+async def symbol_stats(view: ApiView, request: Request, symbol: str) -> dict[str, Any]:
+    spec = api.parse_window(request.query)
+    at = api.parse_at(request.query, datetime.now(UTC))
+    table = window_tables[spec.name]
+
+    def answer() -> dict[str, Any]:
+        latest = latest_ticks.get(symbol)
+        moment = at or (latest.ts if latest is not None else datetime.now(UTC))
+        if latest is not None and not spec.retains(moment, latest.ts):
+            raise ApiError(404, f"the {spec.name} window at {moment.isoformat()} is no "
+                                f"longer kept (kept for {spec.expires})", param="at")
+        return api.window_stats(symbol, spec, moment, table.relative_to(moment)[symbol].value())
+
+    return await view.from_owner(
+        request, table.name, symbol, f"/api/stats/{symbol}/", answer,
+    )
+
+
+async def symbol_latest(view: ApiView, request: Request, symbol: str) -> dict[str, Any]:
+    return await view.from_owner(
+        request, latest_ticks.name, symbol, f"/api/prices/latest/{symbol}/",
+        lambda: api.latest_price(symbol, latest_ticks.get(symbol)),
+    )
+
+
+@app.page("/api/stats/{symbol}/")
+class SymbolStatsView(ApiView):
+    async def get(self, request: Request, symbol: str) -> Response:
+        symbol = api.parse_symbol(symbol, app.settings.symbols)
+        return self.json(await symbol_stats(self, request, symbol))
+
+
+@app.page("/api/stats/")
+class AllStatsView(ApiView):
+    async def get(self, request: Request) -> Response:
+        return self.json(
+            [await symbol_stats(self, request, s) for s in app.settings.symbols],
+        )
+
+
+@app.page("/api/prices/latest/{symbol}/")
+class SymbolLatestView(ApiView):
+    async def get(self, request: Request, symbol: str) -> Response:
+        symbol = api.parse_symbol(symbol, app.settings.symbols)
+        return self.json(await symbol_latest(self, request, symbol))
+
+
+@app.page("/api/prices/latest/")
+class LatestPricesView(ApiView):
+    async def get(self, request: Request) -> Response:
+        return self.json(
+            [await symbol_latest(self, request, s) for s in app.settings.symbols],
+        )

@@ -1,0 +1,29 @@
+"""The worker's tables: the latest tick and rolling statistics per symbol.
+
+Keyed by symbol (JSON keys, as every faust table), on event time (the tick's
+``ts``), with a changelog per table so a restarted worker recovers them. They
+are updated from ``cryptoflow-ticks``, whose JSON keys hash to the same
+partitions as the changelogs, so ``table_route`` finds the owner of a symbol.
+"""
+
+from __future__ import annotations
+
+from cryptoflow.app import app
+from cryptoflow.records import PriceTick
+from cryptoflow.tables.stats import RollingStats
+from cryptoflow.tables.windows import WINDOWS
+
+latest_ticks = app.Table(
+    "latest-ticks", key_type=str, value_type=PriceTick,
+    partitions=app.settings.topic_partitions,
+)
+
+window_tables = {
+    spec.name: app.Table(
+        f"stats-{spec.name}", default=RollingStats, key_type=str, value_type=RollingStats,
+        partitions=app.settings.topic_partitions,
+    )
+    .tumbling(spec.size, expires=spec.expires)
+    .relative_to_field(PriceTick.ts)
+    for spec in WINDOWS.values()
+}
