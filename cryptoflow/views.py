@@ -41,6 +41,11 @@ class ApiView(View):
             headers = {"Retry-After": f"{err.retry_after:g}"} if err.retry_after else None
             return self.json(api.error_body(err), status=err.status, headers=headers)
 
+    async def post(self, request: Request, **_: Any) -> Response:
+        raise ApiError(405, f"{request.method} is not allowed here; use GET")
+
+    put = patch = delete = post
+
     async def from_owner(
         self, request: Request, table_name: str, symbol: str, path: str, answer: Answer,
     ) -> dict[str, Any]:
@@ -133,3 +138,11 @@ class LatestPricesView(ApiView):
         return self.json(
             [await symbol_latest(self, request, s) for s in app.settings.symbols],
         )
+
+
+@app.page("/api/{path:.*}")
+class UnknownApiView(ApiView):
+    """Anything else under /api/ is a JSON 404, never faust's plain-text one."""
+
+    async def get(self, request: Request, path: str) -> Response:
+        raise ApiError(404, f"no such endpoint: /api/{path[:64]}")

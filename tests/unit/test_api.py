@@ -1,0 +1,94 @@
+"""The API's request parsing and JSON shapes, without a worker."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from cryptoflow import api
+from cryptoflow.exceptions import ApiError
+from cryptoflow.records import PriceTick
+from cryptoflow.tables.stats import RollingStats
+from cryptoflow.tables.windows import WINDOWS
+
+SYMBOLS = ("BTCUSDT", "ETHUSDT")
+NOW = datetime(2026, 11, 24, 12, 0, 42, 500000, tzinfo=UTC)
+
+
+def test_symbols_are_case_insensitive() -> None:
+    assert api.parse_symbol("btcusdt", SYMBOLS) == "BTCUSDT"
+
+
+def test_an_unknown_symbol_is_a_404_naming_the_known_ones() -> None:
+    with pytest.raises(ApiError) as caught:
+        api.parse_symbol("DOGEUSDT", SYMBOLS)
+    assert (caught.value.status, caught.value.param) == (404, "symbol")
+    assert "BTCUSDT, ETHUSDT" in caught.value.message
+
+
+def test_window_defaults_to_one_minute_and_knows_the_documented_sizes() -> None:
+    assert api.parse_window({}).name == "1m"
+    assert [api.parse_window({"window": w}).name for w in ("1m", "5m", "1h")] == ["1m", "5m", "1h"]
+
+
+@pytest.mark.parametrize("window", ["2m", "", "1M", "x" * 10_000])
+def test_a_bad_window_is_a_400_naming_the_parameter(window: str) -> None:
+    with pytest.raises(ApiError) as caught:
+        api.parse_window({"window": window})
+    assert (caught.value.status, caught.value.param) == (400, "window")
+    assert len(caught.value.message) < 200
+
+
+def test_at_is_optional_and_parsed_as_utc() -> None:
+    assert api.parse_at({}, NOW) is None
+    assert api.parse_at({"at": "2026-11-24T13:00:00+01:00"}, NOW) == datetime(
+        2026, 11, 24, 12, tzinfo=UTC)
+    # a '+' left unencoded in a query string arrives as a space
+    assert api.parse_at({"at": "2026-11-24T13:00:00 01:00"}, NOW) == datetime(
+        2026, 11, 24, 12, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "at", ["tomorrow", "2026-11-24T12:00:00", "9999-12-31T23:59:59Z", "1970-01-01T00:00:00Z",
+           "2" * 100],
+)
+def test_a_bad_at_is_a_400(at: str) -> None:
+    with pytest.raises(ApiError) as caught:
+        api.parse_at({"at": at}, NOW)
+    assert (caught.value.status, caught.value.param) == (400, "at")
+
+
+def test_window_stats_shape() -> None:
+    tick = PriceTick(symbol="BTCUSDT", price=100.0, ts=NOW)
+    stats = RollingStats() + tick + PriceTick(symbol="BTCUSDT", price=110.0, ts=NOW)
+    body = api.window_stats("BTCUSDT", WINDOWS["1m"], NOW, stats)
+    assert body == {
+        "symbol": "BTCUSDT",
+        "window": {"size": "1m", "start": "2026-11-24T12:00:00.000Z",
+                   "end": "2026-11-24T12:01:00.000Z"},
+        "count": 2, "min": 100.0, "max": 110.0, "mean": 105.0, "stddev": 5.0,
+        "open": 100.0, "close": 110.0, "change_pct": 10.0,
+        "first_ts": "2026-11-24T12:00:42.500Z", "last_ts": "2026-11-24T12:00:42.500Z",
+    }
+
+
+def test_an_empty_window_has_nulls_not_nan() -> None:
+    body = api.window_stats("ETHUSDT", WINDOWS["1h"], NOW, RollingStats())
+    assert body["count"] == 0
+    assert body["mean"] is None and body["stddev"] is None and body["change_pct"] is None
+    assert body["window"]["start"] == "2026-11-24T12:00:00.000Z"
+    assert body["window"]["end"] == "2026-11-24T13:00:00.000Z"
+
+
+def test_latest_price_shape() -> None:
+    assert api.latest_price("BTCUSDT", None) == {"symbol": "BTCUSDT", "price": None, "ts": None}
+    tick = PriceTick(symbol="BTCUSDT", price=1.5, ts=NOW)
+    assert api.latest_price("BTCUSDT", tick) == {
+        "symbol": "BTCUSDT", "price": 1.5, "ts": "2026-11-24T12:00:42.500Z"}
+
+
+def test_error_body() -> None:
+    assert api.error_body(ApiError(400, "bad", param="at")) == {
+        "error": {"status": 400, "message": "bad", "param": "at"}}
+    assert api.error_body(ApiError(503, "wait")) == {"error": {"status": 503, "message": "wait"}}
