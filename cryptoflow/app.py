@@ -40,6 +40,7 @@ class CryptoflowApp(faust.App):
             broker_heartbeat_interval=settings.broker_heartbeat_interval,
             broker_rebalance_timeout=settings.broker_rebalance_timeout,
             producer_max_request_size=PRODUCER_MAX_REQUEST_BYTES,
+            producer_max_batch_size=settings.producer_max_batch_bytes,
             web_port=settings.web_port,
             web_bind=settings.web_bind,
             web_host=settings.web_host,

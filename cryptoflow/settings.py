@@ -139,6 +139,11 @@ class Settings:
     batch_linger: float = _setting(
         "BATCH_LINGER", _positive_seconds, "0.2", "longest wait to fill a batch, in seconds",
     )
+    producer_max_batch_bytes: int = _setting(
+        "PRODUCER_MAX_BATCH_BYTES", _count, "16384",
+        "producer batch size; 1 on the local broker, whose end offsets are wrong after "
+        "batched writes (LOCAL-STACK.md)",
+    )
     broker_session_timeout: float = _setting(
         "BROKER_SESSION_TIMEOUT", _positive_seconds, "10.0",
         "seconds before a silent worker leaves the consumer group",

@@ -1,0 +1,110 @@
+"""PricePoller: what one poll publishes, and how failures are reported."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+import pytest
+import pytest_asyncio
+
+from cryptoflow.binance import BinanceClient
+from cryptoflow.ingest import PricePoller
+from cryptoflow.records import PriceTick
+from cryptoflow.simexchange import Fault, SimExchange
+
+SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
+
+
+class Published:
+    """Collects what the poller sends, in place of the Kafka topics."""
+
+    def __init__(self) -> None:
+        self.ticks: list[PriceTick] = []
+        self.dead: list[tuple[bytes, str, str, bytes]] = []
+
+    async def tick(self, tick: PriceTick) -> None:
+        self.ticks.append(tick)
+
+    async def dead_letter(self, value: bytes, reason: str, origin: str, key: bytes) -> None:
+        self.dead.append((value, reason, origin, key))
+
+
+@pytest_asyncio.fixture
+async def exchange() -> AsyncIterator[SimExchange]:
+    sim = SimExchange(seed=3)
+    await sim.start()
+    yield sim
+    await sim.stop()
+
+
+@pytest_asyncio.fixture
+async def client(exchange: SimExchange) -> AsyncIterator[BinanceClient]:
+    binance = BinanceClient(exchange.url, timeout=0.5)
+    yield binance
+    await binance.close()
+
+
+def poller_for(client: BinanceClient, out: Published, symbols: list[str]) -> PricePoller:
+    return PricePoller(client, symbols, out.tick, out.dead_letter)
+
+
+@pytest.mark.asyncio
+async def test_a_poll_publishes_one_tick_per_served_price(
+    exchange: SimExchange, client: BinanceClient,
+) -> None:
+    out = Published()
+    poller = poller_for(client, out, SYMBOLS)
+    await poller.poll()
+    assert [(t.symbol, t.price) for t in out.ticks] == [
+        (p.symbol, float(p.price)) for p in exchange.served
+    ]
+    assert len({t.ts for t in out.ticks}) == 1
+    assert out.ticks[0].ts.tzinfo is not None and out.ticks[0].ts.microsecond % 1000 == 0
+    assert poller.last_success == out.ticks[0].ts
+
+
+@pytest.mark.asyncio
+async def test_a_bad_price_becomes_a_dead_letter(
+    exchange: SimExchange, client: BinanceClient,
+) -> None:
+    out = Published()
+    exchange.inject(Fault.bad_price("ETHUSDT", "0.00000000"))
+    await poller_for(client, out, SYMBOLS).poll()
+    assert [t.symbol for t in out.ticks] == ["BTCUSDT", "SOLUSDT"]
+    ((value, reason, origin, key),) = out.dead
+    assert (value, key) == (b"0.00000000", b"ETHUSDT")
+    assert "price must be > 0" in reason
+    assert origin.startswith("binance/ETHUSDT/")
+
+
+@pytest.mark.asyncio
+async def test_failures_are_logged_once_per_change_and_polling_resumes(
+    exchange: SimExchange, client: BinanceClient, caplog: pytest.LogCaptureFixture,
+) -> None:
+    out = Published()
+    poller = poller_for(client, out, SYMBOLS)
+    exchange.inject(Fault.status(503), Fault.status(502), Fault.status(500), Fault.truncated())
+    with caplog.at_level(logging.INFO, logger="cryptoflow.ingest"):
+        for _ in range(5):
+            await poller.poll()
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 3, messages
+    assert messages[0].startswith("Binance: server_error: HTTP 503")
+    assert messages[1].startswith("Binance: bad_response")
+    assert messages[2] == "Binance: prices flow again after bad_response"
+    assert len(out.ticks) == 3
+
+
+@pytest.mark.asyncio
+async def test_an_invalid_symbol_is_dropped_and_the_rest_keep_flowing(
+    exchange: SimExchange, client: BinanceClient, caplog: pytest.LogCaptureFixture,
+) -> None:
+    out = Published()
+    poller = poller_for(client, out, ["BTCUSDT", "TYPOUSDT", "SOLUSDT"])
+    with caplog.at_level(logging.ERROR, logger="cryptoflow.ingest"):
+        await poller.poll()
+        await poller.poll()
+    assert poller.symbols == ["BTCUSDT", "SOLUSDT"]
+    assert [t.symbol for t in out.ticks] == ["BTCUSDT", "SOLUSDT"]
+    assert any("symbol TYPOUSDT rejected" in r.getMessage() for r in caplog.records)
