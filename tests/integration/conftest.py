@@ -1,0 +1,178 @@
+"""Real parts for integration tests: the local stack, the simulated exchange, workers.
+
+Every test gets its own broker and database (both start in about a second), so
+no test sees another's topics or documents. Workers are real ``faust -A cryptoflow
+worker`` processes on free ports, stopped (SIGTERM) when the test ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from aiokafka import AIOKafkaProducer
+from pymongo import MongoClient
+from pymongo.database import Database
+
+from cryptoflow.localstack import LocalStack
+from cryptoflow.simexchange import SimExchangeThread
+
+pytestmark = pytest.mark.integration
+
+T = TypeVar("T")
+READY_LINE = "[^Worker]: Ready"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(
+    probe: Callable[[], T], timeout: float = 30.0, interval: float = 0.2, what: str = "",
+) -> T:
+    """Poll ``probe`` until it returns something truthy; fail the test after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:g}s waiting for {what or probe}")
+        time.sleep(interval)
+
+
+class WorkerProcess:
+    """One ``faust -A cryptoflow worker`` subprocess with its own log and web port."""
+
+    def __init__(self, env: dict[str, str], workdir: Path, name: str = "worker") -> None:
+        self.env = env
+        self.workdir = workdir
+        self.log_path = workdir / f"{name}.log"
+        self.web_port = int(env["CRYPTOFLOW_WEB_PORT"])
+        self.process: subprocess.Popen[bytes] | None = None
+        self._log_offset = 0
+
+    def start(self, wait: bool = True) -> WorkerProcess:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "faust", "-A", "cryptoflow", "worker", "-l", "info"],
+                env=self.env, cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT,
+            )
+        if wait:
+            wait_for(self._ready, timeout=60, what=f"worker ready ({self.log_path})")
+        return self
+
+    def _ready(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            pytest.fail(f"worker exited with {self.process.returncode}:\n{self.log()[-3000:]}")
+        return READY_LINE in self.log()
+
+    def log(self) -> str:
+        """This run's log (a restart appends to the same file)."""
+        if not self.log_path.exists():
+            return ""
+        return self.log_path.read_bytes()[self._log_offset:].decode(errors="replace")
+
+    def stop(self, timeout: float = 45.0) -> int:
+        """SIGTERM and wait: faust's own shutdown commits offsets and flushes."""
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=timeout)
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(timeout=10)
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[LocalStack]:
+    with LocalStack(kafka_port=0, mongo_port=0, data_dir=tmp_path / "stack") as local:
+        yield local
+
+
+@pytest.fixture
+def exchange() -> Iterator[SimExchangeThread]:
+    with SimExchangeThread(seed=7) as sim:
+        yield sim
+
+
+@pytest.fixture
+def worker_env(stack: LocalStack, exchange: SimExchangeThread) -> dict[str, str]:
+    """Environment of a worker on this test's stack: fast polls, quick batches."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRYPTOFLOW_")}
+    env.update(stack.env())
+    env.update({
+        "CRYPTOFLOW_BINANCE_URL": exchange.url,
+        "CRYPTOFLOW_POLL_INTERVAL": "0.5",
+        "CRYPTOFLOW_BATCH_LINGER": "0.1",
+        "CRYPTOFLOW_WEB_PORT": str(free_port()),
+        "CRYPTOFLOW_DATA_DIR": "worker-data",
+    })
+    return env
+
+
+@pytest.fixture
+def start_worker(
+    worker_env: dict[str, str], tmp_path: Path,
+) -> Iterator[Callable[..., WorkerProcess]]:
+    """Start workers; every one still running at the end is stopped."""
+    workers: list[WorkerProcess] = []
+
+    def start(name: str = "worker", wait: bool = True, **overrides: str) -> WorkerProcess:
+        env = {**worker_env, **overrides}
+        if workers and "CRYPTOFLOW_WEB_PORT" not in overrides:  # one web port per worker
+            env["CRYPTOFLOW_WEB_PORT"] = str(free_port())
+        worker = WorkerProcess(env, tmp_path / name, name)
+        workers.append(worker)
+        return worker.start(wait=wait)
+
+    yield start
+    for worker in workers:
+        if worker.running:
+            worker.stop()
+
+
+@pytest.fixture
+def mongo(stack: LocalStack) -> Iterator[Database[dict[str, Any]]]:
+    client: MongoClient[dict[str, Any]] = MongoClient(stack.mongo_uri, tz_aware=True)
+    yield client["fx"]
+    client.close()
+
+
+@pytest.fixture
+def produce(stack: LocalStack) -> Callable[[str, list[tuple[bytes | None, bytes | None]]], None]:
+    """Send (key, value) pairs to a topic with a plain aiokafka producer."""
+
+    def send(topic: str, records: list[tuple[bytes | None, bytes | None]]) -> None:
+        async def run() -> None:
+            producer = AIOKafkaProducer(bootstrap_servers=f"127.0.0.1:{stack.kafka_port}")
+            await producer.start()
+            try:
+                for key, value in records:
+                    await producer.send_and_wait(topic, key=key, value=value)
+            finally:
+                await producer.stop()
+
+        asyncio.run(run())
+
+    return send

@@ -1,0 +1,102 @@
+"""The pipeline end to end: exchange → worker → topics → MongoDB, on real parts."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pymongo.database import Database
+
+from cryptoflow.simexchange import Fault, SimExchangeThread
+from tests.integration.conftest import WorkerProcess, wait_for
+
+COLLECTIONS = {"BTCUSDT": "btc", "ETHUSDT": "eth", "SOLUSDT": "sol"}
+
+
+def stored(mongo: Database[dict[str, Any]]) -> Counter[tuple[str, float]]:
+    return Counter(
+        (doc["symbol"], doc["price"])
+        for name in COLLECTIONS.values()
+        for doc in mongo[name].find({}, {"_id": 0, "symbol": 1, "price": 1})
+    )
+
+
+def served(exchange: SimExchangeThread) -> Counter[tuple[str, float]]:
+    return Counter((p.symbol, float(p.price)) for p in exchange.sim.served)
+
+
+def stop_serving(exchange: SimExchangeThread) -> None:
+    """Answer 503 from now on, so 'served' stops growing while the worker drains."""
+    exchange.sim.inject(*[Fault.status(503)] * 10_000)
+
+
+def test_every_served_price_is_stored_exactly_once(
+    exchange: SimExchangeThread, start_worker: Callable[..., WorkerProcess],
+    mongo: Database[dict[str, Any]],
+    produce: Callable[[str, list[tuple[bytes | None, bytes | None]]], None],
+) -> None:
+    worker = start_worker()
+    wait_for(lambda: len(exchange.sim.served) >= 5 * 3, what="five polls")
+    stop_serving(exchange)
+    expected = served(exchange)
+    wait_for(lambda: stored(mongo) == expected, what="every served price stored", timeout=20)
+
+    docs = list(mongo["btc"].find())
+    assert {doc["symbol"] for doc in docs} == {"BTCUSDT"}
+    assert all(set(doc) == {"_id", "symbol", "price", "ts"} for doc in docs)
+    assert all(doc["ts"].tzinfo is not None for doc in docs)
+    latest = mongo["btc"].find_one(sort=[("_id", -1)])  # the original design's query
+    assert latest is not None and latest["ts"] == max(doc["ts"] for doc in docs)
+    assert "symbol_ts_unique" in mongo["btc"].index_information()
+
+    # A restart of the same group, then a new group that re-reads every topic from
+    # the start: redelivered ticks must not create a second document. A marker tick
+    # per symbol, sent after the rest to the same partition, tells when a group is done.
+    assert worker.stop() == 0
+    for group in ("cryptoflow", "cryptoflow-reread"):
+        worker = start_worker(group, CRYPTOFLOW_APP_ID=group)
+        markers = send_markers(produce)
+        expected.update(markers)
+        wait_for(lambda: stored(mongo) == expected, what=f"{group} caught up", timeout=30)
+        assert worker.stop() == 0
+
+
+def send_markers(
+    produce: Callable[[str, list[tuple[bytes | None, bytes | None]]], None],
+) -> Counter[tuple[str, float]]:
+    """One fresh tick per symbol from a plain producer, keyed like the worker's."""
+    now = datetime.now(UTC).isoformat()
+    markers: Counter[tuple[str, float]] = Counter()
+    for symbol, topic in COLLECTIONS.items():
+        value = {"symbol": symbol, "price": 0.5, "ts": now}
+        produce(topic, [(symbol.encode(), json.dumps(value).encode())])
+        markers[(symbol, 0.5)] += 1
+    return markers
+
+
+def test_records_from_other_producers_are_stored_and_garbage_is_dead_lettered(
+    start_worker: Callable[..., WorkerProcess], mongo: Database[dict[str, Any]],
+    produce: Callable[[str, list[tuple[bytes | None, bytes | None]]], None],
+) -> None:
+    start_worker(CRYPTOFLOW_POLL_INTERVAL="0")
+    ts = datetime.now(UTC).replace(microsecond=250_000) - timedelta(seconds=5)
+    millis = int(ts.timestamp() * 1000) + 1
+    produce("eth", [
+        (b"ETHUSDT", json.dumps(
+            {"symbol": "ETHUSDT", "price": 3500.25, "ts": ts.isoformat()}).encode()),
+        (b"\x00garbage", b"\xff\x00 not json"),
+        (b"ETHUSDT", json.dumps({"symbol": "ETHUSDT", "price": 3501.5, "ts": millis}).encode()),
+    ])
+    wait_for(lambda: mongo["eth"].count_documents({}) == 2, what="two good ticks stored")
+    docs = {doc["price"]: doc["ts"] for doc in mongo["eth"].find()}
+    assert docs == {3500.25: ts, 3501.5: ts + timedelta(milliseconds=1)}
+
+    letter = wait_for(lambda: mongo["deadletters"].find_one(), what="the dead letter")
+    assert letter["reason"].startswith("not JSON")
+    assert letter["value"] == b"\xff\x00 not json"  # not UTF-8: kept as bytes
+    assert letter["key"] == "\x00garbage"
+    assert letter["_id"].startswith("eth/")
+    assert mongo["deadletters"].count_documents({}) == 1

@@ -1,0 +1,159 @@
+"""Rolling statistics over HTTP, checked against the ticks stored in MongoDB."""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pymongo.database import Database
+
+from cryptoflow.simexchange import SimExchangeThread
+from tests.integration.conftest import WorkerProcess, wait_for
+from tests.integration.test_pipeline import served, stop_serving, stored
+
+SYMBOLS = {"BTCUSDT": "btc", "ETHUSDT": "eth", "SOLUSDT": "sol"}
+
+
+def get(worker: WorkerProcess, path: str, method: str = "GET") -> tuple[int, Any]:
+    request = urllib.request.Request(f"http://127.0.0.1:{worker.web_port}{path}", method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def answered(worker: WorkerProcess, path: str) -> Any:
+    """The body once the worker answers 200 (it answers 503 while starting)."""
+    def probe() -> Any:
+        status, body = get(worker, path)
+        assert status in (200, 503), (status, body)
+        return body if status == 200 else None
+    return wait_for(probe, timeout=40, what=f"200 from {path}")
+
+
+def tables_caught_up(worker: WorkerProcess, mongo: Database[dict[str, Any]]) -> None:
+    """Wait until every symbol's latest price is the newest stored one: the stats agent
+    updates the latest tick and its windows in one step, so they are current too."""
+    def newest() -> list[dict[str, Any]]:
+        docs = [mongo[name].find_one(sort=[("ts", -1)]) for name in SYMBOLS.values()]
+        return [{"symbol": d["symbol"], "price": d["price"],
+                 "ts": d["ts"].isoformat(timespec="milliseconds").replace("+00:00", "Z")}
+                for d in docs if d is not None]
+    wait_for(lambda: answered(worker, "/api/prices/latest/") == newest(), timeout=20,
+             what=f"tables of {worker.log_path.parent.name} caught up")
+
+
+def expected_stats(mongo: Database[dict[str, Any]], symbol: str, body: dict[str, Any]) -> None:
+    start = datetime.fromisoformat(body["window"]["start"])
+    end = datetime.fromisoformat(body["window"]["end"])
+    docs = list(mongo[SYMBOLS[symbol]].find({"ts": {"$gte": start, "$lt": end}}).sort("ts", 1))
+    prices = [doc["price"] for doc in docs]
+    assert body["count"] == len(prices) > 0
+    assert body["min"] == min(prices)
+    assert body["max"] == max(prices)
+    assert math.isclose(body["mean"], statistics.fmean(prices), rel_tol=1e-9)
+    assert math.isclose(body["stddev"], statistics.pstdev(prices), rel_tol=1e-9, abs_tol=1e-12)
+    assert body["open"] == prices[0]
+    assert body["close"] == prices[-1]
+    assert math.isclose(body["change_pct"], (prices[-1] - prices[0]) / prices[0] * 100)
+
+
+def test_stats_equal_what_mongodb_holds_and_bad_requests_get_json_errors(
+    exchange: SimExchangeThread, start_worker: Callable[..., WorkerProcess],
+    mongo: Database[dict[str, Any]],
+) -> None:
+    worker = start_worker()
+    wait_for(lambda: len(exchange.sim.served) >= 6 * 3, what="six polls")
+    stop_serving(exchange)
+    expected = served(exchange)
+    wait_for(lambda: stored(mongo) == expected, what="every served price stored", timeout=20)
+    tables_caught_up(worker, mongo)
+
+    for symbol in SYMBOLS:
+        for window in ("1m", "5m", "1h"):
+            body = answered(worker, f"/api/stats/{symbol.lower()}/?window={window}")
+            assert body["symbol"] == symbol
+            assert body["window"]["size"] == window
+            expected_stats(mongo, symbol, body)
+
+    everything = answered(worker, "/api/stats/?window=1h")
+    assert [entry["symbol"] for entry in everything] == list(SYMBOLS)
+
+    for path, method, status in [
+        ("/api/stats/DOGEUSDT/", "GET", 404),
+        ("/api/stats/BTCUSDT/?window=7m", "GET", 400),
+        ("/api/stats/BTCUSDT/?at=not-a-time", "GET", 400),
+        ("/api/stats/BTCUSDT/?at=9999-12-31T00:00:00Z", "GET", 400),
+        ("/api/stats/BTCUSDT/?at=" + "9" * 5000, "GET", 400),
+        ("/api/nothing/here/", "GET", 404),
+        ("/api/" + "x" * 3000 + "/", "GET", 404),
+        ("/api/stats/BTCUSDT/", "POST", 405),
+        ("/api/stats/", "DELETE", 405),
+    ]:
+        code, body = get(worker, path, method)
+        assert code == status, (path, body)
+        assert body["error"]["status"] == status
+    assert get(worker, "/api/stats/BTCUSDT/")[0] == 200  # still serving
+    for faust_page in ("/stats/", "/router/", "/table/"):
+        assert get(worker, faust_page)[0] == 200
+
+
+def burst(symbol: str, start: datetime, count: int) -> list[tuple[bytes | None, bytes | None]]:
+    return [
+        (symbol.encode(), json.dumps({
+            "symbol": symbol, "price": 100 + i % 7,
+            "ts": (start + timedelta(milliseconds=10 * i)).isoformat(),
+        }).encode())
+        for i in range(count)
+    ]
+
+
+def test_a_restarted_worker_recovers_its_windows_exactly(
+    start_worker: Callable[..., WorkerProcess], mongo: Database[dict[str, Any]],
+    produce: Callable[[str, list[tuple[bytes | None, bytes | None]]], None],
+) -> None:
+    worker = start_worker(CRYPTOFLOW_POLL_INTERVAL="0")
+    minute = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=2)
+    produce("btc", burst("BTCUSDT", minute, 300))  # a burst: batched changelog writes
+    path = f"/api/stats/BTCUSDT/?at={minute.isoformat().replace('+', '%2B')}"
+    wait_for(lambda: get(worker, path)[1].get("count") == 300, what="300 ticks counted")
+
+    assert worker.stop() == 0
+    worker.start()
+    body = answered(worker, path)
+    assert body["count"] == 300
+    expected_stats(mongo, "BTCUSDT", body)
+
+
+def test_two_workers_answer_every_symbol_alike(
+    exchange: SimExchangeThread, start_worker: Callable[..., WorkerProcess],
+    mongo: Database[dict[str, Any]],
+) -> None:
+    first = start_worker("first")
+    second = start_worker("second")
+
+    def owned(worker: WorkerProcess) -> set[int]:
+        status, body = get(worker, "/stats/assignment/")
+        return set(body["actives"].get("cryptoflow-ticks", [])) if status == 200 else set()
+
+    wait_for(lambda: owned(first) and owned(second) and not owned(first) & owned(second),
+             timeout=60, what="both workers own partitions")
+    wait_for(lambda: len(exchange.sim.served) >= 3 * 3, what="three polls")
+    stop_serving(exchange)
+    expected = served(exchange)
+    wait_for(lambda: stored(mongo) == expected, what="every served price stored", timeout=20)
+    tables_caught_up(first, mongo)
+
+    for symbol in SYMBOLS:
+        path = f"/api/stats/{symbol}/?window=1h"
+        one, two = answered(first, path), answered(second, path)
+        assert one == two
+        expected_stats(mongo, symbol, one)
+    assert answered(first, "/api/prices/latest/") == answered(second, "/api/prices/latest/")
