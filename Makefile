@@ -5,11 +5,18 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat setup.cfg pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint install clean
+.PHONY: run demo test lint install clean
 
 ## run: local broker + database, and the worker polling live Binance (Ctrl-C stops all)
 run: $(STAMP)
 	$(BIN)/python -m cryptoflow.localstack --data-dir .cryptoflow -- \
+		$(BIN)/faust -A cryptoflow worker -l info
+
+## demo: the same, but against the simulated exchange (no internet needed);
+## live statistics at http://127.0.0.1:6066/api/stats/
+demo: $(STAMP)
+	@echo "cryptoflow demo: open http://127.0.0.1:6066/api/stats/ and /api/prices/latest/"
+	$(BIN)/python -m cryptoflow.localstack --data-dir .cryptoflow --simulated-exchange 8081 -- \
 		$(BIN)/faust -A cryptoflow worker -l info
 
 ## test: ruff, then the whole test suite (unit + integration on the local stack)

@@ -26,6 +26,7 @@ from pathlib import Path
 from types import FrameType, TracebackType
 
 from cryptoflow.exceptions import LocalStackError
+from cryptoflow.simexchange import SimExchangeThread
 
 INSTALL_HINT = "install the dev extra: pip install -e '.[dev]'"
 START_TIMEOUT = 30.0
@@ -257,19 +258,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mongo-port", type=int, default=27017, help="0 picks a free port")
     parser.add_argument("--data-dir", type=Path, default=Path(".cryptoflow"),
                         help="database files and server logs (default: .cryptoflow)")
+    parser.add_argument("--simulated-exchange", type=int, metavar="PORT",
+                        help="also serve the simulated Binance on PORT (0: a free one) and "
+                             "point CRYPTOFLOW_BINANCE_URL at it, for offline demos")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
 
     stack = LocalStack(host=args.host, kafka_port=args.kafka_port, mongo_port=args.mongo_port,
                        data_dir=args.data_dir)
-    try:
-        stack.start()
-    except LocalStackError as err:
-        print(f"localstack: {err}", file=sys.stderr)
-        return 1
-    try:
+    with contextlib.ExitStack() as running:
+        try:
+            running.enter_context(stack)
+        except LocalStackError as err:
+            print(f"localstack: {err}", file=sys.stderr)
+            return 1
         env = stack.env()
+        if args.simulated_exchange is not None:
+            exchange = running.enter_context(
+                SimExchangeThread(host=args.host, port=args.simulated_exchange))
+            env["CRYPTOFLOW_BINANCE_URL"] = exchange.url
         for name, value in env.items():
             print(f"export {name}={value}", flush=True)
         print(f"# broker {stack.broker_url}, database {stack.mongo_uri}, logs in "
@@ -278,8 +286,6 @@ def main(argv: list[str] | None = None) -> int:
             return _run_command(command, env)
         _wait_for_signal()
         return 0
-    finally:
-        stack.stop()
 
 
 if __name__ == "__main__":

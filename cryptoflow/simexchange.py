@@ -115,11 +115,12 @@ class SimExchange:
         self._state = _State()
         self._lock = threading.Lock()
         self._runner: web.AppRunner | None = None
+        self.host = "127.0.0.1"
         self.port = 0
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     @property
     def served(self) -> list[ServedPrice]:
@@ -157,6 +158,7 @@ class SimExchange:
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()
+        self.host = host
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         return self.port
 
@@ -282,10 +284,13 @@ class _ApiError(Exception):
 
 
 class SimExchangeThread:
-    """A SimExchange on its own event loop in a background thread, for sync tests."""
+    """A SimExchange on its own event loop in a background thread, for sync code."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, host: str = "127.0.0.1", port: int = 0, **kwargs: Any,
+    ) -> None:
         self.sim = SimExchange(*args, **kwargs)
+        self._address = (host, port)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
 
@@ -295,7 +300,8 @@ class SimExchangeThread:
 
     def __enter__(self) -> SimExchangeThread:
         self._thread.start()
-        asyncio.run_coroutine_threadsafe(self.sim.start(), self._loop).result(timeout=10)
+        asyncio.run_coroutine_threadsafe(
+            self.sim.start(*self._address), self._loop).result(timeout=10)
         return self
 
     def __exit__(self, *_: object) -> None:
