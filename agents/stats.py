@@ -1,7 +1,8 @@
 """Keep the latest tick and the rolling statistics of every symbol up to date.
 
 Reads ``cryptoflow-ticks``: only ticks that passed validation and were newly
-stored, so a redelivered tick is not counted twice.
+stored. A tick redelivered by the broker is recognised by its offset and skipped,
+so the statistics count each stored tick once.
 """
 
 from __future__ import annotations
@@ -9,13 +10,17 @@ from __future__ import annotations
 from typing import Any
 
 from cryptoflow.app import app
-from cryptoflow.tables.price_tables import latest_ticks, window_tables
+from cryptoflow.tables.price_tables import counted_offsets, latest_ticks, window_tables
 from cryptoflow.topics import ticks_topic
 
 
 @app.agent(ticks_topic)
 async def update_stats(stream: Any) -> None:
-    async for tick in stream:  # PriceTick values
+    async for event in stream.events():
+        tick, offset = event.value, event.message.offset
+        if offset <= counted_offsets.get(tick.symbol, -1):
+            continue
+        counted_offsets[tick.symbol] = offset
         latest = latest_ticks.get(tick.symbol)
         if latest is None or tick.ts >= latest.ts:
             latest_ticks[tick.symbol] = tick

@@ -70,3 +70,31 @@ def error_body(err: ApiError) -> dict[str, Any]:
     if err.param is not None:
         body["param"] = err.param
     return {"error": body}
+
+
+def poll_health(
+    interval: float, is_leader: bool, last_success: datetime | None, failing: str | None,
+    started: datetime, now: datetime,
+) -> tuple[bool, str]:
+    """Healthy unless this worker polls and its last good poll is 3 intervals old."""
+    if interval == 0:
+        return True, "poller disabled (CRYPTOFLOW_POLL_INTERVAL=0)"
+    if not is_leader:
+        return True, "not the leader; another worker polls"
+    since = last_success or started
+    age = (now - since).total_seconds()
+    if age > 3 * interval:
+        why = f" ({failing})" if failing else ""
+        return False, f"no successful poll for {age:.1f}s{why}"
+    return True, f"last successful poll {age:.1f}s ago"
+
+
+def health_body(checks: Mapping[str, tuple[bool, str]]) -> tuple[int, dict[str, Any]]:
+    """200 when every check passes, else 503 naming the failing parts."""
+    failing = [name for name, (ok, _) in checks.items() if not ok]
+    body = {
+        "status": "failing" if failing else "ok",
+        "failing": failing,
+        "checks": {name: {"ok": ok, "detail": detail} for name, (ok, detail) in checks.items()},
+    }
+    return (503 if failing else 200), body

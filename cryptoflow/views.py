@@ -11,17 +11,22 @@ are not yet assigned.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
+from aiokafka.errors import KafkaError
 from faust.web import Request, Response, View
+from pymongo.errors import PyMongoError
 from yarl import URL
 
 from cryptoflow import api
 from cryptoflow.app import app
 from cryptoflow.exceptions import ApiError
+from cryptoflow.ingest import poller
+from cryptoflow.settings import mask_uri
 from cryptoflow.tables.price_tables import latest_ticks, window_tables
 
 ROUTED_HEADER = "X-Cryptoflow-Routed"
@@ -138,6 +143,40 @@ class LatestPricesView(ApiView):
         return self.json(
             [await symbol_latest(self, request, s) for s in app.settings.symbols],
         )
+
+
+HEALTH_TIMEOUT = 2.0
+STARTED = datetime.now(UTC)
+
+
+async def _probe(check: Awaitable[object], what: str) -> tuple[bool, str]:
+    try:
+        await asyncio.wait_for(check, timeout=HEALTH_TIMEOUT)
+    except TimeoutError:
+        return False, f"{what} did not answer within {HEALTH_TIMEOUT:g}s"
+    except (KafkaError, PyMongoError) as err:
+        return False, f"{what}: {type(err).__name__}: {err}"
+    return True, f"{what} answered"
+
+
+@app.page("/api/health/")
+class HealthView(ApiView):
+    """For load balancers and Docker: 200 when broker, database and polling are fine."""
+
+    async def get(self, request: Request) -> Response:
+        settings = app.settings
+        # faust keeps its aiokafka producer private; its client asks the broker.
+        kafka = app.producer._ensure_producer().client
+        checks = {
+            "broker": await _probe(kafka.fetch_all_metadata(), mask_uri(settings.broker)),
+            "database": await _probe(app.store.ping(), mask_uri(settings.mongo_uri)),
+            "poll": api.poll_health(
+                settings.poll_interval, app.is_leader(), poller.last_success, poller.failing,
+                STARTED, datetime.now(UTC),
+            ),
+        }
+        status, body = api.health_body(checks)
+        return self.json(body, status=status)
 
 
 @app.page("/api/{path:.*}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -92,3 +92,30 @@ def test_error_body() -> None:
     assert api.error_body(ApiError(400, "bad", param="at")) == {
         "error": {"status": 400, "message": "bad", "param": "at"}}
     assert api.error_body(ApiError(503, "wait")) == {"error": {"status": 503, "message": "wait"}}
+
+
+STARTED = NOW - timedelta(minutes=10)
+
+
+def test_poll_health_fails_after_three_intervals_without_success() -> None:
+    assert api.poll_health(3.0, True, NOW - timedelta(seconds=8), None, STARTED, NOW)[0]
+    ok, detail = api.poll_health(3.0, True, NOW - timedelta(seconds=10), "rate_limited",
+                                 STARTED, NOW)
+    assert not ok
+    assert detail == "no successful poll for 10.0s (rate_limited)"
+    assert not api.poll_health(3.0, True, None, "unreachable", STARTED, NOW)[0]
+
+
+def test_poll_health_passes_where_this_worker_does_not_poll() -> None:
+    assert api.poll_health(0.0, True, None, None, STARTED, NOW) == (
+        True, "poller disabled (CRYPTOFLOW_POLL_INTERVAL=0)")
+    assert api.poll_health(3.0, False, None, None, STARTED, NOW)[0]
+
+
+def test_health_body_names_what_fails() -> None:
+    status, body = api.health_body({"broker": (True, "ok"), "database": (False, "down")})
+    assert status == 503
+    assert body["status"] == "failing"
+    assert body["failing"] == ["database"]
+    assert body["checks"]["database"] == {"ok": False, "detail": "down"}
+    assert api.health_body({"broker": (True, "ok")})[0] == 200
