@@ -1,81 +1,213 @@
-"""The local stack: real servers on real ports, restartable, always reaped."""
+"""The local stack against real clients, since every other integration test stands on it.
+
+A broker or database that starts but cannot serve, loses data over a clean restart,
+or leaves processes behind would make the pipeline tests fail in confusing ways;
+these fail first, and plainly. The command line is tested as ``make run`` uses it.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pymongo import MongoClient
 
+from cryptoflow.exceptions import LocalStackError
 from cryptoflow.localstack import LocalStack
+
+pytestmark = pytest.mark.integration
+
+HOST = "127.0.0.1"
+CLI = [sys.executable, "-m", "cryptoflow.localstack", "--kafka-port", "0", "--mongo-port", "0"]
 
 
 def accepts(port: int) -> bool:
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) == 0
+    with socket.socket() as probe:
+        probe.settimeout(1.0)
+        return probe.connect_ex((HOST, port)) == 0
 
 
-def test_broker_and_database_answer_and_the_database_survives_a_restart(tmp_path: Path) -> None:
-    with LocalStack(kafka_port=0, mongo_port=0, data_dir=tmp_path) as stack:
-        assert accepts(stack.kafka_port) and accepts(stack.mongo_port)
-        client: MongoClient[dict[str, object]] = MongoClient(stack.mongo_uri)
-        client.fx.probe.insert_one({"_id": 1, "price": 1.5})
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
-        async def round_trip() -> bytes | None:
-            producer = AIOKafkaProducer(bootstrap_servers=f"127.0.0.1:{stack.kafka_port}")
-            await producer.start()
-            await producer.send_and_wait("probe", b"hello")
-            await producer.stop()
-            consumer = AIOKafkaConsumer("probe", bootstrap_servers=f"127.0.0.1:{stack.kafka_port}",
-                                        auto_offset_reset="earliest")
-            await consumer.start()
-            try:
-                return (await asyncio.wait_for(consumer.getone(), timeout=20)).value
-            finally:
-                await consumer.stop()
 
-        assert asyncio.run(round_trip()) == b"hello"
+def port_of(url: str) -> int:
+    return int(url.rsplit(":", 1)[1])
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    """One stack for the client checks: each start and stop costs seconds."""
+    data_dir = tmp_path_factory.mktemp("stack")
+    with LocalStack(kafka_port=0, mongo_port=0, data_dir=data_dir) as local:
+        yield local
+
+
+def test_both_ports_accept_connections(stack: LocalStack) -> None:
+    assert stack.kafka_port != stack.mongo_port
+    assert accepts(stack.kafka_port)
+    assert accepts(stack.mongo_port)
+    assert stack.env()["CRYPTOFLOW_BROKER"] == f"kafka://{HOST}:{stack.kafka_port}"
+    assert stack.env()["CRYPTOFLOW_MONGO_URI"] == f"mongodb://{HOST}:{stack.mongo_port}"
+
+
+def test_database_keeps_documents_over_a_clean_restart(stack: LocalStack) -> None:
+    client: MongoClient[dict[str, Any]] = MongoClient(stack.mongo_uri, timeoutMS=10_000)
+    try:
+        ticks = client["localstack_test"]["ticks"]
+        tick = {"_id": "BTCUSDT-1", "symbol": "BTCUSDT", "price": 64000.5}
+        ticks.insert_one(tick)
+        assert ticks.find_one({"_id": "BTCUSDT-1"}) == tick
 
         stack.stop_mongo()
         assert not accepts(stack.mongo_port)
         stack.start_mongo()
-        assert client.fx.probe.find_one({"_id": 1}) == {"_id": 1, "price": 1.5}
+        assert ticks.find_one({"_id": "BTCUSDT-1"}) == tick
+
+        stack.kill_mongo()  # a crash: what was flushed by the clean stop is still there
+        assert not accepts(stack.mongo_port)
+        stack.start_mongo()
+        assert ticks.find_one({"_id": "BTCUSDT-1"}) == tick
+    finally:
         client.close()
-        pids = [stack.broker.pid, stack.mongo.pid]
-    assert not accepts(stack.kafka_port) and not accepts(stack.mongo_port)
-    for pid in pids:
-        assert pid is not None
-        assert not Path(f"/proc/{pid}").exists()
 
 
-def test_the_cli_runs_a_command_with_the_stack_and_stops_it(tmp_path: Path) -> None:
-    script = "import os; print(os.environ['CRYPTOFLOW_BROKER'], os.environ['CRYPTOFLOW_MONGO_URI'])"
-    result = subprocess.run(
-        [sys.executable, "-m", "cryptoflow.localstack", "--kafka-port", "0", "--mongo-port", "0",
-         "--data-dir", str(tmp_path), "--", sys.executable, "-c", script + "; raise SystemExit(3)"],
-        capture_output=True, text=True, timeout=60, check=False, env=dict(os.environ),
+def test_broker_carries_a_record_and_forgets_topics_on_restart(stack: LocalStack) -> None:
+    bootstrap = f"{HOST}:{stack.kafka_port}"
+
+    async def round_trip() -> tuple[bytes | None, bytes | None]:
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+        await producer.start()
+        try:
+            await producer.send_and_wait("localstack-test", key=b"BTCUSDT", value=b"64000.5")
+        finally:
+            await producer.stop()
+        consumer = AIOKafkaConsumer(
+            "localstack-test", bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+        await consumer.start()
+        try:
+            record = await asyncio.wait_for(consumer.getone(), timeout=10)
+        finally:
+            await consumer.stop()
+        return record.key, record.value
+
+    async def topics() -> set[str]:
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+        await consumer.start()
+        try:
+            return await consumer.topics()
+        finally:
+            await consumer.stop()
+
+    assert asyncio.run(round_trip()) == (b"BTCUSDT", b"64000.5")
+    stack.stop_broker()
+    assert not accepts(stack.kafka_port)
+    stack.start_broker()
+    assert "localstack-test" not in asyncio.run(topics())
+
+
+def test_stop_reaps_every_child_and_removes_the_temporary_dir() -> None:
+    stack = LocalStack(kafka_port=0, mongo_port=0)
+    with stack:
+        pids = stack.pids
+        data_dir = stack.data_dir
+        assert set(pids) == {"broker", "mongo"}
+        assert all(alive(pid) for pid in pids.values())
+        assert {"broker.log", "mongo.log"} <= {path.name for path in data_dir.iterdir()}
+    stack.stop()  # a second stop is harmless
+
+    assert stack.pids == {}
+    assert not any(alive(pid) for pid in pids.values())
+    assert not data_dir.exists()
+    assert not accepts(stack.kafka_port)
+    assert not accepts(stack.mongo_port)
+
+
+def test_a_port_in_use_fails_at_once_and_starts_nothing(tmp_path: Path) -> None:
+    with socket.socket() as squatter:
+        squatter.bind((HOST, 0))
+        squatter.listen()
+        taken = int(squatter.getsockname()[1])
+        stack = LocalStack(kafka_port=0, mongo_port=taken, data_dir=tmp_path)
+        with pytest.raises(LocalStackError, match=f"port {taken} is already in use"):
+            stack.start()
+    assert stack.pids == {}
+    assert not accepts(stack.kafka_port)
+
+
+def test_cli_runs_a_command_with_the_stack_and_exits_with_its_status(tmp_path: Path) -> None:
+    show_env = (
+        "import os; print(os.environ['CRYPTOFLOW_BROKER']); "
+        "print(os.environ['CRYPTOFLOW_MONGO_URI']); raise SystemExit(3)"
     )
-    assert result.returncode == 3, result.stderr
-    broker, mongo = result.stdout.strip().splitlines()[-1].split()
-    assert "export CRYPTOFLOW_BROKER=" + broker in result.stdout
-    assert not accepts(int(broker.rsplit(":", 1)[1]))
-    assert not accepts(int(mongo.rsplit(":", 1)[1]))
+    done = subprocess.run(
+        [*CLI, "--data-dir", str(tmp_path), "--", sys.executable, "-c", show_env],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert done.returncode == 3, done.stderr
+    broker, mongo = done.stdout.split()
+    assert broker.startswith(f"kafka://{HOST}:")
+    assert mongo.startswith(f"mongodb://{HOST}:")
+    assert not accepts(port_of(broker))
+    assert not accepts(port_of(mongo))
 
 
-def test_a_busy_port_is_named(tmp_path: Path) -> None:
-    with socket.socket() as busy:
-        busy.bind(("127.0.0.1", 0))
-        busy.listen()
-        port = busy.getsockname()[1]
-        result = subprocess.run(
-            [sys.executable, "-m", "cryptoflow.localstack", "--kafka-port", str(port),
-             "--mongo-port", "0", "--data-dir", str(tmp_path)],
-            capture_output=True, text=True, timeout=60, check=False,
-        )
-    assert result.returncode == 1
-    assert f"port {port} on 127.0.0.1 is already in use" in result.stderr
+def test_cli_without_a_command_prints_the_environment_until_ctrl_c(tmp_path: Path) -> None:
+    cli = subprocess.Popen(
+        [*CLI, "--data-dir", str(tmp_path), "--simulated-exchange", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert cli.stdout is not None
+        exports: dict[str, str] = {}
+        for line in iter(cli.stdout.readline, ""):
+            if line.startswith("#"):
+                break
+            name, value = line.removeprefix("export ").rstrip("\n").split("=", 1)
+            exports[name] = value
+        ports = [port_of(exports[name]) for name in
+                 ("CRYPTOFLOW_BROKER", "CRYPTOFLOW_MONGO_URI", "CRYPTOFLOW_BINANCE_URL")]
+        assert all(accepts(port) for port in ports)
+        cli.send_signal(signal.SIGINT)
+        assert cli.wait(timeout=30) == 0
+    finally:
+        cli.kill()
+        cli.communicate()
+    assert not any(accepts(port) for port in ports)
+
+
+def test_cli_forwards_sigterm_to_the_command_and_stops(tmp_path: Path) -> None:
+    wait_for_sigterm = (
+        "import os, signal, sys; "
+        "signal.signal(signal.SIGTERM, lambda *_: sys.exit(5)); "
+        "print(os.environ['CRYPTOFLOW_BROKER'], os.environ['CRYPTOFLOW_MONGO_URI'], flush=True); "
+        "signal.pause()"
+    )
+    cli = subprocess.Popen(
+        [*CLI, "--data-dir", str(tmp_path), "--", sys.executable, "-c", wait_for_sigterm],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert cli.stdout is not None
+        ports = [port_of(url) for url in cli.stdout.readline().split()]
+        assert len(ports) == 2
+        assert all(accepts(port) for port in ports)
+        cli.send_signal(signal.SIGTERM)
+        assert cli.wait(timeout=30) == 5
+    finally:
+        cli.kill()
+        cli.communicate()
+    assert not any(accepts(port) for port in ports)
