@@ -50,6 +50,7 @@ class BinanceClient:
         self.used_weight: int | None = None
         self._session: aiohttp.ClientSession | None = None
         self._not_before = 0.0  # time.monotonic() before which no request may go out
+        self._limit_status = 429  # the status that set _not_before (429 or 418)
 
     async def close(self) -> None:
         if self._session is not None:
@@ -64,7 +65,8 @@ class BinanceClient:
         """Current prices of ``symbols`` in one request (one ``symbol=`` if only one)."""
         wait = self.retry_in()
         if wait > 0:
-            raise BinanceRateLimited(429, wait, "still inside Retry-After; no request sent")
+            raise BinanceRateLimited(
+                self._limit_status, wait, "still inside Retry-After; no request sent")
         if len(symbols) == 1:
             params = {"symbol": symbols[0]}
         else:
@@ -91,6 +93,7 @@ class BinanceClient:
         if status in (418, 429):
             delay = _retry_after_seconds(retry_after)
             self._not_before = time.monotonic() + delay
+            self._limit_status = status
             raise BinanceRateLimited(status, delay, _error_text(text))
         if status >= 500:
             raise BinanceServerError(f"HTTP {status}: {text[:200]!r}")

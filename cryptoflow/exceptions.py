@@ -95,3 +95,7 @@ class ApiError(CryptoflowError):
         self.message = message
         self.param = param
         self.retry_after = retry_after
+
+
+class BrokerStateLost(CryptoflowError):
+    """The broker no longer has the app's topics: a memory-only broker restarted."""

@@ -82,18 +82,22 @@ class PricePoller:
             self.failing = err.kind
 
     async def _drop_invalid_symbols(self) -> None:
-        """Ask for each symbol alone to find the ones Binance refuses."""
+        """Ask for each symbol alone to find the ones Binance refuses; the prices the
+        others answer with are published like any others."""
         for symbol in list(self.symbols):
             try:
-                await self.client.fetch_prices([symbol])
+                quotes = await self.client.fetch_prices([symbol])
             except BinanceApiError as err:
                 if err.code == INVALID_SYMBOL:
                     self.symbols.remove(symbol)
                     log.error("Binance: symbol %s rejected (%s); no longer polled", symbol, err)
+                continue
             except BinanceError as err:
                 self._report_failure(err)
                 return
-
+            received = to_millis(datetime.now(UTC))
+            for quote in quotes:
+                await self._publish(quote, received)
 
 poller = PricePoller(app.binance, app.settings.symbols, send_tick, send_dead_letter)
 

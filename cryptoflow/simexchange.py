@@ -35,6 +35,7 @@ DEFAULT_SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
 START_PRICES = {"BTCUSDT": 67_000.0, "ETHUSDT": 3_500.0, "SOLUSDT": 150.0}
 PRICE_PATH = "/api/v3/ticker/price"
 WEIGHT_SINGLE, WEIGHT_MANY = 2, 4
+CLIENT_CLOSED = 499
 
 
 @dataclass(frozen=True)
@@ -183,6 +184,10 @@ class SimExchange:
             return self._finish(request, answer, now, early, fault, weight)
         if fault.kind == "delay":
             await asyncio.sleep(fault.seconds)
+            if request.transport is None or request.transport.is_closing():
+                # The client gave up waiting: nothing was served (499, as nginx logs it).
+                gone = web.Response(status=CLIENT_CLOSED)
+                return self._finish(request, gone, now, early, fault, weight)
             answer = self._prices(symbols, single, None)
             return self._finish(request, answer, now, early, fault, weight)
         return self._finish(request, self._fault_response(fault), now, early, fault, weight)

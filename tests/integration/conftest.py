@@ -8,13 +8,17 @@ worker`` processes on free ports, stopped (SIGTERM) when the test ends.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+import urllib.error
+import urllib.request
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -24,7 +28,8 @@ from pymongo import MongoClient
 from pymongo.database import Database
 
 from cryptoflow.localstack import LocalStack
-from cryptoflow.simexchange import SimExchangeThread
+from cryptoflow.settings import topic_name
+from cryptoflow.simexchange import DEFAULT_SYMBOLS, Fault, SimExchangeThread
 
 pytestmark = pytest.mark.integration
 
@@ -104,6 +109,15 @@ class WorkerProcess:
         return self.process is not None and self.process.poll() is None
 
 
+def get(worker: WorkerProcess, path: str, method: str = "GET") -> tuple[int, Any]:
+    request = urllib.request.Request(f"http://127.0.0.1:{worker.web_port}{path}", method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[LocalStack]:
     with LocalStack(kafka_port=0, mongo_port=0, data_dir=tmp_path / "stack") as local:
@@ -165,7 +179,8 @@ def produce(stack: LocalStack) -> Callable[[str, list[tuple[bytes | None, bytes 
 
     def send(topic: str, records: list[tuple[bytes | None, bytes | None]]) -> None:
         async def run() -> None:
-            producer = AIOKafkaProducer(bootstrap_servers=f"127.0.0.1:{stack.kafka_port}")
+            producer = AIOKafkaProducer(
+                bootstrap_servers=f"127.0.0.1:{stack.kafka_port}", max_request_size=4 << 20)
             await producer.start()
             try:
                 for key, value in records:
@@ -176,3 +191,43 @@ def produce(stack: LocalStack) -> Callable[[str, list[tuple[bytes | None, bytes 
         asyncio.run(run())
 
     return send
+
+
+def served(exchange: SimExchangeThread) -> Counter[tuple[str, float]]:
+    """Every price the exchange answered with, as (symbol, price)."""
+    return Counter((p.symbol, float(p.price)) for p in exchange.sim.served)
+
+
+def stop_serving(exchange: SimExchangeThread) -> None:
+    """Answer 503 from now on, so 'served' stops growing while the worker drains."""
+    exchange.sim.inject(*[Fault.status(503)] * 10_000)
+
+
+def stored(
+    mongo: Database[dict[str, Any]], symbols: Iterable[str] = DEFAULT_SYMBOLS,
+) -> Counter[tuple[str, float]]:
+    """Every stored tick, as (symbol, price)."""
+    return Counter(
+        (doc["symbol"], doc["price"])
+        for name in {topic_name(symbol) for symbol in symbols}
+        for doc in mongo[name].find({}, {"_id": 0, "symbol": 1, "price": 1})
+    )
+
+
+def assert_accounted_for(
+    mongo: Database[dict[str, Any]], good: Counter[tuple[str, float]],
+    poison: Counter[bytes] | None = None, timeout: float = 30.0,
+) -> None:
+    """The promise of the fault drills: every good tick stored exactly once, every bad
+    one in the dead letters with a reason, and nothing else in either place."""
+
+    def dead() -> Counter[bytes]:
+        return Counter(
+            doc["value"].encode() if isinstance(doc["value"], str) else doc["value"]
+            for doc in mongo["deadletters"].find({}, {"value": 1})
+        )
+
+    wait_for(lambda: stored(mongo) == good and dead() == (poison or Counter()), timeout=timeout,
+             what=f"{sum(good.values())} ticks stored once and "
+                  f"{sum((poison or Counter()).values())} dead letters")
+    assert all(doc.get("reason") for doc in mongo["deadletters"].find())

@@ -10,27 +10,10 @@ from typing import Any
 
 from pymongo.database import Database
 
-from cryptoflow.simexchange import Fault, SimExchangeThread
-from tests.integration.conftest import WorkerProcess, wait_for
+from cryptoflow.simexchange import SimExchangeThread
+from tests.integration.conftest import WorkerProcess, served, stop_serving, stored, wait_for
 
 COLLECTIONS = {"BTCUSDT": "btc", "ETHUSDT": "eth", "SOLUSDT": "sol"}
-
-
-def stored(mongo: Database[dict[str, Any]]) -> Counter[tuple[str, float]]:
-    return Counter(
-        (doc["symbol"], doc["price"])
-        for name in COLLECTIONS.values()
-        for doc in mongo[name].find({}, {"_id": 0, "symbol": 1, "price": 1})
-    )
-
-
-def served(exchange: SimExchangeThread) -> Counter[tuple[str, float]]:
-    return Counter((p.symbol, float(p.price)) for p in exchange.sim.served)
-
-
-def stop_serving(exchange: SimExchangeThread) -> None:
-    """Answer 503 from now on, so 'served' stops growing while the worker drains."""
-    exchange.sim.inject(*[Fault.status(503)] * 10_000)
 
 
 def test_every_served_price_is_stored_exactly_once(

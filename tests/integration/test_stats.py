@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import math
 import statistics
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,19 +12,16 @@ from typing import Any
 from pymongo.database import Database
 
 from cryptoflow.simexchange import SimExchangeThread
-from tests.integration.conftest import WorkerProcess, wait_for
-from tests.integration.test_pipeline import served, stop_serving, stored
+from tests.integration.conftest import (
+    WorkerProcess,
+    get,
+    served,
+    stop_serving,
+    stored,
+    wait_for,
+)
 
 SYMBOLS = {"BTCUSDT": "btc", "ETHUSDT": "eth", "SOLUSDT": "sol"}
-
-
-def get(worker: WorkerProcess, path: str, method: str = "GET") -> tuple[int, Any]:
-    request = urllib.request.Request(f"http://127.0.0.1:{worker.web_port}{path}", method=method)
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read())
 
 
 def answered(worker: WorkerProcess, path: str) -> Any:

@@ -71,8 +71,9 @@ async def test_retry_after_is_honoured_without_sending(
     assert caught.value.status == status
     assert caught.value.retry_after == 1
     assert caught.value.kind == ("banned" if status == 418 else "rate_limited")
-    with pytest.raises(BinanceRateLimited, match="no request sent"):
+    with pytest.raises(BinanceRateLimited, match="no request sent") as again:
         await client.fetch_prices(SYMBOLS)
+    assert again.value.kind == caught.value.kind
     assert len(exchange.requests) == 1
     assert 0 < client.retry_in() <= 1
     time.sleep(client.retry_in())  # noqa: ASYNC251  (waiting out the ban is the point)

@@ -106,5 +106,8 @@ async def test_an_invalid_symbol_is_dropped_and_the_rest_keep_flowing(
         await poller.poll()
         await poller.poll()
     assert poller.symbols == ["BTCUSDT", "SOLUSDT"]
-    assert [t.symbol for t in out.ticks] == ["BTCUSDT", "SOLUSDT"]
+    # the probes' own answers count too: nothing served is dropped
+    assert [t.symbol for t in out.ticks] == ["BTCUSDT", "SOLUSDT"] * 2
+    assert [(t.symbol, t.price) for t in out.ticks] == [
+        (p.symbol, float(p.price)) for p in exchange.served]
     assert any("symbol TYPOUSDT rejected" in r.getMessage() for r in caplog.records)
