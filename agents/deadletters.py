@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from cryptoflow import metrics
 from cryptoflow.agents.batches import written_batches
 from cryptoflow.app import app
 from cryptoflow.topics import ORIGIN_HEADER, REASON_HEADER, deadletter_topic
@@ -52,5 +53,7 @@ async def store_dead_letters(stream: Any) -> None:
             for event in events
         ]
         outcome = await app.store.insert(COLLECTION, documents)
+        for document in outcome.inserted:
+            metrics.DEAD_LETTERS.labels(metrics.reason_label(document["reason"])).inc()
         if outcome.rejected:
             raise RuntimeError(f"database refused dead letters: {outcome.rejected[0][1]}")

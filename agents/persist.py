@@ -17,11 +17,13 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
+from cryptoflow import metrics
 from cryptoflow.agents.batches import written_batches
 from cryptoflow.app import app
 from cryptoflow.exceptions import InvalidTick
 from cryptoflow.records import PriceTick, parse_tick
 from cryptoflow.settings import topic_name
+from cryptoflow.store import WriteOutcome
 from cryptoflow.topics import (
     all_tick_topics,
     forward_stored_ticks,
@@ -32,6 +34,11 @@ from cryptoflow.topics import (
 log = logging.getLogger(__name__)
 
 collections = {symbol: topic_name(symbol) for symbol in app.settings.symbols}
+
+
+async def write(collection: str, documents: list[dict[str, Any]]) -> WriteOutcome:
+    with metrics.BATCH_WRITE_SECONDS.labels(collection).time():
+        return await app.store.insert(collection, documents)
 
 
 @app.agent(all_tick_topics)
@@ -56,10 +63,10 @@ async def persist_ticks(stream: Any) -> None:
                 ticks[id(document)] = tick
                 documents[collections[tick.symbol]].append(document)
         names = list(documents)
-        outcomes = await asyncio.gather(
-            *(app.store.insert(name, documents[name]) for name in names),
-        )
+        outcomes = await asyncio.gather(*(write(name, documents[name]) for name in names))
         for name, outcome in zip(names, outcomes, strict=True):
+            metrics.TICKS_PERSISTED.labels(name).inc(len(outcome.inserted))
+            metrics.DUPLICATES_SKIPPED.labels(name).inc(outcome.duplicates)
             for document, reason in outcome.rejected:
                 origin = f"{name}/{document['symbol']}/{document['ts'].isoformat()}"
                 refused.append((repr(document).encode(), reason, origin, None))

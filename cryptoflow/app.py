@@ -11,6 +11,7 @@ import logging
 from typing import Any
 
 import faust
+from faust.sensors.prometheus import setup_prometheus_sensors
 from faust.web.apps.stats import blueprint as stats_blueprint
 
 from cryptoflow.binance import BinanceClient
@@ -32,6 +33,7 @@ class CryptoflowApp(faust.App):
         super().__init__(
             settings.app_id,
             broker=settings.broker,
+            broker_credentials=settings.broker_credentials(),
             datadir=settings.data_dir,
             store="memory://",  # tables are rebuilt from their changelog topics
             processing_guarantee="at_least_once",
@@ -73,3 +75,5 @@ def build_app() -> CryptoflowApp:
 
 
 app = build_app()
+# faust's own metrics (consumer offsets, rebalances, ...) and ours, at /metrics.
+setup_prometheus_sensors(app, name_prefix="cryptoflow")

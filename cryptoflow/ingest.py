@@ -13,6 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
+from cryptoflow import metrics
 from cryptoflow.app import app
 from cryptoflow.binance import BinanceClient, Quote
 from cryptoflow.exceptions import BinanceApiError, BinanceError, InvalidTick
@@ -59,6 +60,7 @@ class PricePoller:
         for quote in quotes:
             await self._publish(quote, received)
         self.last_success = received
+        metrics.LAST_POLL_SUCCESS.set(received.timestamp())
         if self.failing is not None:
             log.info("Binance: prices flow again after %s", self.failing)
             self.failing = None
@@ -75,8 +77,11 @@ class PricePoller:
             )
         else:
             await self.send_tick(tick)
+            metrics.TICKS_FETCHED.labels(tick.symbol).inc()
+            metrics.PRICE.labels(tick.symbol).set(tick.price)
 
     def _report_failure(self, err: BinanceError) -> None:
+        metrics.FETCH_ERRORS.labels(err.kind).inc()
         if err.kind != self.failing:
             log.error("Binance: %s: %s (will keep polling)", err.kind, err)
             self.failing = err.kind

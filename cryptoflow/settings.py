@@ -3,7 +3,8 @@
 Every setting is declared once below, with its variable, type, default and a
 one-line description; ``Settings.from_env`` parses and checks them all, so a bad
 value stops the worker at start with one line naming the variable, not deep
-inside a running agent. Nothing here does I/O beyond reading ``.env``.
+inside a running agent. Nothing here does I/O beyond reading ``.env`` (and the
+Kafka CA file, when one is named).
 """
 
 from __future__ import annotations
@@ -11,15 +12,19 @@ from __future__ import annotations
 import math
 import os
 import re
+import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import faust
+
 from cryptoflow.exceptions import SettingsError
 
 PREFIX = "CRYPTOFLOW_"
+SECRETS = frozenset({"kafka_sasl_password"})  # never shown, not even masked in part
 SYMBOL_PATTERN = re.compile(r"^[A-Z0-9]{2,20}$")
 
 
@@ -27,6 +32,20 @@ def _text(raw: str) -> str:
     if not raw.strip():
         raise ValueError("must not be empty")
     return raw.strip()
+
+
+def _optional_text(raw: str) -> str:
+    return raw.strip()
+
+
+def _choice(*options: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip().upper()
+        if value not in options:
+            raise ValueError(f"expected one of {', '.join(options)}, got {raw!r}")
+        return value
+
+    return parse
 
 
 def _seconds(raw: str) -> float:
@@ -144,6 +163,24 @@ class Settings:
         "producer batch size; 1 on the local broker, whose end offsets are wrong after "
         "batched writes (LOCAL-STACK.md)",
     )
+    kafka_security_protocol: str = _setting(
+        "KAFKA_SECURITY_PROTOCOL", _choice("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"),
+        "PLAINTEXT", "how the worker talks to Kafka",
+    )
+    kafka_sasl_mechanism: str = _setting(
+        "KAFKA_SASL_MECHANISM", _choice("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"), "PLAIN",
+        "SASL mechanism, with SASL_PLAINTEXT or SASL_SSL",
+    )
+    kafka_sasl_username: str = _setting(
+        "KAFKA_SASL_USERNAME", _optional_text, "", "SASL user name",
+    )
+    kafka_sasl_password: str = _setting(
+        "KAFKA_SASL_PASSWORD", _optional_text, "", "SASL password (never logged)",
+    )
+    kafka_ssl_cafile: str = _setting(
+        "KAFKA_SSL_CAFILE", _optional_text, "",
+        "CA bundle that signed the brokers' certificates (system CAs when empty)",
+    )
     broker_session_timeout: float = _setting(
         "BROKER_SESSION_TIMEOUT", _positive_seconds, "10.0",
         "seconds before a silent worker leaves the consumer group",
@@ -175,7 +212,36 @@ class Settings:
                 raise SettingsError(variable, str(err)) from None
         settings = cls(**parsed)
         settings._check_topic_names()
+        settings._check_kafka_security()
         return settings
+
+    def _check_kafka_security(self) -> None:
+        if self.kafka_security_protocol.startswith("SASL_"):
+            for name in ("kafka_sasl_username", "kafka_sasl_password"):
+                if not getattr(self, name):
+                    raise SettingsError(
+                        PREFIX + name.upper(),
+                        f"required with CRYPTOFLOW_KAFKA_SECURITY_PROTOCOL="
+                        f"{self.kafka_security_protocol}",
+                    )
+        if self.kafka_ssl_cafile and not Path(self.kafka_ssl_cafile).is_file():
+            raise SettingsError(PREFIX + "KAFKA_SSL_CAFILE",
+                                f"no such file: {self.kafka_ssl_cafile!r}")
+
+    def broker_credentials(self) -> faust.SASLCredentials | faust.SSLCredentials | None:
+        """faust's credentials object for the configured Kafka security protocol."""
+        protocol = self.kafka_security_protocol
+        if protocol == "PLAINTEXT":
+            return None
+        context = None
+        if protocol.endswith("SSL"):
+            context = ssl.create_default_context(cafile=self.kafka_ssl_cafile or None)
+        if protocol == "SSL":
+            return faust.SSLCredentials(context)
+        return faust.SASLCredentials(
+            username=self.kafka_sasl_username, password=self.kafka_sasl_password,
+            mechanism=self.kafka_sasl_mechanism, ssl_context=context,
+        )
 
     def _check_topic_names(self) -> None:
         names: dict[str, str] = {}
@@ -193,7 +259,9 @@ class Settings:
         shown = []
         for spec in fields(self):
             value = getattr(self, spec.name)
-            if isinstance(value, tuple):
+            if spec.name in SECRETS:
+                value = "***" if value else ""
+            elif isinstance(value, tuple):
                 value = ",".join(value)
             elif isinstance(value, str):
                 value = mask_uri(value)

@@ -7,19 +7,29 @@ Every topic is declared with ``topic_partitions`` partitions, so none is
 auto-created with the broker's default count (LOCAL-STACK.md).
 
 Dead letters keep the refused value byte for byte, with the reason and where it
-came from in headers (the Kafka Connect convention), so nothing is lost.
+came from in headers (the Kafka Connect convention), so nothing is lost. Every
+send waits for the broker's acknowledgement and is retried until it comes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import datetime
+from typing import Any
+
+from aiokafka.errors import KafkaError
+from faust.types import TopicT
 
 from cryptoflow.app import app
+from cryptoflow.backoff import Backoff
 from cryptoflow.records import PriceTick, format_ts
 from cryptoflow.settings import topic_name
 
+log = logging.getLogger(__name__)
+
 DEADLETTER_TOPIC = "cryptoflow-deadletter"
+SEND_BACKOFF = Backoff(base=0.1, cap=5.0)
 REASON_HEADER = "cryptoflow-reason"
 ORIGIN_HEADER = "cryptoflow-origin"
 
@@ -40,24 +50,46 @@ ticks_topic = app.topic(
 )
 
 
+async def deliver(topic: TopicT, messages: list[dict[str, Any]]) -> None:
+    """Send ``messages`` (``send()`` keyword arguments) and return once the broker has
+    every one; a failed delivery is sent again with backoff, for as long as it takes,
+    so a price in hand or a batch about to be acknowledged is never dropped."""
+    delays = SEND_BACKOFF.delays()
+    pending = messages
+    while pending:
+        deliveries = [await topic.send(**message) for message in pending]
+        results = await asyncio.gather(*deliveries, return_exceptions=True)
+        failed = [(m, r) for m, r in zip(pending, results, strict=True)
+                  if isinstance(r, KafkaError)]
+        for result in results:
+            if isinstance(result, BaseException) and not isinstance(result, KafkaError):
+                raise result
+        pending = [message for message, _ in failed]
+        if failed:
+            delay = next(delays)
+            log.warning("Kafka: %d message(s) to %s not delivered (%r); again in %.1fs",
+                        len(failed), topic.get_topic_name(), failed[0][1], delay)
+            await asyncio.sleep(delay)
+
+
 async def send_tick(tick: PriceTick) -> None:
-    await tick_topics[tick.symbol].send(key=tick.symbol.encode(), value=tick.to_wire())
+    await deliver(tick_topics[tick.symbol],
+                  [{"key": tick.symbol.encode(), "value": tick.to_wire()}])
 
 
 async def forward_stored_ticks(ticks: list[PriceTick]) -> None:
     """Hand stored ticks on to the tables; returns once the broker has them all."""
-    deliveries = [await ticks_topic.send(key=tick.symbol, value=tick) for tick in ticks]
-    await asyncio.gather(*deliveries)
+    await deliver(ticks_topic, [{"key": tick.symbol, "value": tick} for tick in ticks])
 
 
 async def send_dead_letter(
     value: bytes | None, reason: str, origin: str, key: bytes | None = None,
 ) -> None:
     """Set a refused value aside; ``origin`` identifies it, so a resend stores it once."""
-    await deadletter_topic.send(
-        key=key, value=value,
-        headers={REASON_HEADER: reason.encode(), ORIGIN_HEADER: origin.encode()},
-    )
+    await deliver(deadletter_topic, [{
+        "key": key, "value": value,
+        "headers": {REASON_HEADER: reason.encode(), ORIGIN_HEADER: origin.encode()},
+    }])
 
 
 def message_origin(topic: str, partition: int, offset: int) -> str:

@@ -6,7 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import faust
 import pytest
+from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 
 from cryptoflow.exceptions import SettingsError
 from cryptoflow.settings import Settings, mask_uri, read_env_file, topic_name
@@ -138,3 +140,56 @@ def test_the_worker_refuses_to_start_with_one_clear_line(tmp_path: Path) -> None
         "cryptoflow: invalid setting CRYPTOFLOW_POLL_INTERVAL: "
         "expected a number of seconds, got 'soon'"
     ]
+
+
+def test_plaintext_kafka_needs_no_credentials() -> None:
+    assert Settings.from_env({}, env_file=None).broker_credentials() is None
+
+
+@pytest.mark.parametrize("mechanism", ["PLAIN", "SCRAM-SHA-256", "scram-sha-512"])
+def test_sasl_settings_become_faust_sasl_credentials(mechanism: str) -> None:
+    settings = Settings.from_env(
+        {"CRYPTOFLOW_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+         "CRYPTOFLOW_KAFKA_SASL_MECHANISM": mechanism,
+         "CRYPTOFLOW_KAFKA_SASL_USERNAME": "pipeline",
+         "CRYPTOFLOW_KAFKA_SASL_PASSWORD": "s3cret"},
+        env_file=None,
+    )
+    credentials = settings.broker_credentials()
+    assert isinstance(credentials, faust.SASLCredentials)
+    auth = credentials_to_aiokafka_auth(credentials)
+    assert auth["security_protocol"] == "SASL_SSL"
+    assert auth["sasl_mechanism"] == mechanism.upper()
+    assert (auth["sasl_plain_username"], auth["sasl_plain_password"]) == ("pipeline", "s3cret")
+    assert "s3cret" not in settings.describe()
+    assert "kafka_sasl_password=***" in settings.describe()
+
+
+def test_sasl_plaintext_has_no_tls_and_ssl_alone_has_no_sasl(tmp_path: Path) -> None:
+    plain = Settings.from_env(
+        {"CRYPTOFLOW_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+         "CRYPTOFLOW_KAFKA_SASL_USERNAME": "u", "CRYPTOFLOW_KAFKA_SASL_PASSWORD": "p"},
+        env_file=None,
+    ).broker_credentials()
+    assert credentials_to_aiokafka_auth(plain)["security_protocol"] == "SASL_PLAINTEXT"
+    tls = Settings.from_env(
+        {"CRYPTOFLOW_KAFKA_SECURITY_PROTOCOL": "SSL"}, env_file=None).broker_credentials()
+    assert isinstance(tls, faust.SSLCredentials)
+    assert credentials_to_aiokafka_auth(tls)["security_protocol"] == "SSL"
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"CRYPTOFLOW_KAFKA_SECURITY_PROTOCOL": "SASL_SSL"}, "CRYPTOFLOW_KAFKA_SASL_USERNAME"),
+        ({"CRYPTOFLOW_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+          "CRYPTOFLOW_KAFKA_SASL_USERNAME": "u"}, "CRYPTOFLOW_KAFKA_SASL_PASSWORD"),
+        ({"CRYPTOFLOW_KAFKA_SECURITY_PROTOCOL": "TLS"}, "CRYPTOFLOW_KAFKA_SECURITY_PROTOCOL"),
+        ({"CRYPTOFLOW_KAFKA_SASL_MECHANISM": "GSSAPI"}, "CRYPTOFLOW_KAFKA_SASL_MECHANISM"),
+        ({"CRYPTOFLOW_KAFKA_SSL_CAFILE": "/nonexistent/ca.pem"}, "CRYPTOFLOW_KAFKA_SSL_CAFILE"),
+    ],
+)
+def test_incomplete_kafka_security_is_refused(env: dict[str, str], variable: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env(env, env_file=None)
+    assert caught.value.variable == variable
