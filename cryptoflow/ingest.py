@@ -56,14 +56,19 @@ class PricePoller:
         except BinanceError as err:
             self._report_failure(err)
             return
-        received = to_millis(datetime.now(UTC))
-        for quote in quotes:
-            await self._publish(quote, received)
+        received = await self._publish_all(quotes)
         self.last_success = received
         metrics.LAST_POLL_SUCCESS.set(received.timestamp())
         if self.failing is not None:
             log.info("Binance: prices flow again after %s", self.failing)
             self.failing = None
+
+    async def _publish_all(self, quotes: list[Quote]) -> datetime:
+        """Publish what one answer brought, stamped with one receive time; returns it."""
+        received = to_millis(datetime.now(UTC))
+        for quote in quotes:
+            await self._publish(quote, received)
+        return received
 
     async def _publish(self, quote: Quote, received: datetime) -> None:
         try:
@@ -100,9 +105,7 @@ class PricePoller:
             except BinanceError as err:
                 self._report_failure(err)
                 return
-            received = to_millis(datetime.now(UTC))
-            for quote in quotes:
-                await self._publish(quote, received)
+            await self._publish_all(quotes)
 
 poller = PricePoller(app.binance, app.settings.symbols, send_tick, send_dead_letter)
 

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 
 import pytest
-import pytest_asyncio
 
 from cryptoflow.binance import BinanceClient, Quote
 from cryptoflow.exceptions import (
@@ -20,21 +18,6 @@ from cryptoflow.exceptions import (
 from cryptoflow.simexchange import Fault, SimExchange
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
-
-
-@pytest_asyncio.fixture
-async def exchange() -> AsyncIterator[SimExchange]:
-    sim = SimExchange(seed=1)
-    await sim.start()
-    yield sim
-    await sim.stop()
-
-
-@pytest_asyncio.fixture
-async def client(exchange: SimExchange) -> AsyncIterator[BinanceClient]:
-    binance = BinanceClient(exchange.url, timeout=0.5)
-    yield binance
-    await binance.close()
 
 
 @pytest.mark.asyncio

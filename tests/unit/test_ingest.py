@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 
 import pytest
-import pytest_asyncio
 
 from cryptoflow.binance import BinanceClient
 from cryptoflow.ingest import PricePoller
@@ -28,21 +26,6 @@ class Published:
 
     async def dead_letter(self, value: bytes, reason: str, origin: str, key: bytes) -> None:
         self.dead.append((value, reason, origin, key))
-
-
-@pytest_asyncio.fixture
-async def exchange() -> AsyncIterator[SimExchange]:
-    sim = SimExchange(seed=3)
-    await sim.start()
-    yield sim
-    await sim.stop()
-
-
-@pytest_asyncio.fixture
-async def client(exchange: SimExchange) -> AsyncIterator[BinanceClient]:
-    binance = BinanceClient(exchange.url, timeout=0.5)
-    yield binance
-    await binance.close()
 
 
 def poller_for(client: BinanceClient, out: Published, symbols: list[str]) -> PricePoller:
