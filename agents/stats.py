@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from cryptoflow.app import app
+from cryptoflow.livefeed import stats_event
 from cryptoflow.tables.price_tables import counted_offsets, latest_ticks, window_tables
 from cryptoflow.topics import ticks_topic
 
@@ -24,5 +25,7 @@ async def update_stats(stream: Any) -> None:
         latest = latest_ticks.get(tick.symbol)
         if latest is None or tick.ts >= latest.ts:
             latest_ticks[tick.symbol] = tick
-        for table in window_tables.values():
+        for window, table in window_tables.items():
             table[tick.symbol] += tick
+            current = table[tick.symbol].value()  # the window holding tick.ts
+            app.live_feed.publish(stats_event(tick.symbol, window, current.summary()))

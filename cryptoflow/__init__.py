@@ -5,7 +5,7 @@ registers, in the order a price travels: the ingest timer, the topics, the
 agents that persist ticks and dead letters and update the tables, the web views.
 """
 
-from cryptoflow import broker_watch, ingest, topics, views  # noqa: F401  (registers them)
+from cryptoflow import broker_watch, feed, ingest, topics, views  # noqa: F401  (registers them)
 from cryptoflow.agents import deadletters, persist, stats  # noqa: F401  (registers the agents)
 from cryptoflow.app import app
 

@@ -34,6 +34,14 @@ def parse_window(query: Mapping[str, str]) -> WindowSpec:
     return WINDOWS[name]
 
 
+def parse_minutes(query: Mapping[str, str], most: int) -> int:
+    raw = query.get("minutes", "60")
+    if not raw.isdigit() or not 1 <= int(raw) <= most:
+        raise ApiError(400, f"minutes must be a whole number from 1 to {most}, "
+                            f"got {raw[:MAX_PARAM_CHARS]!r}", param="minutes")
+    return int(raw)
+
+
 def parse_at(query: Mapping[str, str], now: datetime) -> datetime | None:
     """``at`` as ISO-8601 (a zone is required); bounded, so it never reaches faust's
     window code with a value that hangs it (LOCAL-STACK.md)."""

@@ -16,6 +16,7 @@ from faust.web.apps.stats import blueprint as stats_blueprint
 
 from cryptoflow.binance import BinanceClient
 from cryptoflow.exceptions import SettingsError
+from cryptoflow.livefeed import LiveFeed
 from cryptoflow.settings import Settings
 from cryptoflow.store import TickStore
 
@@ -54,6 +55,7 @@ class CryptoflowApp(faust.App):
         stats_blueprint.register(self, url_prefix="/stats/")
         self.binance = BinanceClient(settings.binance_url, settings.http_timeout)
         self.store = TickStore(settings.mongo_uri, settings.mongo_db)
+        self.live_feed = LiveFeed()
 
     async def on_start(self) -> None:
         await super().on_start()

@@ -14,6 +14,7 @@ import asyncio
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING, AsyncMongoClient
@@ -77,6 +78,16 @@ class TickStore:
                     [("symbol", ASCENDING), ("ts", ASCENDING)], unique=True, name=TICK_INDEX,
                 ),
             )
+
+    async def recent_ticks(
+        self, collection: str, symbol: str, since: datetime, limit: int,
+    ) -> list[dict[str, Any]]:
+        """Ticks of ``symbol`` from ``since`` on, oldest first, read through the
+        (symbol, ts) index and bounded by ``limit``."""
+        cursor = self.client[self._database][collection].find(
+            {"symbol": symbol, "ts": {"$gte": since}}, {"_id": 0, "price": 1, "ts": 1},
+        ).sort([("symbol", ASCENDING), ("ts", ASCENDING)]).limit(limit)
+        return await cursor.to_list()
 
     async def insert(self, collection: str, documents: Sequence[dict[str, Any]]) -> WriteOutcome:
         """Write all of ``documents``; returns only when none is left unwritten."""

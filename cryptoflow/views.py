@@ -12,11 +12,14 @@ are not yet assigned.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from importlib import resources
 from typing import Any
 
 import aiohttp
+from aiohttp import web
 from aiokafka.errors import KafkaError
 from faust.web import Request, Response, View
 from pymongo.errors import PyMongoError
@@ -26,8 +29,12 @@ from cryptoflow import api
 from cryptoflow.app import app
 from cryptoflow.exceptions import ApiError
 from cryptoflow.ingest import poller
-from cryptoflow.settings import mask_uri
+from cryptoflow.livefeed import sse_message
+from cryptoflow.records import format_ts
+from cryptoflow.settings import mask_uri, topic_name
 from cryptoflow.tables.price_tables import latest_ticks, window_tables
+
+log = logging.getLogger(__name__)
 
 ROUTED_HEADER = "X-Cryptoflow-Routed"
 RETRY_AFTER = 2.0
@@ -176,7 +183,68 @@ class HealthView(ApiView):
             ),
         }
         status, body = api.health_body(checks)
+        body["stream_clients"] = len(app.live_feed.subscribers)
         return self.json(body, status=status)
+
+
+HISTORY_LIMIT = 5000
+HISTORY_MAX_MINUTES = 24 * 60
+KEEPALIVE = 15.0
+DASHBOARD = (resources.files("cryptoflow") / "static" / "dashboard.html").read_text("utf-8")
+
+
+@app.page("/api/prices/history/{symbol}/")
+class PriceHistoryView(ApiView):
+    """The stored ticks of one symbol over the last ``minutes`` (default 60), for charts."""
+
+    async def get(self, request: Request, symbol: str) -> Response:
+        symbol = api.parse_symbol(symbol, app.settings.symbols)
+        minutes = api.parse_minutes(request.query, HISTORY_MAX_MINUTES)
+        since = datetime.now(UTC) - timedelta(minutes=minutes)
+        try:
+            docs = await app.store.recent_ticks(
+                topic_name(symbol), symbol, since, HISTORY_LIMIT)
+        except PyMongoError as err:
+            raise ApiError(503, f"database: {type(err).__name__}",
+                           retry_after=RETRY_AFTER) from None
+        return self.json({"symbol": symbol, "minutes": minutes, "ticks": [
+            {"price": doc["price"], "ts": format_ts(doc["ts"])} for doc in docs]})
+
+
+@app.page("/api/stream/")
+class LiveStreamView(ApiView):
+    """Server-Sent Events: tick events for every tick, stats events when they change.
+
+    Each client reads its own bounded queue (``LiveFeed``); a slow one loses its
+    oldest events, never stalls the agents; a closed connection ends the loop."""
+
+    async def get(self, request: Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={
+            "Content-Type": "text/event-stream", "Cache-Control": "no-cache",
+            "X-Accel-Buffering": "no",
+        })
+        await response.prepare(request)  # type: ignore[arg-type]
+        with app.live_feed.subscribe() as subscription:
+            try:
+                await response.write(b": connected\n\n")
+                while True:
+                    try:
+                        event = await asyncio.wait_for(subscription.next(), KEEPALIVE)
+                    except TimeoutError:
+                        await response.write(b": keep-alive\n\n")
+                        continue
+                    await response.write(sse_message(event))
+            except ConnectionResetError:
+                log.debug("live stream client left")
+        return response
+
+
+@app.page("/")
+class DashboardView(View):
+    """The live dashboard: one self-contained page, no CDN, no build step."""
+
+    async def get(self, request: Request) -> Response:
+        return self.html(DASHBOARD)
 
 
 @app.page("/api/{path:.*}")

@@ -1,0 +1,77 @@
+"""Live events for browsers: a fan-out hub with one bounded queue per client.
+
+Agents and the feed consumer call ``LiveFeed.publish`` for every event; it never
+waits. Each subscriber has its own queue of at most ``maxlen`` events; when a slow
+client's queue is full the OLDEST event is dropped (a dashboard wants the newest
+price, not a backlog), so no client can stall an agent. A client that disconnects
+just unsubscribes: nothing is kept for it. Pure asyncio, no I/O.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from cryptoflow.records import PriceTick, format_ts
+
+DEFAULT_QUEUE = 256
+
+
+class Subscription:
+    """One client's view of the feed."""
+
+    def __init__(self, maxlen: int) -> None:
+        self._events: deque[dict[str, Any]] = deque(maxlen=maxlen)
+        self._ready = asyncio.Event()
+        self.dropped = 0
+
+    def push(self, event: dict[str, Any]) -> None:
+        if len(self._events) == self._events.maxlen:
+            self.dropped += 1  # deque drops the oldest by itself
+        self._events.append(event)
+        self._ready.set()
+
+    async def next(self) -> dict[str, Any]:
+        """The oldest queued event, waiting for one if there is none."""
+        while not self._events:
+            self._ready.clear()
+            await self._ready.wait()
+        return self._events.popleft()
+
+
+class LiveFeed:
+    """The worker's hub: publish to all current subscribers."""
+
+    def __init__(self, maxlen: int = DEFAULT_QUEUE) -> None:
+        self.maxlen = maxlen
+        self.subscribers: set[Subscription] = set()
+
+    def publish(self, event: dict[str, Any]) -> None:
+        for subscriber in self.subscribers:
+            subscriber.push(event)
+
+    @contextmanager
+    def subscribe(self) -> Iterator[Subscription]:
+        subscription = Subscription(self.maxlen)
+        self.subscribers.add(subscription)
+        try:
+            yield subscription
+        finally:
+            self.subscribers.discard(subscription)
+
+
+def tick_event(tick: PriceTick) -> dict[str, Any]:
+    return {"type": "tick", "symbol": tick.symbol, "price": tick.price, "ts": format_ts(tick.ts)}
+
+
+def stats_event(symbol: str, window: str, summary: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "stats", "symbol": symbol, "window": window, **summary}
+
+
+def sse_message(event: dict[str, Any]) -> bytes:
+    """One Server-Sent Events message: a single ``data:`` line of JSON."""
+    return b"data: " + json.dumps(event, separators=(",", ":")).encode() + b"\n\n"

@@ -1,0 +1,105 @@
+"""The live dashboard: its event stream on real parts, and the page in a real browser."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cryptoflow.simexchange import SimExchangeThread
+from tests.integration.conftest import WorkerProcess, get, served, wait_for
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+CHROMIUM = shutil.which("chromium")
+CHROMEDRIVER = shutil.which("chromedriver")
+NO_VALUE = "\u2013"  # the en dash the page shows where it has no number yet
+
+
+def read_events(worker: WorkerProcess, count: int, timeout: float = 20) -> list[dict[str, Any]]:
+    """The first ``count`` events of a fresh /api/stream/ connection, then hang up."""
+    events: list[dict[str, Any]] = []
+    url = f"http://127.0.0.1:{worker.web_port}/api/stream/"
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        assert response.headers["Content-Type"].startswith("text/event-stream")
+        for line in response:
+            if line.startswith(b"data: "):
+                events.append(json.loads(line[6:]))
+                if len(events) == count:
+                    break
+    return events
+
+
+def test_the_stream_carries_the_served_prices_and_clients_leave_no_trace(
+    exchange: SimExchangeThread, start_worker: Callable[..., WorkerProcess],
+) -> None:
+    worker = start_worker()
+    wait_for(lambda: len(exchange.sim.served) >= 3, what="a first poll")
+    events = read_events(worker, 12)
+    ticks = [e for e in events if e["type"] == "tick"]
+    assert len(ticks) >= 6
+    prices = served(exchange)
+    assert all((t["symbol"], t["price"]) in prices for t in ticks)
+    assert {t["symbol"] for t in ticks} == {"BTCUSDT", "ETHUSDT", "SOLUSDT"}
+    assert all(e["count"] >= 1 for e in events if e["type"] == "stats")
+
+    def churn() -> None:
+        for _ in range(5):
+            read_events(worker, 2)
+
+    clients = [threading.Thread(target=churn) for _ in range(2)]
+    for client in clients:
+        client.start()
+    for client in clients:
+        client.join(timeout=60)
+    wait_for(lambda: get(worker, "/api/health/")[1]["stream_clients"] == 0,
+             what="every stream client gone")
+    assert worker.running
+
+
+@pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
+                    reason="needs Debian's chromium and chromium-driver (.ci/run installs them)")
+def test_the_page_shows_every_symbol_and_moves_without_a_reload(
+    exchange: SimExchangeThread, start_worker: Callable[..., WorkerProcess],
+) -> None:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+
+    worker = start_worker(CRYPTOFLOW_POLL_INTERVAL="1")
+    wait_for(lambda: len(exchange.sim.served) >= 6, what="two polls")
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--window-size=1200,800"):
+        options.add_argument(flag)
+    browser = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
+    try:
+        browser.get(f"http://127.0.0.1:{worker.web_port}/")
+
+        def prices() -> dict[str, str]:
+            return {card.get_attribute("data-symbol"): card.find_element(
+                        By.CLASS_NAME, "price").text
+                    for card in browser.find_elements(By.CSS_SELECTOR, ".card")}
+
+        def shown() -> dict[str, str] | None:
+            now = prices()
+            return now if len(now) == 3 and NO_VALUE not in now.values() else None
+
+        first = wait_for(shown, what="three symbols with prices")
+        assert set(first) == {"BTCUSDT", "ETHUSDT", "SOLUSDT"}
+        wait_for(lambda: prices()["BTCUSDT"] != first["BTCUSDT"], timeout=10,
+                 what="the BTCUSDT price to change without a reload")
+        assert browser.execute_script("return cf.formatPrice(67234.5)") == "67,234.50"
+        assert browser.execute_script("return cf.formatPrice(0.000123456)") == "0.00012346"
+        assert browser.execute_script("return cf.formatPct(1.234)") == "+1.23 %"
+        ARTIFACTS.mkdir(exist_ok=True)
+        browser.save_screenshot(str(ARTIFACTS / "dashboard.png"))
+    finally:
+        browser.quit()

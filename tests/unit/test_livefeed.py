@@ -1,0 +1,55 @@
+"""LiveFeed: events fan out, a slow client drops its oldest, nobody blocks."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from cryptoflow.livefeed import LiveFeed, sse_message, stats_event, tick_event
+from cryptoflow.records import PriceTick
+
+
+@pytest.mark.asyncio
+async def test_every_subscriber_gets_every_event_in_order() -> None:
+    feed = LiveFeed()
+    with feed.subscribe() as one, feed.subscribe() as two:
+        for i in range(5):
+            feed.publish({"n": i})
+        assert [(await one.next())["n"] for _ in range(5)] == list(range(5))
+        assert [(await two.next())["n"] for _ in range(5)] == list(range(5))
+    assert feed.subscribers == set()
+
+
+@pytest.mark.asyncio
+async def test_a_slow_client_loses_its_oldest_events_and_the_producer_never_waits() -> None:
+    feed = LiveFeed(maxlen=3)
+    with feed.subscribe() as slow:
+        for i in range(1000):
+            feed.publish({"n": i})  # returns at once: nothing awaits a reader
+        assert slow.dropped == 997
+        assert [(await slow.next())["n"] for _ in range(3)] == [997, 998, 999]
+
+
+@pytest.mark.asyncio
+async def test_a_waiting_client_wakes_on_the_next_event() -> None:
+    feed = LiveFeed()
+    with feed.subscribe() as client:
+        waiting = asyncio.create_task(client.next())
+        await asyncio.sleep(0.01)
+        assert not waiting.done()
+        feed.publish({"type": "tick"})
+        assert await asyncio.wait_for(waiting, 1) == {"type": "tick"}
+
+
+def test_events_serialise_as_one_sse_data_line() -> None:
+    tick = PriceTick(symbol="BTCUSDT", price=67234.5,
+                     ts=datetime(2026, 11, 24, 0, 0, 0, 123000, tzinfo=UTC))
+    message = sse_message(tick_event(tick))
+    assert message.endswith(b"\n\n") and message.count(b"\n") == 2
+    assert message.startswith(b"data: ")
+    assert json.loads(message[6:]) == {
+        "type": "tick", "symbol": "BTCUSDT", "price": 67234.5, "ts": "2026-11-24T00:00:00.123Z"}
+    assert stats_event("ETHUSDT", "1m", {"count": 2})["type"] == "stats"
