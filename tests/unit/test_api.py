@@ -119,3 +119,12 @@ def test_health_body_names_what_fails() -> None:
     assert body["failing"] == ["database"]
     assert body["checks"]["database"] == {"ok": False, "detail": "down"}
     assert api.health_body({"broker": (True, "ok")})[0] == 200
+
+
+def test_history_minutes_are_bounded() -> None:
+    assert api.parse_minutes({}, 1440) == 60
+    assert api.parse_minutes({"minutes": "5"}, 1440) == 5
+    for bad in ("0", "1441", "-1", "1.5", "x" * 500):
+        with pytest.raises(ApiError) as caught:
+            api.parse_minutes({"minutes": bad}, 1440)
+        assert (caught.value.status, caught.value.param) == (400, "minutes")
