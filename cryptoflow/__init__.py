@@ -6,7 +6,12 @@ agents that persist ticks and dead letters and update the tables, the web views.
 """
 
 from cryptoflow import broker_watch, feed, ingest, topics, views  # noqa: F401  (registers them)
-from cryptoflow.agents import deadletters, persist, stats  # noqa: F401  (registers the agents)
+from cryptoflow.agents import (  # noqa: F401  (registers the agents)
+    alerts,
+    deadletters,
+    persist,
+    stats,
+)
 from cryptoflow.app import app
 
 __all__ = ["app"]

@@ -42,6 +42,28 @@ def parse_minutes(query: Mapping[str, str], most: int) -> int:
     return int(raw)
 
 
+def parse_limit(query: Mapping[str, str], most: int, default: int = 50) -> int:
+    raw = query.get("limit", str(default))
+    if not raw.isdigit() or not 1 <= int(raw) <= most:
+        raise ApiError(400, f"limit must be a whole number from 1 to {most}, "
+                            f"got {raw[:MAX_PARAM_CHARS]!r}", param="limit")
+    return int(raw)
+
+
+def parse_since(query: Mapping[str, str], now: datetime) -> datetime | None:
+    raw = query.get("since")
+    if raw is None:
+        return None
+    try:
+        return parse_ts(raw.replace(" ", "+")[:MAX_PARAM_CHARS], now)
+    except InvalidTick as err:
+        raise ApiError(400, f"since: {err.reason}", param="since") from None
+
+
+def alert_body(document: Mapping[str, Any]) -> dict[str, Any]:
+    return {**document, "from_ts": format_ts(document["from_ts"]), "ts": format_ts(document["ts"])}
+
+
 def parse_at(query: Mapping[str, str], now: datetime) -> datetime | None:
     """``at`` as ISO-8601 (a zone is required); bounded, so it never reaches faust's
     window code with a value that hangs it (LOCAL-STACK.md)."""

@@ -65,6 +65,16 @@ def _positive_seconds(raw: str) -> float:
     return value
 
 
+def _fraction(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"expected a fraction such as 0.02, got {raw!r}") from None
+    if not 0 < value < 10:
+        raise ValueError(f"expected a fraction > 0 such as 0.02 (2 %), got {raw!r}")
+    return value
+
+
 def _count(raw: str) -> int:
     try:
         value = int(raw)
@@ -134,6 +144,10 @@ class Settings:
     binance_url: str = _setting(
         "BINANCE_URL", _url(("http", "https")), "https://api.binance.com",
         "Binance REST base URL",
+    )
+    jump_threshold: float = _setting(
+        "JUMP_THRESHOLD", _fraction, "0.02",
+        "relative move between two ticks that raises a price-jump alert (0.02 = 2 %)",
     )
     http_timeout: float = _setting(
         "HTTP_TIMEOUT", _positive_seconds, "5.0", "connect + read timeout of one price request",

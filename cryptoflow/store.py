@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING, AsyncMongoClient
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
 from pymongo.errors import BulkWriteError, PyMongoError
 
 from cryptoflow.backoff import Backoff
@@ -87,6 +87,24 @@ class TickStore:
         cursor = self.client[self._database][collection].find(
             {"symbol": symbol, "ts": {"$gte": since}}, {"_id": 0, "price": 1, "ts": 1},
         ).sort([("symbol", ASCENDING), ("ts", ASCENDING)]).limit(limit)
+        return await cursor.to_list()
+
+    async def ensure_alert_index(self, collection: str) -> None:
+        db = self.client[self._database]
+        await self._retry(f"create index on {collection}",
+                          lambda: db[collection].create_index([("ts", DESCENDING)], name="ts"))
+
+    async def recent_alerts(
+        self, collection: str, symbol: str | None, since: datetime | None, limit: int,
+    ) -> list[dict[str, Any]]:
+        """Newest first, bounded by ``limit``."""
+        query: dict[str, Any] = {}
+        if symbol is not None:
+            query["symbol"] = symbol
+        if since is not None:
+            query["ts"] = {"$gte": since}
+        cursor = self.client[self._database][collection].find(query, {"_id": 0}).sort(
+            "ts", DESCENDING).limit(limit)
         return await cursor.to_list()
 
     async def insert(self, collection: str, documents: Sequence[dict[str, Any]]) -> WriteOutcome:

@@ -25,6 +25,7 @@ from cryptoflow.app import app
 from cryptoflow.backoff import Backoff
 from cryptoflow.records import PriceTick, format_ts
 from cryptoflow.settings import topic_name
+from cryptoflow.tables.jumps import Alert
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,11 @@ deadletter_topic = app.topic(DEADLETTER_TOPIC, **_raw)
 # so a tick updates the tables on the worker that owns its symbol.
 ticks_topic = app.topic(
     "cryptoflow-ticks", key_type=str, key_serializer="json", value_type=PriceTick,
+    partitions=app.settings.topic_partitions,
+)
+
+alerts_topic = app.topic(
+    "alerts", key_type=str, key_serializer="json", value_type=Alert,
     partitions=app.settings.topic_partitions,
 )
 

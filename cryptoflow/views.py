@@ -211,6 +211,27 @@ class PriceHistoryView(ApiView):
             {"price": doc["price"], "ts": format_ts(doc["ts"])} for doc in docs]})
 
 
+ALERTS_LIMIT = 500
+
+
+@app.page("/api/alerts/")
+class AlertsView(ApiView):
+    """Recent price-jump alerts from MongoDB: ``?symbol=&since=&limit=`` (newest first)."""
+
+    async def get(self, request: Request) -> Response:
+        query = request.query
+        symbol = api.parse_symbol(query["symbol"], app.settings.symbols) if query.get(
+            "symbol") else None
+        since = api.parse_since(query, datetime.now(UTC))
+        limit = api.parse_limit(query, ALERTS_LIMIT)
+        try:
+            docs = await app.store.recent_alerts("alerts", symbol, since, limit)
+        except PyMongoError as err:
+            raise ApiError(503, f"database: {type(err).__name__}",
+                           retry_after=RETRY_AFTER) from None
+        return self.json([api.alert_body(doc) for doc in docs])
+
+
 @app.page("/api/stream/")
 class LiveStreamView(ApiView):
     """Server-Sent Events: tick events for every tick, stats events when they change.

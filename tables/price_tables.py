@@ -21,6 +21,13 @@ counted_offsets = app.Table(
     "counted-offsets", key_type=str, value_type=int, partitions=app.settings.topic_partitions,
 )
 
+# The previous tick of each symbol, for the price-jump rule (survives restarts and
+# rebalances through its changelog, like every table).
+previous_ticks = app.Table(
+    "previous-ticks", key_type=str, value_type=PriceTick,
+    partitions=app.settings.topic_partitions,
+)
+
 latest_ticks = app.Table(
     "latest-ticks", key_type=str, value_type=PriceTick,
     partitions=app.settings.topic_partitions,
