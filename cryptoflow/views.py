@@ -1,4 +1,5 @@
-"""The JSON API, served by every worker's faust web server under ``/api/``.
+"""The web views every worker serves: the JSON API under ``/api/``, the live event
+stream, and the dashboard page at ``/``.
 
 A symbol's table rows live on the worker that owns its partition, so a request
 is answered there: a view asks faust's router for the owner and either answers
@@ -93,7 +94,8 @@ async def _fetch(url: URL) -> dict[str, Any]:
     if response.status != 200:
         error = body.get("error", {}) if isinstance(body, dict) else {}
         raise ApiError(response.status, error.get("message", "owner failed"),
-                       error.get("param"), retry_after=RETRY_AFTER)
+                       error.get("param"),
+                       retry_after=RETRY_AFTER if response.status == 503 else None)
     return body  # type: ignore[no-any-return]
 
 
