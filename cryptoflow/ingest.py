@@ -10,11 +10,13 @@ stop the prices of the others.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+import time
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from datetime import UTC, datetime
 
 from cryptoflow import metrics
 from cryptoflow.app import app
+from cryptoflow.backoff import Backoff
 from cryptoflow.binance import BinanceClient, Quote
 from cryptoflow.exceptions import BinanceApiError, BinanceError, InvalidTick
 from cryptoflow.records import PriceTick, parse_price, to_millis
@@ -30,21 +32,25 @@ SendDeadLetter = Callable[[bytes, str, str, bytes], Awaitable[None]]
 
 
 class PricePoller:
-    """One poll per call; remembers the last failure so it logs changes only."""
+    """One poll per call; after failures it skips polls for a growing, jittered time
+    (``Backoff``), and it remembers the last failure so it logs changes only."""
 
     def __init__(
         self, client: BinanceClient, symbols: Sequence[str],
-        send_tick: SendTick, send_dead_letter: SendDeadLetter,
+        send_tick: SendTick, send_dead_letter: SendDeadLetter, backoff: Backoff,
     ) -> None:
         self.client = client
         self.symbols = list(symbols)
         self.send_tick = send_tick
         self.send_dead_letter = send_dead_letter
+        self.backoff = backoff
         self.failing: str | None = None  # kind of the current failure, None when healthy
         self.last_success: datetime | None = None
+        self._delays: Iterator[float] | None = None  # set while failing
+        self._resume_at = 0.0  # time.monotonic() before which no poll is tried
 
     async def poll(self) -> None:
-        if not self.symbols:
+        if not self.symbols or time.monotonic() < self._resume_at:
             return
         try:
             quotes = await self.client.fetch_prices(self.symbols)
@@ -58,6 +64,7 @@ class PricePoller:
             return
         received = await self._publish_all(quotes)
         self.last_success = received
+        self._delays, self._resume_at = None, 0.0
         metrics.LAST_POLL_SUCCESS.set(received.timestamp())
         if self.failing is not None:
             log.info("Binance: prices flow again after %s", self.failing)
@@ -87,6 +94,9 @@ class PricePoller:
 
     def _report_failure(self, err: BinanceError) -> None:
         metrics.FETCH_ERRORS.labels(err.kind).inc()
+        if self._delays is None:
+            self._delays = self.backoff.delays()
+        self._resume_at = time.monotonic() + next(self._delays)
         if err.kind != self.failing:
             log.error("Binance: %s: %s (will keep polling)", err.kind, err)
             self.failing = err.kind
@@ -107,7 +117,10 @@ class PricePoller:
                 return
             await self._publish_all(quotes)
 
-poller = PricePoller(app.binance, app.settings.symbols, send_tick, send_dead_letter)
+poller = PricePoller(
+    app.binance, app.settings.symbols, send_tick, send_dead_letter,
+    Backoff(base=1.0, cap=app.settings.binance_backoff_cap),
+)
 
 if app.settings.poll_interval > 0:
     app.timer(app.settings.poll_interval, on_leader=True, name="poll_prices")(poller.poll)

@@ -145,6 +145,10 @@ class Settings:
         "BINANCE_URL", _url(("http", "https")), "https://api.binance.com",
         "Binance REST base URL",
     )
+    binance_backoff_cap: float = _setting(
+        "BINANCE_BACKOFF_CAP", _positive_seconds, "30.0",
+        "longest pause between polls while Binance keeps failing (backoff with jitter)",
+    )
     jump_threshold: float = _setting(
         "JUMP_THRESHOLD", _fraction, "0.02",
         "relative move between two ticks that raises a price-jump alert (0.02 = 2 %)",

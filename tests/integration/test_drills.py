@@ -45,7 +45,7 @@ def test_drill_1_binance_faults(
     exchange: SimExchangeThread, start_worker: Callable[..., WorkerProcess],
     mongo: Database[dict[str, Any]],
 ) -> None:
-    worker = start_worker(CRYPTOFLOW_HTTP_TIMEOUT="1")
+    worker = start_worker(CRYPTOFLOW_HTTP_TIMEOUT="1", CRYPTOFLOW_BINANCE_BACKOFF_CAP="1")
     wait_for(lambda: len(exchange.sim.served) >= 3, what="a first poll")
     exchange.sim.inject(
         Fault.status(429, retry_after=2), Fault.status(418, retry_after=2),

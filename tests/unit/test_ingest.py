@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import pytest
 
+from cryptoflow.backoff import Backoff
 from cryptoflow.binance import BinanceClient
 from cryptoflow.ingest import PricePoller
 from cryptoflow.records import PriceTick
@@ -28,8 +30,13 @@ class Published:
         self.dead.append((value, reason, origin, key))
 
 
-def poller_for(client: BinanceClient, out: Published, symbols: list[str]) -> PricePoller:
-    return PricePoller(client, symbols, out.tick, out.dead_letter)
+NO_PAUSE = Backoff(base=0.0, cap=0.0)
+
+
+def poller_for(
+    client: BinanceClient, out: Published, symbols: list[str], backoff: Backoff = NO_PAUSE,
+) -> PricePoller:
+    return PricePoller(client, symbols, out.tick, out.dead_letter, backoff)
 
 
 @pytest.mark.asyncio
@@ -94,3 +101,20 @@ async def test_an_invalid_symbol_is_dropped_and_the_rest_keep_flowing(
     assert [(t.symbol, t.price) for t in out.ticks] == [
         (p.symbol, float(p.price)) for p in exchange.served]
     assert any("symbol TYPOUSDT rejected" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.asyncio
+async def test_after_a_failure_polls_pause_with_backoff(
+    exchange: SimExchange, client: BinanceClient,
+) -> None:
+    out = Published()
+    poller = poller_for(client, out, SYMBOLS, Backoff(base=0.3, cap=0.3))
+    exchange.inject(Fault.status(503))
+    await poller.poll()
+    for _ in range(3):
+        await poller.poll()  # within the pause: no request at all
+    assert len(exchange.requests) == 1
+    await asyncio.sleep(0.31)
+    await poller.poll()
+    assert len(exchange.requests) == 2
+    assert len(out.ticks) == 3
