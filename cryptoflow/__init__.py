@@ -1,11 +1,12 @@
 """cryptoflow: Binance prices → Kafka topics → MongoDB, as one Faust app.
 
 ``faust -A cryptoflow worker`` finds ``app`` here. Importing the modules below
-registers, in the order a price travels: the ingest timer, the topics, the
-agents that persist ticks and dead letters and update the tables, the web views.
+registers everything on it: the ingest timer, the topics, the agents (persist
+ticks and dead letters, update the tables, detect price jumps), the scheduled
+jobs, the live feed, the broker watch and the web views.
 """
 
-from cryptoflow import broker_watch, feed, ingest, topics, views  # noqa: F401  (registers them)
+from cryptoflow import broker_watch, feed, ingest, jobs, topics, views  # noqa: F401
 from cryptoflow.agents import (  # noqa: F401  (registers the agents)
     alerts,
     deadletters,

@@ -25,6 +25,9 @@ BATCH_WRITE_SECONDS = Histogram(
     "cryptoflow_batch_write_seconds", "Time to write one batch, retries included",
     ["collection"], buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
+JOB_RUNS = Counter("cryptoflow_job_runs", "Scheduled job runs, by job and outcome",
+                   ["job", "outcome"])
+JOB_DOCUMENTS = Counter("cryptoflow_job_documents", "Documents a job wrote", ["job"])
 DEAD_LETTERS = Counter(
     "cryptoflow_dead_letters", "Records set aside as dead letters", ["reason"])
 

@@ -149,6 +149,10 @@ class Settings:
         "BINANCE_BACKOFF_CAP", _positive_seconds, "30.0",
         "longest pause between polls while Binance keeps failing (backoff with jitter)",
     )
+    candle_interval: float = _setting(
+        "CANDLE_INTERVAL", _positive_seconds, "60.0",
+        "seconds between runs of the job that writes 1-minute candles",
+    )
     jump_threshold: float = _setting(
         "JUMP_THRESHOLD", _fraction, "0.02",
         "relative move between two ticks that raises a price-jump alert (0.02 = 2 %)",

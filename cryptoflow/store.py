@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReplaceOne
 from pymongo.errors import BulkWriteError, PyMongoError
 
 from cryptoflow.backoff import Backoff
@@ -88,6 +88,32 @@ class TickStore:
             {"symbol": symbol, "ts": {"$gte": since}}, {"_id": 0, "price": 1, "ts": 1},
         ).sort([("symbol", ASCENDING), ("ts", ASCENDING)]).limit(limit)
         return await cursor.to_list()
+
+    async def ticks_between(
+        self, collection: str, symbol: str, start: datetime, end: datetime,
+    ) -> list[dict[str, Any]]:
+        """Ticks of ``symbol`` in [start, end), oldest first, through the (symbol, ts) index."""
+        cursor = self.client[self._database][collection].find(
+            {"symbol": symbol, "ts": {"$gte": start, "$lt": end}}, {"_id": 0, "price": 1, "ts": 1},
+        ).sort([("symbol", ASCENDING), ("ts", ASCENDING)])
+        return await cursor.to_list()
+
+    async def latest_start(self, collection: str, symbol: str) -> datetime | None:
+        """``start`` of the newest document of ``symbol`` (candles), None if there is none."""
+        doc = await self.client[self._database][collection].find_one(
+            {"symbol": symbol}, {"start": 1}, sort=[("symbol", ASCENDING), ("start", DESCENDING)])
+        return doc["start"] if doc else None
+
+    async def replace(self, collection: str, documents: Sequence[dict[str, Any]]) -> None:
+        """Upsert by ``_id``: writing the same documents again changes nothing."""
+        if not documents:
+            return
+        coll = self.client[self._database][collection]
+        await coll.create_index([("symbol", ASCENDING), ("start", ASCENDING)], unique=True,
+                                name="symbol_start_unique")
+        await self._retry(f"upsert into {collection}", lambda: coll.bulk_write(
+            [ReplaceOne({"_id": doc["_id"]}, doc, upsert=True) for doc in documents],
+            ordered=False))
 
     async def ensure_alert_index(self, collection: str) -> None:
         db = self.client[self._database]
