@@ -44,6 +44,7 @@ async def write(collection: str, documents: list[dict[str, Any]]) -> WriteOutcom
 @app.agent(all_tick_topics)
 async def persist_ticks(stream: Any) -> None:
     await app.store.ensure_tick_indexes(collections.values())
+    await app.store.set_retention(collections.values(), app.settings.retention_days)
     async for events in written_batches(
         stream, app.settings.batch_size, app.settings.batch_linger,
     ):

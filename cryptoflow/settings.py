@@ -85,6 +85,12 @@ def _count(raw: str) -> int:
     return value
 
 
+def _days(raw: str) -> int:
+    if not raw.strip().isdigit():
+        raise ValueError(f"expected a whole number of days >= 0, got {raw!r}")
+    return int(raw)
+
+
 def _port(raw: str) -> int:
     value = _count(raw)
     if value > 65535:
@@ -148,6 +154,9 @@ class Settings:
     binance_backoff_cap: float = _setting(
         "BINANCE_BACKOFF_CAP", _positive_seconds, "30.0",
         "longest pause between polls while Binance keeps failing (backoff with jitter)",
+    )
+    retention_days: int = _setting(
+        "RETENTION_DAYS", _days, "30", "days ticks are kept (a TTL index); 0 keeps them forever",
     )
     candle_interval: float = _setting(
         "CANDLE_INTERVAL", _positive_seconds, "60.0",

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReplaceOne
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 
 DUPLICATE_KEY = 11000
 TICK_INDEX = "symbol_ts_unique"
+TTL_INDEX = "ts_retention"
 
 
 @dataclass
@@ -132,6 +134,23 @@ class TickStore:
         cursor = self.client[self._database][collection].find(query, {"_id": 0}).sort(
             "ts", DESCENDING).limit(limit)
         return await cursor.to_list()
+
+    async def set_retention(self, collections: Iterable[str], days: int) -> None:
+        """A TTL index on ``ts``: MongoDB itself deletes ticks older than ``days``
+        (no job to fail or to schedule); 0 drops it, so ticks are kept forever."""
+        wanted = days * 86_400 if days else None
+        for name in collections:
+            coll = self.client[self._database][name]
+            indexes = await self._retry(f"list indexes of {name}", coll.index_information)
+            current = indexes.get(TTL_INDEX, {}).get("expireAfterSeconds")
+            if current == wanted:
+                continue
+            if current is not None:
+                await self._retry(f"drop the TTL index of {name}",
+                                  partial(coll.drop_index, TTL_INDEX))
+            if wanted is not None:
+                await self._retry(f"create the TTL index of {name}", partial(
+                    coll.create_index, "ts", name=TTL_INDEX, expireAfterSeconds=wanted))
 
     async def insert(self, collection: str, documents: Sequence[dict[str, Any]]) -> WriteOutcome:
         """Write all of ``documents``; returns only when none is left unwritten."""

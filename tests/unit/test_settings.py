@@ -61,6 +61,8 @@ def test_values_are_parsed_from_the_environment() -> None:
         ("CRYPTOFLOW_MONGO_URI", "postgres://x", "mongodb://"),
         ("CRYPTOFLOW_BINANCE_URL", "ftp://x", "http://"),
         ("CRYPTOFLOW_MONGO_DB", "  ", "must not be empty"),
+        ("CRYPTOFLOW_RETENTION_DAYS", "-1", "days >= 0"),
+        ("CRYPTOFLOW_JUMP_THRESHOLD", "0", "fraction > 0"),
     ],
 )
 def test_a_bad_value_names_its_variable(variable: str, value: str, message: str) -> None:
