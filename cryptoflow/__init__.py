@@ -6,7 +6,15 @@ ticks and dead letters, update the tables, detect price jumps), the scheduled
 jobs, the live feed, the broker watch and the web views.
 """
 
-from cryptoflow import broker_watch, feed, ingest, jobs, topics, views  # noqa: F401
+from cryptoflow import (  # noqa: F401  (registers them)
+    broker_watch,
+    commands,
+    feed,
+    ingest,
+    jobs,
+    topics,
+    views,
+)
 from cryptoflow.agents import (  # noqa: F401  (registers the agents)
     alerts,
     deadletters,

@@ -100,6 +100,13 @@ class TickStore:
         ).sort([("symbol", ASCENDING), ("ts", ASCENDING)])
         return await cursor.to_list()
 
+    async def last_ticks(self, collection: str, symbol: str, limit: int) -> list[dict[str, Any]]:
+        """The newest ``limit`` ticks of ``symbol``, returned oldest first."""
+        cursor = self.client[self._database][collection].find(
+            {"symbol": symbol}, {"_id": 0, "price": 1, "ts": 1},
+        ).sort([("symbol", DESCENDING), ("ts", DESCENDING)]).limit(limit)
+        return list(reversed(await cursor.to_list()))
+
     async def latest_start(self, collection: str, symbol: str) -> datetime | None:
         """``start`` of the newest document of ``symbol`` (candles), None if there is none."""
         doc = await self.client[self._database][collection].find_one(

@@ -1,0 +1,117 @@
+"""Query commands: the original design's helpers, as faust app commands.
+
+``faust -A cryptoflow latest``, ``... stats BTCUSDT [--limit 100]`` and
+``... jumps BTCUSDT [--threshold 0.01]`` read MongoDB and print a readable table
+(``--json`` for machines). The numbers come from pure functions below.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections.abc import Sequence
+from datetime import datetime
+from itertools import pairwise
+from typing import Any
+
+import click
+from faust.cli import AppCommand, argument, option
+
+from cryptoflow.app import app
+from cryptoflow.records import format_ts
+from cryptoflow.settings import topic_name
+
+
+def window_stats(prices: Sequence[float]) -> dict[str, Any]:
+    """min/max/avg/count of the last N prices, as the original ``stats`` helper."""
+    if not prices:
+        return {"count": 0, "min": None, "max": None, "avg": None}
+    return {"count": len(prices), "min": min(prices), "max": max(prices),
+            "avg": statistics.fmean(prices)}
+
+
+def consecutive_jumps(
+    ticks: Sequence[tuple[float, datetime]], threshold: float,
+) -> list[dict[str, Any]]:
+    """Moves between consecutive ticks (oldest first) beyond ``threshold``."""
+    jumps = []
+    for (before, before_ts), (after, after_ts) in pairwise(ticks):
+        change = (after - before) / before
+        if abs(change) > threshold:
+            jumps.append({"from_ts": format_ts(before_ts), "ts": format_ts(after_ts),
+                          "from_price": before, "to_price": after, "change_pct": change * 100})
+    return jumps
+
+
+def render(rows: list[dict[str, Any]], as_json: bool) -> str:
+    """A plain text table (or JSON) of ``rows``, columns in the order of the first row."""
+    if as_json:
+        return json.dumps(rows, indent=2)
+    if not rows:
+        return "(nothing stored yet)"
+    columns = list(rows[0])
+    cells = [[_cell(row.get(c)) for c in columns] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
+    lines += ["  ".join(v.rjust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
+    return "\n".join(lines)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.8g}" if abs(value) < 1 else f"{value:,.2f}"
+    return str(value)
+
+
+def _symbol(_ctx: click.Context, _param: click.Parameter, raw: str) -> str:
+    """Checked by click before the command runs, so a typo is a usage error."""
+    symbol = raw.upper()
+    if symbol not in app.settings.symbols:
+        known = ", ".join(app.settings.symbols)
+        raise click.BadParameter(f"{raw} is not a configured symbol ({known})")
+    return symbol
+
+
+async def _last_ticks(symbol: str, limit: int) -> list[dict[str, Any]]:
+    return await app.store.last_ticks(topic_name(symbol), symbol, limit)
+
+
+@app.command(option("--json", "as_json", is_flag=True, help="print JSON"))
+async def latest(self: AppCommand, as_json: bool) -> None:
+    """Latest stored price of every configured symbol."""
+    rows = []
+    for symbol in app.settings.symbols:
+        ticks = await _last_ticks(symbol, 1)
+        rows.append({"symbol": symbol, "price": ticks[-1]["price"] if ticks else None,
+                     "ts": format_ts(ticks[-1]["ts"]) if ticks else None})
+    print(render(rows, as_json))
+
+
+@app.command(
+    argument("symbol", callback=_symbol),
+    option("--limit", type=int, default=100, show_default=True, help="last N ticks"),
+    option("--json", "as_json", is_flag=True, help="print JSON"),
+)
+async def stats(self: AppCommand, symbol: str, limit: int, as_json: bool) -> None:
+    """min/max/avg/count over the last N stored ticks of SYMBOL."""
+    ticks = await _last_ticks(symbol, limit)
+    print(render([{"symbol": symbol, **window_stats([t["price"] for t in ticks])}],
+                 as_json))
+
+
+@app.command(
+    argument("symbol", callback=_symbol),
+    option("--threshold", type=float, default=0.02, show_default=True,
+           help="relative move, 0.01 = 1 %"),
+    option("--limit", type=int, default=1000, show_default=True, help="last N ticks"),
+    option("--json", "as_json", is_flag=True, help="print JSON"),
+)
+async def jumps(
+    self: AppCommand, symbol: str, threshold: float, limit: int, as_json: bool,
+) -> None:
+    """Jumps between consecutive stored ticks of SYMBOL beyond --threshold."""
+    ticks = await _last_ticks(symbol, limit)
+    rows = consecutive_jumps([(t["price"], t["ts"]) for t in ticks], threshold)
+    print(render(rows, as_json))

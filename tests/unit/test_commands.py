@@ -1,0 +1,35 @@
+"""The query commands' arithmetic and tables."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from cryptoflow.commands import consecutive_jumps, render, window_stats
+
+T0 = datetime(2026, 11, 24, tzinfo=UTC)
+
+
+def test_window_stats() -> None:
+    assert window_stats([3.0, 1.0, 2.0]) == {"count": 3, "min": 1.0, "max": 3.0, "avg": 2.0}
+    assert window_stats([]) == {"count": 0, "min": None, "max": None, "avg": None}
+
+
+def test_consecutive_jumps_beyond_the_threshold_only() -> None:
+    ticks = [(100.0, T0), (101.0, T0 + timedelta(seconds=3)), (95.0, T0 + timedelta(seconds=6)),
+             (95.5, T0 + timedelta(seconds=9))]
+    (jump,) = consecutive_jumps(ticks, 0.01)
+    assert (jump["from_price"], jump["to_price"]) == (101.0, 95.0)
+    assert jump["change_pct"] == pytest.approx(-5.940594)
+    assert jump["ts"] == "2026-11-24T00:00:06.000Z"
+    assert consecutive_jumps(ticks[:1], 0.01) == []
+
+
+def test_render_as_table_and_json() -> None:
+    rows = [{"symbol": "BTCUSDT", "price": 67234.5, "ts": None}]
+    assert render(rows, as_json=False).splitlines() == [
+        "symbol   price      ts", "BTCUSDT  67,234.50   -"]
+    assert json.loads(render(rows, as_json=True)) == rows
+    assert render([], as_json=False) == "(nothing stored yet)"
