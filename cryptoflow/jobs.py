@@ -8,6 +8,9 @@ miss windows across restarts and rebalances, faust-streaming #185), makes a cand
 equal to its ticks and makes the job safe to repeat: each run redoes the newest
 candle (late ticks) and catches up on at most ``LOOKBACK`` of missed minutes.
 
+Hourly candles: at minute 1 of every hour (crontab, UTC) the closed hours'
+1-minute candles are rolled up into ``candles_1h`` the same idempotent way.
+
 Every run logs its start, end, documents written and duration, and counts itself
 in ``cryptoflow_job_runs_total``; a failing run is logged and retried at the next.
 """
@@ -17,7 +20,9 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from pymongo.errors import PyMongoError
 
@@ -25,13 +30,16 @@ from cryptoflow import metrics
 from cryptoflow.app import app
 from cryptoflow.records import PriceTick
 from cryptoflow.settings import topic_name
-from cryptoflow.tables.candles import candle
+from cryptoflow.tables.candles import candle, roll_up
 
 log = logging.getLogger(__name__)
 
 CANDLES = "candles_1m"
+HOURLY = "candles_1h"
 MINUTE = timedelta(minutes=1)
+HOUR = timedelta(hours=1)
 LOOKBACK = timedelta(hours=1)
+HOURLY_LOOKBACK = timedelta(hours=48)
 
 
 async def build_candles(now: datetime) -> int:
@@ -52,18 +60,45 @@ async def build_candles(now: datetime) -> int:
     return written
 
 
+async def build_hourly_candles(now: datetime) -> int:
+    """Roll the closed hours' 1-minute candles up into ``candles_1h``."""
+    end = now.replace(minute=0, second=0, microsecond=0)
+    written = 0
+    for symbol in app.settings.symbols:
+        newest = await app.store.latest_start(HOURLY, symbol)
+        start = max(newest or end - HOURLY_LOOKBACK, end - HOURLY_LOOKBACK)
+        by_hour: dict[datetime, list[dict[str, Any]]] = defaultdict(list)
+        for part in await app.store.candles_between(CANDLES, symbol, start, end):
+            by_hour[part["start"].replace(minute=0)].append(part)
+        docs = [doc for hour, parts in sorted(by_hour.items())
+                if (doc := roll_up(symbol, hour, hour + HOUR, parts)) is not None]
+        await app.store.replace(HOURLY, docs)
+        written += len(docs)
+    return written
+
+
+async def run_job(name: str, build: Callable[[datetime], Awaitable[int]]) -> None:
+    """Run one job: log start, end, documents and duration; count it; never raise."""
+    started = time.monotonic()
+    log.info("job %s: start", name)
+    try:
+        written = await build(datetime.now(UTC))
+    except PyMongoError as err:
+        metrics.JOB_RUNS.labels(name, "failed").inc()
+        log.error("job %s: failed (%s: %s); it runs again at its next time",
+                  name, type(err).__name__, err)
+        return
+    metrics.JOB_RUNS.labels(name, "ok").inc()
+    metrics.JOB_DOCUMENTS.labels(name).inc(written)
+    log.info("job %s: end, %d document(s) written in %.2fs", name, written,
+             time.monotonic() - started)
+
+
 @app.timer(app.settings.candle_interval, on_leader=True, name="candles_1m")
 async def candles_job() -> None:
-    started = time.monotonic()
-    log.info("job candles_1m: start")
-    try:
-        written = await build_candles(datetime.now(UTC))
-    except PyMongoError as err:
-        metrics.JOB_RUNS.labels("candles_1m", "failed").inc()
-        log.error("job candles_1m: failed (%s: %s); next run in %gs", type(err).__name__, err,
-                  app.settings.candle_interval)
-        return
-    metrics.JOB_RUNS.labels("candles_1m", "ok").inc()
-    metrics.JOB_DOCUMENTS.labels("candles_1m").inc(written)
-    log.info("job candles_1m: end, %d candle(s) written in %.2fs", written,
-             time.monotonic() - started)
+    await run_job(CANDLES, build_candles)
+
+
+@app.crontab("1 * * * *", on_leader=True)  # minute 1 of every hour, UTC
+async def hourly_candles_job() -> None:
+    await run_job(HOURLY, build_hourly_candles)

@@ -100,6 +100,15 @@ class TickStore:
         ).sort([("symbol", ASCENDING), ("ts", ASCENDING)])
         return await cursor.to_list()
 
+    async def candles_between(
+        self, collection: str, symbol: str, start: datetime, end: datetime,
+    ) -> list[dict[str, Any]]:
+        """Candles of ``symbol`` starting in [start, end), oldest first."""
+        cursor = self.client[self._database][collection].find(
+            {"symbol": symbol, "start": {"$gte": start, "$lt": end}},
+        ).sort([("symbol", ASCENDING), ("start", ASCENDING)])
+        return await cursor.to_list()
+
     async def last_ticks(self, collection: str, symbol: str, limit: int) -> list[dict[str, Any]]:
         """The newest ``limit`` ticks of ``symbol``, returned oldest first."""
         cursor = self.client[self._database][collection].find(

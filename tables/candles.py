@@ -1,8 +1,9 @@
-"""OHLC candles from the ticks of one closed interval. Pure."""
+"""OHLC candles: from the ticks of one closed minute, and hours from minutes. Pure."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -25,4 +26,28 @@ def candle(
         "symbol": symbol, "start": start, "end": end,
         "open": stats.open, "high": stats.high, "low": stats.low, "close": stats.close,
         "count": stats.count, "mean": stats.mean, "stddev": stats.stddev,
+    }
+
+
+def roll_up(
+    symbol: str, start: datetime, end: datetime, minutes: Sequence[Mapping[str, Any]],
+) -> dict[str, Any] | None:
+    """One candle of [start, end) from the smaller candles inside it, oldest first.
+    Mean and stddev combine exactly (Chan et al.'s parallel variance), not averaged."""
+    if not minutes:
+        return None
+    count, mean, m2 = 0, 0.0, 0.0
+    for part in minutes:
+        n, part_mean, part_m2 = part["count"], part["mean"], part["stddev"] ** 2 * part["count"]
+        delta = part_mean - mean
+        total = count + n
+        mean += delta * n / total
+        m2 += part_m2 + delta * delta * count * n / total
+        count = total
+    return {
+        "_id": f"{symbol}/{start.isoformat()}",
+        "symbol": symbol, "start": start, "end": end,
+        "open": minutes[0]["open"], "high": max(m["high"] for m in minutes),
+        "low": min(m["low"] for m in minutes), "close": minutes[-1]["close"],
+        "count": count, "mean": mean, "stddev": math.sqrt(max(0.0, m2 / count)),
     }

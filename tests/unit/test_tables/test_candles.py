@@ -6,9 +6,11 @@ import statistics
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cryptoflow.records import PriceTick
-from cryptoflow.tables.candles import candle
+from cryptoflow.tables.candles import candle, roll_up
 
 START = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 END = START + timedelta(minutes=1)
@@ -30,3 +32,24 @@ def test_a_candle_follows_event_time() -> None:
 
 def test_no_ticks_no_candle() -> None:
     assert candle("ETHUSDT", START, END, []) is None
+
+
+@given(st.lists(st.lists(st.floats(1, 1e6), min_size=1, max_size=20), min_size=1, max_size=60))
+def test_an_hour_rolled_up_from_minutes_equals_one_candle_of_all_ticks(
+    minutes: list[list[float]],
+) -> None:
+    ticks_by_minute = [
+        [PriceTick(symbol="BTCUSDT", price=p, ts=START + timedelta(minutes=m, seconds=i))
+         for i, p in enumerate(prices)]
+        for m, prices in enumerate(minutes)
+    ]
+    parts = [candle("BTCUSDT", START + timedelta(minutes=m), START + timedelta(minutes=m + 1), t)
+             for m, t in enumerate(ticks_by_minute)]
+    hour = roll_up("BTCUSDT", START, START + timedelta(hours=1), [p for p in parts if p])
+    everything = candle("BTCUSDT", START, START + timedelta(hours=1),
+                        [t for ticks in ticks_by_minute for t in ticks])
+    assert hour is not None and everything is not None
+    for field in ("open", "high", "low", "close", "count", "_id"):
+        assert hour[field] == everything[field]
+    assert hour["mean"] == pytest.approx(everything["mean"], rel=1e-9)
+    assert hour["stddev"] == pytest.approx(everything["stddev"], rel=1e-6, abs=1e-6)
