@@ -28,9 +28,23 @@ from cryptoflow.exceptions import (
 )
 
 PRICE_PATH = "/api/v3/ticker/price"
+KLINES_PATH = "/api/v3/klines"
+KLINES_MAX = 1000  # Binance's largest page
 WEIGHT_HEADER = "X-MBX-USED-WEIGHT-1M"
 # Binance sends Retry-After with every 429/418; if a proxy drops it, wait this long.
 DEFAULT_RETRY_AFTER = 60.0
+
+
+@dataclass(frozen=True)
+class Kline:
+    """One candle as Binance's klines endpoint lists it (times in epoch ms)."""
+
+    open_time: int
+    open: float
+    high: float
+    low: float
+    close: float
+    trades: int
 
 
 @dataclass(frozen=True)
@@ -63,10 +77,6 @@ class BinanceClient:
 
     async def fetch_prices(self, symbols: Sequence[str]) -> list[Quote]:
         """Current prices of ``symbols`` in one request (one ``symbol=`` if only one)."""
-        wait = self.retry_in()
-        if wait > 0:
-            raise BinanceRateLimited(
-                self._limit_status, wait, "still inside Retry-After; no request sent")
         if len(symbols) == 1:
             params = {"symbol": symbols[0]}
         else:
@@ -75,7 +85,27 @@ class BinanceClient:
         items = body if isinstance(body, list) else [body]
         return [self._quote(item) for item in items]
 
+    async def fetch_klines(
+        self, symbol: str, start_ms: int, end_ms: int, limit: int = KLINES_MAX,
+    ) -> list[Kline]:
+        """Up to ``limit`` 1-minute klines opening in [start_ms, end_ms], oldest first."""
+        body = await self._get_json(KLINES_PATH, {
+            "symbol": symbol, "interval": "1m", "startTime": str(start_ms),
+            "endTime": str(end_ms), "limit": str(limit),
+        })
+        if not isinstance(body, list):
+            raise BinanceBadResponse(f"expected a list of klines, got {body!r:.200}")
+        try:
+            return [Kline(int(k[0]), float(k[1]), float(k[2]), float(k[3]), float(k[4]),
+                          int(k[8])) for k in body]
+        except (TypeError, ValueError, IndexError) as err:
+            raise BinanceBadResponse(f"malformed kline: {err}") from err
+
     async def _get_json(self, path: str, params: dict[str, str]) -> object:
+        wait = self.retry_in()
+        if wait > 0:
+            raise BinanceRateLimited(
+                self._limit_status, wait, "still inside Retry-After; no request sent")
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=self.timeout)
         try:

@@ -1,16 +1,20 @@
-"""Query commands: the original design's helpers, as faust app commands.
+"""Commands, as faust app commands (``faust -A cryptoflow <command> --help``).
 
-``faust -A cryptoflow latest``, ``... stats BTCUSDT [--limit 100]`` and
-``... jumps BTCUSDT [--threshold 0.01]`` read MongoDB and print a readable table
-(``--json`` for machines). The numbers come from pure functions below.
+``latest``, ``stats BTCUSDT [--limit 100]`` and ``jumps BTCUSDT [--threshold 0.01]``
+are the original design's query helpers: they read MongoDB and print a readable
+table (``--json`` for machines); the numbers come from pure functions below.
+``backfill BTCUSDT --since 2024-01-01`` loads Binance's 1-minute klines into
+``candles_1m`` (see ``cryptoflow.backfill``).
 """
 
 from __future__ import annotations
 
 import json
 import statistics
+import sys
+import time
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from itertools import pairwise
 from typing import Any
 
@@ -18,6 +22,7 @@ import click
 from faust.cli import AppCommand, argument, option
 
 from cryptoflow.app import app
+from cryptoflow.backfill import backfill as load_klines
 from cryptoflow.records import format_ts
 from cryptoflow.settings import topic_name
 
@@ -115,3 +120,45 @@ async def jumps(
     ticks = await _last_ticks(symbol, limit)
     rows = consecutive_jumps([(t["price"], t["ts"]) for t in ticks], threshold)
     print(render(rows, as_json))
+
+
+def _moment(_ctx: click.Context, param: click.Parameter, raw: str | None) -> datetime | None:
+    """A date or ISO-8601 time (UTC unless it says otherwise), cut to the minute."""
+    if raw is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        raise click.BadParameter(f"not a date or ISO-8601 time: {raw!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).replace(second=0, microsecond=0)
+
+
+@app.command(
+    argument("symbol", callback=_symbol),
+    option("--since", required=True, callback=_moment, help="first minute, e.g. 2024-01-01"),
+    option("--until", callback=_moment, help="end (exclusive); default: the last closed minute"),
+    option("--interval", type=click.Choice(["1m"]), default="1m", show_default=True,
+           help="candle size (candles_1m)"),
+)
+async def backfill(
+    self: AppCommand, symbol: str, since: datetime, until: datetime | None, interval: str,
+) -> None:
+    """Load Binance's klines of SYMBOL into candles_1m; a rerun resumes where it stopped."""
+    end = until or datetime.now(UTC).replace(second=0, microsecond=0)
+    if end <= since:
+        raise click.BadParameter("--until must come after --since")
+    total = int((end - since).total_seconds() // 60)
+    started = time.monotonic()
+    try:
+        with click.progressbar(length=total, label=f"{symbol} {interval} candles",
+                               show_pos=True, show_eta=True, file=sys.stderr) as bar:
+            written = await load_klines(app.binance, app.store, symbol, since, end, bar.update)
+    finally:
+        await app.binance.close()
+        await app.store.close()
+    elapsed = time.monotonic() - started
+    print(f"{symbol}: {written} candle(s) written in {elapsed:.1f}s "
+          f"({written / max(elapsed, 1e-9):.0f}/s); candles_1m now covers "
+          f"{since.isoformat()} to {end.isoformat()}", file=sys.stderr)

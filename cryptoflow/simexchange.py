@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 DEFAULT_SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
 START_PRICES = {"BTCUSDT": 67_000.0, "ETHUSDT": 3_500.0, "SOLUSDT": 150.0}
 PRICE_PATH = "/api/v3/ticker/price"
+KLINES_PATH = "/api/v3/klines"
+KLINES_MAX = 1000
+MINUTE_MS = 60_000
 WEIGHT_SINGLE, WEIGHT_MANY = 2, 4
 CLIENT_CLOSED = 499
 
@@ -150,6 +153,7 @@ class SimExchange:
     def make_app(self) -> web.Application:
         app = web.Application()
         app.router.add_get(PRICE_PATH, self._ticker_price)
+        app.router.add_get(KLINES_PATH, self._klines)
         app.router.add_get("/api/v3/ping", _ping)
         app.router.add_get("/api/v3/time", _server_time)
         return app
@@ -191,6 +195,46 @@ class SimExchange:
             answer = self._prices(symbols, single, None)
             return self._finish(request, answer, now, early, fault, weight)
         return self._finish(request, self._fault_response(fault), now, early, fault, weight)
+
+    async def _klines(self, request: web.Request) -> web.StreamResponse:
+        """1-minute klines as Binance lists them; the same minute always gets the same
+        candle (seeded by symbol and time), so a resumed backfill can be checked."""
+        now = time.monotonic()
+        with self._lock:
+            fault = self._state.faults.popleft() if self._state.faults else None
+            early = now < self._state.banned_until
+        if fault is not None:
+            return self._finish(request, self._fault_response(fault), now, early, fault, 2)
+        query = request.query
+        try:
+            symbol = query["symbol"]
+            if symbol not in self.prices:
+                raise _ApiError(-1121, "Invalid symbol.")
+            if query.get("interval") != "1m":
+                raise _ApiError(-1120, "Invalid interval.")
+            start = int(query.get("startTime", "0"))
+            end = int(query.get("endTime", str(int(time.time() * 1000))))
+            limit = min(int(query.get("limit", "500")), KLINES_MAX)
+        except (KeyError, ValueError) as err:
+            problem = err if isinstance(err, _ApiError) else _ApiError(
+                -1102, "Mandatory parameter was not sent, was empty/null, or malformed.")
+            response = web.json_response({"code": problem.code, "msg": problem.msg}, status=400)
+            return self._finish(request, response, now, early, None, 2)
+        first = -(-start // MINUTE_MS) * MINUTE_MS  # the first open time >= startTime
+        opens = range(first, end + 1, MINUTE_MS)[:limit]
+        body = [self._kline(symbol, open_ms) for open_ms in opens]
+        return self._finish(request, web.json_response(body), now, early, None, 2)
+
+    def _kline(self, symbol: str, open_ms: int) -> list[Any]:
+        rng = random.Random(f"{symbol}/{open_ms}")  # noqa: S311  (a simulation)
+        base = START_PRICES.get(symbol, 100.0) * (1 + rng.uniform(-0.02, 0.02))
+        open_, close = base * (1 + rng.uniform(-0.001, 0.001)), base
+        high = max(open_, close) * (1 + rng.uniform(0, 0.001))
+        low = min(open_, close) * (1 - rng.uniform(0, 0.001))
+        trades = rng.randint(1, 500)
+        return [open_ms, f"{open_:.8f}", f"{high:.8f}", f"{low:.8f}", f"{close:.8f}",
+                f"{rng.uniform(1, 100):.8f}", open_ms + MINUTE_MS - 1, "0.0", trades,
+                "0.0", "0.0", "0"]
 
     def _requested(self, request: web.Request) -> tuple[list[str], int, bool]:
         """The symbols asked for, the request's weight, and whether it used ``symbol=``."""
@@ -282,7 +326,7 @@ async def _server_time(_: web.Request) -> web.Response:
     return web.json_response({"serverTime": int(time.time() * 1000)})
 
 
-class _ApiError(Exception):
+class _ApiError(ValueError):
     def __init__(self, code: int, msg: str) -> None:
         super().__init__(msg)
         self.code, self.msg = code, msg

@@ -116,10 +116,15 @@ class TickStore:
         ).sort([("symbol", DESCENDING), ("ts", DESCENDING)]).limit(limit)
         return list(reversed(await cursor.to_list()))
 
-    async def latest_start(self, collection: str, symbol: str) -> datetime | None:
-        """``start`` of the newest document of ``symbol`` (candles), None if there is none."""
+    async def latest_start(
+        self, collection: str, symbol: str, within: tuple[datetime, datetime] | None = None,
+    ) -> datetime | None:
+        """``start`` of the newest candle of ``symbol`` (starting in ``within``, if given)."""
+        query: dict[str, Any] = {"symbol": symbol}
+        if within is not None:
+            query["start"] = {"$gte": within[0], "$lt": within[1]}
         doc = await self.client[self._database][collection].find_one(
-            {"symbol": symbol}, {"start": 1}, sort=[("symbol", ASCENDING), ("start", DESCENDING)])
+            query, {"start": 1}, sort=[("symbol", ASCENDING), ("start", DESCENDING)])
         return doc["start"] if doc else None
 
     async def replace(self, collection: str, documents: Sequence[dict[str, Any]]) -> None:

@@ -51,3 +51,4 @@ def roll_up(
         "low": min(m["low"] for m in minutes), "close": minutes[-1]["close"],
         "count": count, "mean": mean, "stddev": math.sqrt(max(0.0, m2 / count)),
     }
+

@@ -13,6 +13,7 @@ import pytest
 from pymongo.database import Database
 
 from cryptoflow.localstack import LocalStack
+from cryptoflow.simexchange import Fault, SimExchangeThread
 
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
 PRICES = [100.0, 100.5, 104.0, 103.0, 97.0, 97.5]
@@ -48,3 +49,34 @@ def test_the_commands_print_what_the_documents_say(stack: LocalStack, tmp_path: 
 
     jumps = command(stack, tmp_path, "jumps", "BTCUSDT", "--threshold", "0.03")
     assert [(j["from_price"], j["to_price"]) for j in jumps] == [(100.5, 104.0), (103.0, 97.0)]
+
+
+def test_backfill_writes_the_klines_resumes_and_waits_out_a_429(
+    stack: LocalStack, tmp_path: Path, exchange: SimExchangeThread,
+    mongo: Database[dict[str, Any]],
+) -> None:
+    since = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=4)
+    middle, until = since + timedelta(hours=1), since + timedelta(hours=3)
+
+    def backfill(*extra: str) -> subprocess.CompletedProcess[str]:
+        env = {"PATH": "/usr/bin:/bin", **stack.env(), "CRYPTOFLOW_BINANCE_URL": exchange.url}
+        return subprocess.run(
+            [sys.executable, "-m", "faust", "-A", "cryptoflow", "backfill", "ETHUSDT",
+             "--since", since.isoformat(), *extra],
+            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120, check=True)
+
+    backfill("--until", middle.isoformat())  # stops part way, as an interrupted run would
+    assert mongo["candles_1m"].count_documents({"symbol": "ETHUSDT"}) == 60
+    exchange.sim.inject(Fault.status(429, retry_after=1))
+    result = backfill("--until", until.isoformat())
+    assert "120 candle(s) written" in result.stderr
+
+    docs = list(mongo["candles_1m"].find({"symbol": "ETHUSDT"}).sort("start", 1))
+    assert len(docs) == 180 == len({doc["start"] for doc in docs})
+    assert (docs[0]["start"], docs[-1]["start"]) == (since, until - timedelta(minutes=1))
+    assert all(doc["low"] <= doc["open"] <= doc["high"] for doc in docs)
+    klines = [r for r in exchange.sim.requests if r.path == "/api/v3/klines"]
+    resumed = [r for r in klines if r.status == 200][1:]
+    assert all(int(r.query["startTime"]) >= int(middle.timestamp() * 1000) for r in resumed)
+    assert [r.status for r in klines].count(429) == 1
+    assert exchange.sim.violations == []  # nothing sent inside the Retry-After
