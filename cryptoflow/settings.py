@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import socket
 import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
@@ -46,6 +47,12 @@ def _choice(*options: str) -> Callable[[str], str]:
         return value
 
     return parse
+
+
+def _host(raw: str) -> str:
+    """``@hostname`` stands for this machine's name: each scaled container its own."""
+    value = _text(raw)
+    return socket.gethostname() if value == "@hostname" else value
 
 
 def _seconds(raw: str) -> float:
@@ -178,7 +185,8 @@ class Settings:
         "WEB_BIND", _text, "127.0.0.1", "interface the web server listens on (0.0.0.0 in Docker)",
     )
     web_host: str = _setting(
-        "WEB_HOST", _text, "127.0.0.1", "host name other workers use to reach this one",
+        "WEB_HOST", _host, "127.0.0.1",
+        "host name other workers use to reach this one; @hostname: this machine's name",
     )
     topic_partitions: int = _setting(
         "TOPIC_PARTITIONS", _count, "4", "partitions of every topic the app declares",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -195,3 +196,8 @@ def test_incomplete_kafka_security_is_refused(env: dict[str, str], variable: str
     with pytest.raises(SettingsError) as caught:
         Settings.from_env(env, env_file=None)
     assert caught.value.variable == variable
+
+
+def test_web_host_can_be_this_machines_name() -> None:
+    settings = Settings.from_env({"CRYPTOFLOW_WEB_HOST": "@hostname"}, env_file=None)
+    assert settings.web_host == socket.gethostname()
