@@ -34,48 +34,32 @@ def parse_window(query: Mapping[str, str]) -> WindowSpec:
     return WINDOWS[name]
 
 
-def parse_minutes(query: Mapping[str, str], most: int) -> int:
-    raw = query.get("minutes", "60")
+def parse_count(query: Mapping[str, str], param: str, default: int, most: int) -> int:
+    """A whole number from 1 to ``most`` (``limit``, ``minutes``)."""
+    raw = query.get(param, str(default))
     if not raw.isdigit() or not 1 <= int(raw) <= most:
-        raise ApiError(400, f"minutes must be a whole number from 1 to {most}, "
-                            f"got {raw[:MAX_PARAM_CHARS]!r}", param="minutes")
+        raise ApiError(400, f"{param} must be a whole number from 1 to {most}, "
+                            f"got {raw[:MAX_PARAM_CHARS]!r}", param=param)
     return int(raw)
 
 
-def parse_limit(query: Mapping[str, str], most: int, default: int = 50) -> int:
-    raw = query.get("limit", str(default))
-    if not raw.isdigit() or not 1 <= int(raw) <= most:
-        raise ApiError(400, f"limit must be a whole number from 1 to {most}, "
-                            f"got {raw[:MAX_PARAM_CHARS]!r}", param="limit")
-    return int(raw)
-
-
-def parse_since(query: Mapping[str, str], now: datetime) -> datetime | None:
-    raw = query.get("since")
+def parse_time(query: Mapping[str, str], param: str, now: datetime) -> datetime | None:
+    """An ISO-8601 time with a zone (``at``, ``since``), or None when absent. Bounded
+    like a tick's ts, so it never reaches faust's window code with a value that hangs
+    it (LOCAL-STACK.md)."""
+    raw = query.get(param)
     if raw is None:
         return None
+    if len(raw) > MAX_PARAM_CHARS:
+        raise ApiError(400, f"{param} is too long to be an ISO-8601 time", param=param)
     try:
-        return parse_ts(raw.replace(" ", "+")[:MAX_PARAM_CHARS], now)
+        return parse_ts(raw.replace(" ", "+"), now)  # a '+' in a query arrives as ' '
     except InvalidTick as err:
-        raise ApiError(400, f"since: {err.reason}", param="since") from None
+        raise ApiError(400, f"{param}: {err.reason}", param=param) from None
 
 
 def alert_body(document: Mapping[str, Any]) -> dict[str, Any]:
     return {**document, "from_ts": format_ts(document["from_ts"]), "ts": format_ts(document["ts"])}
-
-
-def parse_at(query: Mapping[str, str], now: datetime) -> datetime | None:
-    """``at`` as ISO-8601 (a zone is required); bounded, so it never reaches faust's
-    window code with a value that hangs it (LOCAL-STACK.md)."""
-    raw = query.get("at")
-    if raw is None:
-        return None
-    if len(raw) > MAX_PARAM_CHARS:
-        raise ApiError(400, "at is too long to be an ISO-8601 time", param="at")
-    try:
-        return parse_ts(raw.replace(" ", "+"), now)  # a '+' in a query arrives as ' '
-    except InvalidTick as err:
-        raise ApiError(400, f"at: {err.reason}", param="at") from None
 
 
 def window_stats(

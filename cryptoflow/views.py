@@ -101,7 +101,7 @@ async def _fetch(url: URL) -> dict[str, Any]:
 
 async def symbol_stats(view: ApiView, request: Request, symbol: str) -> dict[str, Any]:
     spec = api.parse_window(request.query)
-    at = api.parse_at(request.query, datetime.now(UTC))
+    at = api.parse_time(request.query, "at", datetime.now(UTC))
     table = window_tables[spec.name]
 
     def answer() -> dict[str, Any]:
@@ -201,7 +201,7 @@ class PriceHistoryView(ApiView):
 
     async def get(self, request: Request, symbol: str) -> Response:
         symbol = api.parse_symbol(symbol, app.settings.symbols)
-        minutes = api.parse_minutes(request.query, HISTORY_MAX_MINUTES)
+        minutes = api.parse_count(request.query, "minutes", 60, HISTORY_MAX_MINUTES)
         since = datetime.now(UTC) - timedelta(minutes=minutes)
         try:
             docs = await app.store.recent_ticks(
@@ -224,8 +224,8 @@ class AlertsView(ApiView):
         query = request.query
         symbol = api.parse_symbol(query["symbol"], app.settings.symbols) if query.get(
             "symbol") else None
-        since = api.parse_since(query, datetime.now(UTC))
-        limit = api.parse_limit(query, ALERTS_LIMIT)
+        since = api.parse_time(query, "since", datetime.now(UTC))
+        limit = api.parse_count(query, "limit", 50, ALERTS_LIMIT)
         try:
             docs = await app.store.recent_alerts("alerts", symbol, since, limit)
         except PyMongoError as err:

@@ -41,11 +41,11 @@ def test_a_bad_window_is_a_400_naming_the_parameter(window: str) -> None:
 
 
 def test_at_is_optional_and_parsed_as_utc() -> None:
-    assert api.parse_at({}, NOW) is None
-    assert api.parse_at({"at": "2026-11-24T13:00:00+01:00"}, NOW) == datetime(
+    assert api.parse_time({}, "at", NOW) is None
+    assert api.parse_time({"at": "2026-11-24T13:00:00+01:00"}, "at", NOW) == datetime(
         2026, 11, 24, 12, tzinfo=UTC)
     # a '+' left unencoded in a query string arrives as a space
-    assert api.parse_at({"at": "2026-11-24T13:00:00 01:00"}, NOW) == datetime(
+    assert api.parse_time({"at": "2026-11-24T13:00:00 01:00"}, "at", NOW) == datetime(
         2026, 11, 24, 12, tzinfo=UTC)
 
 
@@ -55,7 +55,7 @@ def test_at_is_optional_and_parsed_as_utc() -> None:
 )
 def test_a_bad_at_is_a_400(at: str) -> None:
     with pytest.raises(ApiError) as caught:
-        api.parse_at({"at": at}, NOW)
+        api.parse_time({"at": at}, "at", NOW)
     assert (caught.value.status, caught.value.param) == (400, "at")
 
 
@@ -122,9 +122,9 @@ def test_health_body_names_what_fails() -> None:
 
 
 def test_history_minutes_are_bounded() -> None:
-    assert api.parse_minutes({}, 1440) == 60
-    assert api.parse_minutes({"minutes": "5"}, 1440) == 5
+    assert api.parse_count({}, "minutes", 60, 1440) == 60
+    assert api.parse_count({"minutes": "5"}, "minutes", 60, 1440) == 5
     for bad in ("0", "1441", "-1", "1.5", "x" * 500):
         with pytest.raises(ApiError) as caught:
-            api.parse_minutes({"minutes": bad}, 1440)
+            api.parse_count({"minutes": bad}, "minutes", 60, 1440)
         assert (caught.value.status, caught.value.param) == (400, "minutes")
