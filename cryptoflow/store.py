@@ -51,6 +51,7 @@ class TickStore:
         self._backoff = backoff or Backoff()
         self._server_timeout_ms = int(server_timeout * 1000)
         self._client: AsyncMongoClient[dict[str, Any]] | None = None
+        self._indexed: set[str] = set()  # candle collections whose unique index exists
 
     @property
     def client(self) -> AsyncMongoClient[dict[str, Any]]:
@@ -81,23 +82,14 @@ class TickStore:
                 ),
             )
 
-    async def recent_ticks(
-        self, collection: str, symbol: str, since: datetime, limit: int,
-    ) -> list[dict[str, Any]]:
-        """Ticks of ``symbol`` from ``since`` on, oldest first, read through the
-        (symbol, ts) index and bounded by ``limit``."""
-        cursor = self.client[self._database][collection].find(
-            {"symbol": symbol, "ts": {"$gte": since}}, {"_id": 0, "price": 1, "ts": 1},
-        ).sort([("symbol", ASCENDING), ("ts", ASCENDING)]).limit(limit)
-        return await cursor.to_list()
-
     async def ticks_between(
-        self, collection: str, symbol: str, start: datetime, end: datetime,
+        self, collection: str, symbol: str, start: datetime, end: datetime, limit: int = 0,
     ) -> list[dict[str, Any]]:
-        """Ticks of ``symbol`` in [start, end), oldest first, through the (symbol, ts) index."""
+        """Ticks of ``symbol`` in [start, end), oldest first, through the (symbol, ts) index;
+        at most ``limit`` of them (0: all)."""
         cursor = self.client[self._database][collection].find(
             {"symbol": symbol, "ts": {"$gte": start, "$lt": end}}, {"_id": 0, "price": 1, "ts": 1},
-        ).sort([("symbol", ASCENDING), ("ts", ASCENDING)])
+        ).sort([("symbol", ASCENDING), ("ts", ASCENDING)]).limit(limit)
         return await cursor.to_list()
 
     async def candles_between(
@@ -132,8 +124,11 @@ class TickStore:
         if not documents:
             return
         coll = self.client[self._database][collection]
-        await coll.create_index([("symbol", ASCENDING), ("start", ASCENDING)], unique=True,
-                                name="symbol_start_unique")
+        if collection not in self._indexed:
+            await self._retry(f"create index on {collection}", partial(
+                coll.create_index, [("symbol", ASCENDING), ("start", ASCENDING)], unique=True,
+                name="symbol_start_unique"))
+            self._indexed.add(collection)
         await self._retry(f"upsert into {collection}", lambda: coll.bulk_write(
             [ReplaceOne({"_id": doc["_id"]}, doc, upsert=True) for doc in documents],
             ordered=False))

@@ -31,7 +31,7 @@ from cryptoflow.app import app
 from cryptoflow.exceptions import ApiError
 from cryptoflow.ingest import poller
 from cryptoflow.livefeed import sse_message
-from cryptoflow.records import format_ts
+from cryptoflow.records import LATEST_AHEAD, format_ts
 from cryptoflow.settings import mask_uri, topic_name
 from cryptoflow.tables.price_tables import latest_ticks, window_tables
 
@@ -202,10 +202,11 @@ class PriceHistoryView(ApiView):
     async def get(self, request: Request, symbol: str) -> Response:
         symbol = api.parse_symbol(symbol, app.settings.symbols)
         minutes = api.parse_count(request.query, "minutes", 60, HISTORY_MAX_MINUTES)
-        since = datetime.now(UTC) - timedelta(minutes=minutes)
+        now = datetime.now(UTC)
         try:
-            docs = await app.store.recent_ticks(
-                topic_name(symbol), symbol, since, HISTORY_LIMIT)
+            docs = await app.store.ticks_between(  # up to LATEST_AHEAD: clocks differ
+                topic_name(symbol), symbol, now - timedelta(minutes=minutes), now + LATEST_AHEAD,
+                HISTORY_LIMIT)
         except PyMongoError as err:
             raise ApiError(503, f"database: {type(err).__name__}",
                            retry_after=RETRY_AFTER) from None
