@@ -25,6 +25,9 @@ COLLECTION = "alerts"
 @app.agent(ticks_topic)
 async def detect_jumps(stream: Any) -> None:
     await app.store.ensure_alert_index(COLLECTION)
+    # Declared here, not by a first send: no agent reads it, so faust would not create
+    # it at start, and a send to a missing topic waits for metadata that never comes.
+    await alerts_topic.maybe_declare()
     async for tick in stream:
         previous = previous_ticks.get(tick.symbol)
         alert = price_jump(previous, tick, app.settings.jump_threshold)

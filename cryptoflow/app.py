@@ -38,6 +38,10 @@ class CryptoflowApp(faust.App):
             datadir=settings.data_dir,
             store="memory://",  # tables are rebuilt from their changelog topics
             processing_guarantee="at_least_once",
+            # Stop without waiting for every event in flight to be acknowledged: seen to
+            # hang a SIGTERM'd worker for good. Offsets are committed only for written
+            # batches, so what was in flight is read again after the restart.
+            stream_wait_empty=False,
             topic_partitions=settings.topic_partitions,
             broker_session_timeout=settings.broker_session_timeout,
             broker_heartbeat_interval=settings.broker_heartbeat_interval,

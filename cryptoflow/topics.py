@@ -58,8 +58,9 @@ alerts_topic = app.topic(
 
 async def deliver(topic: TopicT, messages: list[dict[str, Any]]) -> None:
     """Send ``messages`` (``send()`` keyword arguments) and return once the broker has
-    every one; a failed delivery is sent again with backoff, for as long as it takes,
-    so a price in hand or a batch about to be acknowledged is never dropped."""
+    every one; a failed delivery is sent again with backoff, for as long as it takes
+    (until the worker stops), so a price in hand or a batch about to be acknowledged is
+    never dropped."""
     delays = SEND_BACKOFF.delays()
     pending = messages
     while pending:
@@ -71,6 +72,10 @@ async def deliver(topic: TopicT, messages: list[dict[str, Any]]) -> None:
             if isinstance(result, BaseException) and not isinstance(result, KafkaError):
                 raise result
         pending = [message for message, _ in failed]
+        if failed and app.should_stop:
+            # Stopping: leave the batch unacknowledged (it is read again after the
+            # restart) instead of holding the shutdown forever.
+            raise failed[0][1]
         if failed:
             delay = next(delays)
             log.warning("Kafka: %d message(s) to %s not delivered (%r); again in %.1fs",
