@@ -12,6 +12,7 @@ from typing import Any
 
 import faust
 from faust.sensors.prometheus import setup_prometheus_sensors
+from faust.types import TransportT
 from faust.web.apps.stats import blueprint as stats_blueprint
 
 from cryptoflow.binance import BinanceClient
@@ -19,6 +20,7 @@ from cryptoflow.exceptions import SettingsError
 from cryptoflow.livefeed import LiveFeed
 from cryptoflow.settings import Settings
 from cryptoflow.store import TickStore
+from cryptoflow.tansu import TansuTransport
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +33,7 @@ class CryptoflowApp(faust.App):
     """faust.App plus the settings and connections every part of the worker shares."""
 
     def __init__(self, settings: Settings, **options: Any) -> None:
+        self.settings = settings  # before faust's __init__, which may build the transport
         super().__init__(
             settings.app_id,
             broker=settings.broker,
@@ -53,13 +56,17 @@ class CryptoflowApp(faust.App):
             web_host=settings.web_host,
             **options,
         )
-        self.settings = settings
         # faust's sensor statistics at /stats/ (it would take /, which stays free);
         # its /router/, /table/ pages are on by default. /graph/ needs pydot: left off.
         stats_blueprint.register(self, url_prefix="/stats/")
         self.binance = BinanceClient(settings.binance_url, settings.http_timeout)
         self.store = TickStore(settings.mongo_uri, settings.mongo_db)
         self.live_feed = LiveFeed()
+
+    def _new_transport(self) -> TransportT:
+        if self.settings.broker_flavor == "TANSU":
+            return TansuTransport(self.conf.broker_consumer, self)
+        return super()._new_transport()
 
     async def on_start(self) -> None:
         await super().on_start()

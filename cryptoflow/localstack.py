@@ -297,9 +297,9 @@ class LocalStack:
         return {
             "CRYPTOFLOW_BROKER": self.broker_url,
             "CRYPTOFLOW_MONGO_URI": self.mongo_uri,
-            # Tansu reports a wrong end offset after batched writes, which cuts table
-            # recovery short; one record per producer batch keeps it right.
-            "CRYPTOFLOW_PRODUCER_MAX_BATCH_BYTES": "1",
+            # Tansu reports a wrong end offset after batched writes; the worker corrects
+            # it when it recovers its tables (cryptoflow/tansu.py).
+            "CRYPTOFLOW_BROKER_FLAVOR": "tansu",
         }
 
     def start(self) -> LocalStack:

@@ -198,9 +198,12 @@ class Settings:
         "BATCH_LINGER", _positive_seconds, "0.2", "longest wait to fill a batch, in seconds",
     )
     producer_max_batch_bytes: int = _setting(
-        "PRODUCER_MAX_BATCH_BYTES", _count, "16384",
-        "producer batch size; 1 on the local broker, whose end offsets are wrong after "
-        "batched writes (LOCAL-STACK.md)",
+        "PRODUCER_MAX_BATCH_BYTES", _count, "16384", "producer batch size, in bytes",
+    )
+    broker_flavor: str = _setting(
+        "BROKER_FLAVOR", _choice("KAFKA", "TANSU"), "KAFKA",
+        "TANSU on the local broker: table recovery then corrects its end offsets, which "
+        "are wrong after batched writes (cryptoflow/tansu.py)",
     )
     kafka_security_protocol: str = _setting(
         "KAFKA_SECURITY_PROTOCOL", _choice("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"),
