@@ -1,9 +1,10 @@
 """Price-jump alerts: each stored tick against the previous one of its symbol.
 
-Reads ``cryptoflow-ticks`` (validated, newly stored ticks). A move beyond
-``CRYPTOFLOW_JUMP_THRESHOLD`` becomes an ``Alert`` in the ``alerts`` collection
-(its ``_id`` is symbol + ts, so a redelivered tick makes no second document) and
-on the ``alerts`` topic, and is shown on the live dashboard.
+Reads ``cryptoflow-ticks`` (validated, newly stored ticks) in batches. A move
+beyond ``CRYPTOFLOW_JUMP_THRESHOLD`` becomes an ``Alert`` in the ``alerts``
+collection (its ``_id`` is symbol + ts, so a redelivered tick makes no second
+document) and on the ``alerts`` topic, and is shown on the live dashboard. The
+previous tick per symbol is a table, written once per symbol and batch.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from cryptoflow.agents.batches import acting_for, by_symbol, written_batches
 from cryptoflow.app import app
-from cryptoflow.records import format_ts
-from cryptoflow.tables.jumps import price_jump
+from cryptoflow.records import PriceTick, format_ts
+from cryptoflow.tables.jumps import Alert, price_jump
 from cryptoflow.tables.price_tables import previous_ticks
 from cryptoflow.topics import alerts_topic, deliver, ticks_topic
 
@@ -28,19 +30,35 @@ async def detect_jumps(stream: Any) -> None:
     # Declared here, not by a first send: no agent reads it, so faust would not create
     # it at start, and a send to a missing topic waits for metadata that never comes.
     await alerts_topic.maybe_declare()
-    async for tick in stream:
-        previous = previous_ticks.get(tick.symbol)
-        alert = price_jump(previous, tick, app.settings.jump_threshold)
-        if previous is None or tick.ts > previous.ts:
-            previous_ticks[tick.symbol] = tick
-        if alert is None:
-            continue
-        outcome = await app.store.insert(COLLECTION, [alert.to_document()])
-        if outcome.rejected:
-            log.error("alert %s not stored: %s", alert, outcome.rejected[0][1])
-        await deliver(alerts_topic, [{"key": alert.symbol, "value": alert}])
-        event = {"type": "alert", **alert.asdict(),
-                 "from_ts": format_ts(alert.from_ts), "ts": format_ts(alert.ts)}
-        app.live_feed.publish(event)
+    async for events in written_batches(
+        stream, app.settings.batch_size, app.settings.batch_linger,
+    ):
+        alerts: list[Alert] = []
+        for symbol, group in by_symbol(events).items():
+            previous: PriceTick | None = previous_ticks.get(symbol)
+            before = previous
+            for event in group:
+                tick = event.value
+                alert = price_jump(previous, tick, app.settings.jump_threshold)
+                if alert is not None:
+                    alerts.append(alert)
+                if previous is None or tick.ts > previous.ts:
+                    previous = tick
+            if previous is not before:
+                with acting_for(group[-1]):
+                    previous_ticks[symbol] = previous
+        if alerts:
+            await publish(alerts)
+
+
+async def publish(alerts: list[Alert]) -> None:
+    """Into MongoDB (idempotent), onto the alerts topic, and to the dashboard."""
+    outcome = await app.store.insert(COLLECTION, [alert.to_document() for alert in alerts])
+    for document, why in outcome.rejected:
+        log.error("alert %s not stored: %s", document["_id"], why)
+    await deliver(alerts_topic, [{"key": alert.symbol, "value": alert} for alert in alerts])
+    for alert in alerts:
+        app.live_feed.publish({"type": "alert", **alert.asdict(),
+                               "from_ts": format_ts(alert.from_ts), "ts": format_ts(alert.ts)})
         log.info("price jump: %s %.2f%% (%s -> %s)", alert.symbol, alert.change_pct,
                  alert.from_price, alert.to_price)

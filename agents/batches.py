@@ -4,19 +4,53 @@ faust's ``stream.take`` acknowledges a batch when the loop body returns *or* giv
 up (faust-streaming #412), so a crash or a stop mid-write would commit offsets past
 unwritten data. ``written_batches`` uses ``noack_take`` and acknowledges a batch
 only after the body returned normally for it.
+
+Agents that update tables from a batch write once per symbol (and window), not
+once per tick: ``by_symbol`` groups the batch, and ``acting_for`` makes those writes
+go to the changelog partition of the symbol's own events.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+import weakref
+from collections import defaultdict
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
 
+from faust.streams import _current_event
 from faust.types import EventT, StreamT
 
 
 async def written_batches(
-    stream: StreamT[bytes], size: int, within: float,
-) -> AsyncIterator[Sequence[EventT[bytes]]]:
+    stream: StreamT[Any], size: int, within: float,
+) -> AsyncIterator[Sequence[EventT[Any]]]:
     async for events in stream.noack_take(size, within=within):
         yield events  # type: ignore[misc]
         for event in events:  # only reached when the body did not raise
             await stream.ack(event)  # type: ignore[arg-type]
+
+
+def by_symbol(events: Sequence[EventT[Any]]) -> dict[str, list[EventT[Any]]]:
+    """The events of a batch of ``PriceTick`` values per symbol, in stream order (a
+    symbol's ticks share one partition, so their offsets grow)."""
+    groups: dict[str, list[EventT[Any]]] = defaultdict(list)
+    for event in events:
+        groups[event.value.symbol].append(event)
+    return dict(groups)
+
+
+@contextmanager
+def acting_for(event: EventT[Any]) -> Iterator[None]:
+    """Table writes in this block are made as if the stream were at ``event``.
+
+    faust sends a table write to the changelog partition of the stream's current
+    event, which after a ``take`` is the batch's last one, whatever its partition.
+    This sets faust's own current-event variable (as its stream does on every
+    event), so the writes for a symbol go to that symbol's partition, where table
+    recovery and ``table_route`` look for them."""
+    token = _current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)

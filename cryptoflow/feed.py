@@ -34,7 +34,8 @@ async def feed_live_ticks() -> None:
     await consumer.start()
     try:
         async for message in consumer:
-            app.live_feed.publish(tick_event(PriceTick.loads(message.value)))
+            if app.live_feed.subscribers:  # nobody watching: no decoding either
+                app.live_feed.publish(tick_event(PriceTick.loads(message.value)))
     except KafkaError as err:
         log.error("live feed: %s; the dashboard gets no live ticks until a restart", err)
     finally:

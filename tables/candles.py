@@ -18,9 +18,7 @@ def candle(
     Its ``_id`` is symbol + start, so writing it again replaces it, never duplicates."""
     if not ticks:
         return None
-    stats = RollingStats()
-    for tick in ticks:
-        stats += tick
+    stats = RollingStats.of(ticks)
     return {
         "_id": f"{symbol}/{start.isoformat()}",
         "symbol": symbol, "start": start, "end": end,

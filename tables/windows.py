@@ -1,14 +1,18 @@
 """The rolling windows cryptoflow keeps, and how a request picks one. Pure.
 
 Tumbling windows aligned to the epoch: the 1-minute window holding 12:00:42 is
-[12:00:00, 12:01:00). One changelog write per window kind per tick keeps the
-per-tick cost low; hopping windows would write size/step times as often.
+[12:00:00, 12:01:00). One changelog write per window kind per batch of a symbol's
+ticks keeps the cost low; hopping windows would write size/step times as often.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+
+from cryptoflow.records import PriceTick
 
 
 @dataclass(frozen=True)
@@ -25,6 +29,13 @@ class WindowSpec:
         start = int(at.timestamp() // size * size)
         begin = datetime.fromtimestamp(start, tz=UTC)
         return begin, begin + self.size
+
+    def split(self, ticks: Iterable[PriceTick]) -> dict[datetime, list[PriceTick]]:
+        """``ticks`` grouped by the start of the window holding each, order kept."""
+        groups: dict[datetime, list[PriceTick]] = defaultdict(list)
+        for tick in ticks:
+            groups[self.bounds(tick.ts)[0]].append(tick)
+        return dict(groups)
 
     def retains(self, at: datetime, latest: datetime) -> bool:
         """Whether the window holding ``at`` is still kept, given the newest event time."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 import statistics
 from datetime import UTC, datetime, timedelta
 
@@ -77,3 +78,23 @@ def test_adding_returns_a_new_value_and_survives_serialisation() -> None:
     assert one.count == 1
     assert RollingStats.loads(one.dumps()) == one
     assert RollingStats.loads(empty.dumps()).summary()["mean"] is None
+
+
+@given(st.lists(prices, min_size=0, max_size=60), st.lists(prices, min_size=0, max_size=60),
+       st.randoms(use_true_random=False))
+def test_merging_two_parts_equals_adding_every_tick(
+    first: list[float], second: list[float], rng: random.Random,
+) -> None:
+    """A batch's statistics merged into a window equal the ticks added one by one, in
+    whatever order the two parts' ticks interleave in time."""
+    everything = ticks(first + second, rng.sample(range(1000), len(first) + len(second)))
+    one_by_one = accumulate(everything)
+    merged = RollingStats.of(everything[:len(first)]) + RollingStats.of(everything[len(first):])
+    assert merged.count == one_by_one.count
+    assert (merged.low, merged.high) == (one_by_one.low, one_by_one.high)
+    assert (merged.open, merged.open_ts) == (one_by_one.open, one_by_one.open_ts)
+    assert (merged.close, merged.close_ts) == (one_by_one.close, one_by_one.close_ts)
+    if everything:
+        top = max(first + second)
+        assert math.isclose(merged.mean, one_by_one.mean, rel_tol=1e-9)
+        assert math.isclose(merged.stddev, one_by_one.stddev, rel_tol=1e-6, abs_tol=1e-9 * top)
