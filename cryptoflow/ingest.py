@@ -9,6 +9,7 @@ stop the prices of the others.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -73,8 +74,9 @@ class PricePoller:
     async def _publish_all(self, quotes: list[Quote]) -> datetime:
         """Publish what one answer brought, stamped with one receive time; returns it."""
         received = to_millis(datetime.now(UTC))
-        for quote in quotes:
-            await self._publish(quote, received)
+        # All at once: the producer batches them, so a poll of many symbols waits for
+        # one round of acknowledgements, not one per symbol.
+        await asyncio.gather(*(self._publish(quote, received) for quote in quotes))
         return received
 
     async def _publish(self, quote: Quote, received: datetime) -> None:

@@ -195,7 +195,7 @@ class Settings:
         "BATCH_SIZE", _count, "1000", "most ticks written to MongoDB in one insert_many",
     )
     batch_linger: float = _setting(
-        "BATCH_LINGER", _positive_seconds, "0.2", "longest wait to fill a batch, in seconds",
+        "BATCH_LINGER", _positive_seconds, "0.1", "longest wait to fill a batch, in seconds",
     )
     producer_max_batch_bytes: int = _setting(
         "PRODUCER_MAX_BATCH_BYTES", _count, "16384", "producer batch size, in bytes",
