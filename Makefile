@@ -5,7 +5,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat setup.cfg pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run demo test lint install clean
+.PHONY: run demo test bench lint install clean
 
 ## run: local broker + database, and the worker polling live Binance (Ctrl-C stops all)
 run: $(STAMP)
@@ -24,6 +24,11 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/pytest
+
+## bench: the benchmarks (a few minutes; nothing else should run meanwhile), by hand only
+bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m bench --out bench/RESULTS.md
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

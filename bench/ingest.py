@@ -1,0 +1,168 @@
+"""Benchmarks 1-3 (and the first memory figure): draining 100,000 ticks into MongoDB.
+
+One run: a fresh stack; the ticks produced once, before anything reads them; then,
+one after the other on the same records, so each has both cores to itself:
+
+1. cryptoflow: a worker with the poller off stores them all (rate from its first
+   stored document to the last), and its tables catch up (every symbol's latest
+   tick served by ``/api/prices/latest/``); its peak RSS is read then.
+2. the naive design: kafka-python, one ``insert_one`` per message, into another
+   database. It is far slower, so it runs for ``naive_seconds`` (its rate is flat:
+   each message costs the same round trip) instead of draining everything.
+3. the ceilings: a bare aiokafka consumer decoding every record (no database), and
+   ``insert_many`` of the same documents, batches of 1,000, into collections with
+   the worker's indexes (no Kafka).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import urllib.request
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer
+from aiokafka.structs import TopicPartition
+from pymongo import ASCENDING, MongoClient
+
+from bench.harness import PARTITIONS, Figure, Worker, local_stack, produce, tick_values, wait_for
+from cryptoflow.localstack import LocalStack
+from cryptoflow.settings import topic_name
+
+SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
+BATCH = 1000
+
+
+def figures() -> dict[str, Figure]:
+    return {
+        "cryptoflow": Figure("1. ingest: cryptoflow worker → MongoDB", "records/s",
+                             target=">= 20x naive, >= 70 % of the lower ceiling"),
+        "tables": Figure("1. ingest: tables caught up (stats, alerts) after start", "s",
+                         digits=1),
+        "naive": Figure("2. ingest: naive design (kafka-python, insert_one)", "records/s"),
+        "ratio": Figure("2. cryptoflow / naive", "x", target=">= 20x", digits=1),
+        "consume": Figure("3. ceiling: raw aiokafka consume + json.loads", "records/s"),
+        "insert": Figure("3. ceiling: raw insert_many (1,000/batch) into the local database",
+                         "records/s"),
+        "fraction": Figure("3. cryptoflow / lower ceiling", "%", target=">= 70 %", digits=0),
+        "rss": Figure("6. worker peak RSS after benchmark 1", "MB", digits=0),
+    }
+
+
+def run(results: dict[str, Figure], workdir: Path, records: int, naive_seconds: float) -> None:
+    values = tick_values(SYMBOLS, records)
+    total = sum(len(v) for v in values.values())
+    with local_stack() as stack:
+        bootstrap = f"127.0.0.1:{stack.kafka_port}"
+        asyncio.run(produce(bootstrap, values))
+        rate, tables, rss = _cryptoflow(stack, workdir, values, total)
+        naive = _naive(stack, bootstrap, total, naive_seconds)
+        consume = asyncio.run(_consume(bootstrap, total))
+        insert = _insert(stack, values)
+    for name, value in [("cryptoflow", rate), ("tables", tables), ("naive", naive),
+                        ("ratio", rate / naive), ("consume", consume), ("insert", insert),
+                        ("fraction", 100 * rate / min(consume, insert)), ("rss", rss)]:
+        results[name].add(value)
+
+
+def _counts(client: MongoClient[dict[str, Any]], database: str) -> int:
+    db = client[database]
+    return sum(db[topic_name(s)].estimated_document_count() for s in SYMBOLS)
+
+
+def _cryptoflow(
+    stack: LocalStack, workdir: Path, values: dict[str, list[bytes]], total: int,
+) -> tuple[float, float, float]:
+    client: MongoClient[dict[str, Any]] = MongoClient(stack.mongo_uri)
+    last_ts = {s: json.loads(v[-1])["ts"] for s, v in values.items()}
+    try:
+        with Worker(stack, workdir / "ingest", CRYPTOFLOW_POLL_INTERVAL="0") as worker:
+            first = wait_for(lambda: _counts(client, "fx") and (time.monotonic(),
+                                                                _counts(client, "fx")),
+                             120, "the first stored tick", interval=0.01)
+            wait_for(lambda: _counts(client, "fx") >= total, 600, f"{total} stored ticks",
+                     interval=0.25)  # counting costs the database too
+            done = time.monotonic()
+            wait_for(lambda: _latest(worker) == last_ts, 600, "the tables to catch up",
+                     interval=0.2)
+            tables = time.monotonic() - worker.ready_at
+            _, peak = worker.memory()
+    finally:
+        client.close()
+    return (total - first[1]) / (done - first[0]), tables, peak
+
+
+def _latest(worker: Worker) -> dict[str, str]:
+    url = f"http://127.0.0.1:{worker.web_port}/api/prices/latest/"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return {row["symbol"]: row["ts"] for row in json.loads(response.read()) if row}
+    except OSError:
+        return {}
+
+
+def _naive(stack: LocalStack, bootstrap: str, total: int, seconds: float) -> float:
+    """The original design's consumer: one message, one ``insert_one``."""
+    from kafka import KafkaConsumer  # the bench extra; only this baseline uses it
+
+    client: MongoClient[dict[str, Any]] = MongoClient(stack.mongo_uri)
+    db = client["naive"]
+    consumer = KafkaConsumer(
+        *[topic_name(s) for s in SYMBOLS], bootstrap_servers=bootstrap, group_id="naive",
+        auto_offset_reset="earliest",
+    )
+    stored, started = 0, 0.0
+    try:
+        while stored < total and (not started or time.monotonic() - started < seconds):
+            for messages in consumer.poll(timeout_ms=500).values():
+                for message in messages:
+                    started = started or time.monotonic()
+                    tick = json.loads(message.value)
+                    db[message.topic].insert_one(
+                        {"symbol": tick["symbol"], "price": tick["price"], "ts": tick["ts"]})
+                    stored += 1
+        return stored / (time.monotonic() - started)
+    finally:
+        consumer.close()
+        client.close()
+
+
+async def _consume(bootstrap: str, total: int) -> float:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic_name(s), p) for s in SYMBOLS for p in range(PARTITIONS)]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        seen, started = 0, time.monotonic()
+        while seen < total:
+            for records in (await consumer.getmany(timeout_ms=1000)).values():
+                for record in records:
+                    json.loads(record.value)  # type: ignore[arg-type]
+                seen += len(records)
+        return total / (time.monotonic() - started)
+    finally:
+        await consumer.stop()
+
+
+def _insert(stack: LocalStack, values: dict[str, list[bytes]]) -> float:
+    client: MongoClient[dict[str, Any]] = MongoClient(stack.mongo_uri)
+    db = client["ceiling"]
+    batches = []
+    for symbol, batch in values.items():
+        collection = db[topic_name(symbol)]
+        collection.create_index([("symbol", ASCENDING), ("ts", ASCENDING)], unique=True)
+        collection.create_index("ts", expireAfterSeconds=30 * 86_400)
+        documents = [{"symbol": t["symbol"], "price": t["price"],
+                      "ts": datetime.fromisoformat(t["ts"])} for t in map(json.loads, batch)]
+        batches += [(collection, documents[i:i + BATCH]) for i in range(0, len(documents), BATCH)]
+    try:
+        started = time.monotonic()
+        for collection, documents in batches:
+            collection.insert_many(documents, ordered=False)
+        return sum(len(docs) for _, docs in batches) / (time.monotonic() - started)
+    finally:
+        client.close()
