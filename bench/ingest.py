@@ -28,7 +28,16 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 from pymongo import ASCENDING, MongoClient
 
-from bench.harness import PARTITIONS, Figure, Worker, local_stack, produce, tick_values, wait_for
+from bench.harness import (
+    PARTITIONS,
+    BenchError,
+    Figure,
+    Worker,
+    local_stack,
+    produce,
+    tick_values,
+    wait_for,
+)
 from cryptoflow.localstack import LocalStack
 from cryptoflow.settings import topic_name
 
@@ -70,29 +79,49 @@ def run(results: dict[str, Figure], workdir: Path, records: int, naive_seconds: 
 
 def _counts(client: MongoClient[dict[str, Any]], database: str) -> int:
     db = client[database]
-    return sum(db[topic_name(s)].estimated_document_count() for s in SYMBOLS)
+    return sum(db[topic_name(s)].count_documents({}) for s in SYMBOLS)
+
+
+def _stored(client: MongoClient[dict[str, Any]], ticks: dict[str, bytes]) -> bool:
+    """Whether every one of these ticks (one per symbol) is in MongoDB: point lookups
+    on the unique (symbol, ts) index, cheap enough to ask every few milliseconds,
+    unlike a count, which SecantusDB answers by reading the collection and which
+    slowed the worker it measured when asked four times a second."""
+    db = client["fx"]
+    return all(
+        db[topic_name(symbol)].find_one(
+            {"symbol": symbol, "ts": datetime.fromisoformat(json.loads(value)["ts"])},
+            {"_id": 1},
+        ) is not None
+        for symbol, value in ticks.items()
+    )
 
 
 def _cryptoflow(
     stack: LocalStack, workdir: Path, values: dict[str, list[bytes]], total: int,
 ) -> tuple[float, float, float]:
+    """A symbol's ticks sit in one partition and are written in order, so its first
+    tick stored starts the clock and its last one stops it; the count is checked then."""
     client: MongoClient[dict[str, Any]] = MongoClient(stack.mongo_uri)
-    last_ts = {s: json.loads(v[-1])["ts"] for s, v in values.items()}
+    firsts = {s: v[0] for s, v in values.items()}
+    lasts = {s: v[-1] for s, v in values.items()}
+    last_ts = {s: json.loads(v)["ts"] for s, v in lasts.items()}
     try:
         with Worker(stack, workdir / "ingest", CRYPTOFLOW_POLL_INTERVAL="0") as worker:
-            first = wait_for(lambda: _counts(client, "fx") and (time.monotonic(),
-                                                                _counts(client, "fx")),
-                             120, "the first stored tick", interval=0.01)
-            wait_for(lambda: _counts(client, "fx") >= total, 600, f"{total} stored ticks",
-                     interval=0.25)  # counting costs the database too
+            wait_for(lambda: any(_stored(client, {s: v}) for s, v in firsts.items()), 120,
+                     "the first stored tick", interval=0.01)
+            first = time.monotonic()
+            wait_for(lambda: _stored(client, lasts), 900, "the last ticks", interval=0.05)
             done = time.monotonic()
+            if (count := _counts(client, "fx")) != total:
+                raise BenchError(f"MongoDB holds {count} ticks, {total} were produced")
             wait_for(lambda: _latest(worker) == last_ts, 600, "the tables to catch up",
                      interval=0.2)
             tables = time.monotonic() - worker.ready_at
             _, peak = worker.memory()
     finally:
         client.close()
-    return (total - first[1]) / (done - first[0]), tables, peak
+    return total / (done - first), tables, peak
 
 
 def _latest(worker: Worker) -> dict[str, str]:
