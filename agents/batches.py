@@ -27,8 +27,13 @@ async def written_batches(
 ) -> AsyncIterator[Sequence[EventT[Any]]]:
     async for events in stream.noack_take(size, within=within):
         yield events  # type: ignore[misc]
-        for event in events:  # only reached when the body did not raise
-            await stream.ack(event)  # type: ignore[arg-type]
+        await acknowledge(stream, events)  # only reached when the body did not raise
+
+
+async def acknowledge(stream: StreamT[Any], events: Sequence[EventT[Any]]) -> None:
+    """Let the offsets of ``events`` be committed."""
+    for event in events:
+        await stream.ack(event)  # type: ignore[arg-type]
 
 
 def by_symbol(events: Sequence[EventT[Any]]) -> dict[str, list[EventT[Any]]]:

@@ -22,6 +22,7 @@ from typing import Any
 from faust.types import EventT, StreamT
 
 from cryptoflow import metrics
+from cryptoflow.agents.batches import acknowledge
 from cryptoflow.app import app
 from cryptoflow.exceptions import InvalidTick
 from cryptoflow.records import PriceTick, parse_tick
@@ -113,5 +114,4 @@ async def forward_and_acknowledge(
     if previous is not None:
         await previous
     await forward_stored_ticks(await storing)
-    for event in events:
-        await stream.ack(event)  # type: ignore[arg-type]
+    await acknowledge(stream, events)
