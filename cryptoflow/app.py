@@ -21,6 +21,7 @@ from cryptoflow.livefeed import LiveFeed
 from cryptoflow.settings import Settings
 from cryptoflow.store import TickStore
 from cryptoflow.tansu import TansuTransport
+from cryptoflow.transport import CryptoflowTransport
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +65,11 @@ class CryptoflowApp(faust.App):
         self.live_feed = LiveFeed()
 
     def _new_transport(self) -> TransportT:
+        # faust's aiokafka transport (kafka:// and aiokafka:// both name it) with the
+        # fix in cryptoflow/transport.py; the local broker's adds its own quirks.
         if self.settings.broker_flavor == "TANSU":
             return TansuTransport(self.conf.broker_consumer, self)
-        return super()._new_transport()
+        return CryptoflowTransport(self.conf.broker_consumer, self)
 
     async def on_start(self) -> None:
         await super().on_start()

@@ -23,6 +23,12 @@ from aiokafka import AIOKafkaConsumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
+from cryptoflow.transport import (
+    CryptoflowConsumer,
+    CryptoflowConsumerThread,
+    CryptoflowTransport,
+)
+
 log = logging.getLogger(__name__)
 
 # How long one fetch waits for records that are not there: the scan ends with an
@@ -68,7 +74,7 @@ async def true_end_offsets(bootstrap: Sequence[str], reported: Mapping[TP, int])
     return ends
 
 
-class TansuConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+class TansuConsumerThread(CryptoflowConsumerThread):
     def _create_worker_consumer(self, transport: Any) -> AIOKafkaConsumer:
         consumer = super()._create_worker_consumer(transport)
         # faust fixes the fetch wait at 1.5 s. Kafka answers a fetch as soon as any
@@ -85,12 +91,12 @@ class TansuConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         return await true_end_offsets(bootstrap, reported)
 
 
-class TansuConsumer(faust_aiokafka.Consumer):
+class TansuConsumer(CryptoflowConsumer):
     def _new_consumer_thread(self) -> TansuConsumerThread:
         return TansuConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
 
-class TansuTransport(faust_aiokafka.Transport):
+class TansuTransport(CryptoflowTransport):
     """faust's aiokafka transport, with table recovery reading Tansu's true end offsets."""
 
     Consumer = TansuConsumer
