@@ -92,6 +92,12 @@ class WorkerProcess:
             return ""
         return self.log_path.read_bytes()[self._log_offset:].decode(errors="replace")
 
+    def warnings(self) -> str:
+        """This run's log lines above INFO, for a failure message."""
+        levels = ("[WARNING]", "[ERROR]", "[CRITICAL]")
+        return "\n".join(line for line in self.log().splitlines()
+                         if any(level in line for level in levels))
+
     def stop(self, timeout: float = 45.0) -> int:
         """SIGTERM and wait: faust's own shutdown commits offsets and flushes."""
         assert self.process is not None
@@ -217,9 +223,11 @@ def stored(
 def assert_accounted_for(
     mongo: Database[dict[str, Any]], good: Counter[tuple[str, float]],
     poison: Counter[bytes] | None = None, timeout: float = 30.0,
+    worker: WorkerProcess | None = None,
 ) -> None:
     """The promise of the fault drills: every good tick stored exactly once, every bad
-    one in the dead letters with a reason, and nothing else in either place."""
+    one in the dead letters with a reason, and nothing else in either place. A failure
+    says what is missing or extra, and what ``worker`` logged above INFO."""
 
     def dead() -> Counter[bytes]:
         return Counter(
@@ -227,7 +235,22 @@ def assert_accounted_for(
             for doc in mongo["deadletters"].find({}, {"value": 1})
         )
 
-    wait_for(lambda: stored(mongo) == good and dead() == (poison or Counter()), timeout=timeout,
-             what=f"{sum(good.values())} ticks stored once and "
-                  f"{sum((poison or Counter()).values())} dead letters")
+    poison = poison or Counter()
+    deadline = time.monotonic() + timeout
+    while True:
+        now_stored, now_dead = stored(mongo), dead()
+        if now_stored == good and now_dead == poison:
+            break
+        if time.monotonic() > deadline:
+            pytest.fail(
+                f"after {timeout:g}s, of {sum(good.values())} ticks and "
+                f"{sum(poison.values())} dead letters expected: "
+                f"missing {sorted((good - now_stored).items())[:10]} "
+                f"({sum((good - now_stored).values())}), "
+                f"extra {sorted((now_stored - good).items())[:10]} "
+                f"({sum((now_stored - good).values())}), "
+                f"dead letters missing {sum((poison - now_dead).values())}, "
+                f"unexpected {sum((now_dead - poison).values())}"
+                + (f"\nworker warnings:\n{worker.warnings()[-4000:]}" if worker else ""))
+        time.sleep(0.2)
     assert all(doc.get("reason") for doc in mongo["deadletters"].find())
