@@ -1,7 +1,8 @@
 """Price-jump alerts: each stored tick against the previous one of its symbol.
 
-Reads ``cryptoflow-ticks`` (validated, newly stored ticks) in batches. A move
-beyond ``CRYPTOFLOW_JUMP_THRESHOLD`` becomes an ``Alert`` in the ``alerts``
+Reads ``cryptoflow-ticks`` (validated, stored ticks) in batches; a tick that is
+not newer than its symbol's previous one (read again, out of order) never alerts.
+A move beyond ``CRYPTOFLOW_JUMP_THRESHOLD`` becomes an ``Alert`` in the ``alerts``
 collection (its ``_id`` is symbol + ts, so a redelivered tick makes no second
 document) and on the ``alerts`` topic, and is shown on the live dashboard. The
 previous tick per symbol is a table, written once per symbol and batch.

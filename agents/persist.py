@@ -4,8 +4,9 @@ One agent reads all symbol topics (fewer, larger batches than one agent per
 topic; faust's per-event cost is the first limit on this path, LOCAL-STACK.md).
 Each value passes ``parse_tick``; good ticks are grouped by collection and
 written with ``TickStore.insert`` (idempotent, retried until written); refused
-ones go to the dead letters; newly stored ones go on to ``cryptoflow-ticks`` for
-the tables (a redelivered duplicate does not, so statistics count it once).
+ones go to the dead letters; stored ones go on to ``cryptoflow-ticks`` for the
+tables, those MongoDB already held marked as such (a worker may have stopped after
+writing them and before forwarding them; the tables count each tick once).
 A batch's offsets are acknowledged only after all three; its forwarding overlaps
 the writing of the next batch.
 """
@@ -29,6 +30,7 @@ from cryptoflow.records import PriceTick, parse_tick
 from cryptoflow.settings import topic_name
 from cryptoflow.store import WriteOutcome
 from cryptoflow.topics import (
+    StoredTick,
     all_tick_topics,
     forward_stored_ticks,
     message_origin,
@@ -53,7 +55,7 @@ async def persist_ticks(stream: Any) -> None:
     # N-1's stored ticks go on to the tables (measured: each stage takes a third of
     # the time of all three). Writes run one at a time and forwards in batch order,
     # and a batch's offsets are acknowledged only after its own forward.
-    storing: asyncio.Future[list[PriceTick]] | None = None
+    storing: asyncio.Future[list[StoredTick]] | None = None
     forwarding: asyncio.Future[None] | None = None
     try:
         async for events in stream.noack_take(
@@ -71,8 +73,9 @@ async def persist_ticks(stream: Any) -> None:
                 stage.cancel()
 
 
-async def store_batch(events: Sequence[EventT[bytes]]) -> list[PriceTick]:
-    """Write a batch's good ticks and dead-letter the rest; returns the newly stored."""
+async def store_batch(events: Sequence[EventT[bytes]]) -> list[StoredTick]:
+    """Write a batch's good ticks and dead-letter the rest; returns the stored ticks in
+    batch order, each with whether MongoDB already held it."""
     documents: dict[str, list[dict[str, Any]]] = defaultdict(list)
     ticks: dict[int, PriceTick] = {}  # id(document) -> its tick
     refused: list[tuple[bytes | None, str, str, bytes | None]] = []
@@ -88,26 +91,29 @@ async def store_batch(events: Sequence[EventT[bytes]]) -> list[PriceTick]:
             document = tick.to_document()
             ticks[id(document)] = tick
             documents[collections[tick.symbol]].append(document)
-    stored = []
+    stored: list[StoredTick] = []
     # One collection after the other: on the local database, writing three at once
     # was measured at half the rate (bench/README.md).
     for name, batch in documents.items():
         outcome = await write(name, batch)
         metrics.TICKS_PERSISTED.labels(name).inc(len(outcome.inserted))
-        metrics.DUPLICATES_SKIPPED.labels(name).inc(outcome.duplicates)
+        metrics.DUPLICATES_SKIPPED.labels(name).inc(len(outcome.duplicates))
         for document, reason in outcome.rejected:
             origin = f"{name}/{document['symbol']}/{document['ts'].isoformat()}"
             refused.append((repr(document).encode(), reason, origin, None))
         log.debug("%s: %d stored, %d already there, %d rejected", name,
-                  len(outcome.inserted), outcome.duplicates, len(outcome.rejected))
-        stored += [ticks[id(document)] for document in outcome.inserted]
+                  len(outcome.inserted), len(outcome.duplicates), len(outcome.rejected))
+        again = {id(document) for document in outcome.duplicates}
+        written = again | {id(document) for document in outcome.inserted}
+        stored += [(ticks[id(document)], id(document) in again)
+                   for document in batch if id(document) in written]
     for value, reason, origin, key in refused:
         await send_dead_letter(value, reason, origin, key)
     return stored
 
 
 async def forward_and_acknowledge(
-    previous: asyncio.Future[None] | None, storing: asyncio.Future[list[PriceTick]],
+    previous: asyncio.Future[None] | None, storing: asyncio.Future[list[StoredTick]],
     stream: StreamT[bytes], events: Sequence[EventT[bytes]],
 ) -> None:
     """After the previous batch's forward: hand the stored ticks on, then acknowledge."""

@@ -1,7 +1,8 @@
 """Keep the latest tick and the rolling statistics of every symbol up to date.
 
-Reads ``cryptoflow-ticks``: only ticks that passed validation and were newly
-stored. A tick redelivered by the broker is recognised by its offset and skipped,
+Reads ``cryptoflow-ticks``: ticks that passed validation and are stored. A message
+of that topic read again is recognised by its offset and skipped; a tick MongoDB
+already held counts only if it is newer than the newest counted (``ticks_to_count``),
 so the statistics count each stored tick once. Ticks come in batches: per symbol
 and window, a batch's statistics are merged into the table in one write (one
 changelog record), not one per tick.
@@ -15,9 +16,9 @@ from cryptoflow.agents.batches import acting_for, by_symbol, written_batches
 from cryptoflow.app import app
 from cryptoflow.livefeed import stats_event
 from cryptoflow.tables.price_tables import counted_offsets, latest_ticks, window_tables
-from cryptoflow.tables.stats import RollingStats
+from cryptoflow.tables.stats import RollingStats, ticks_to_count
 from cryptoflow.tables.windows import WINDOWS
-from cryptoflow.topics import ticks_topic
+from cryptoflow.topics import stored_before, ticks_topic
 
 
 @app.agent(ticks_topic)
@@ -27,13 +28,18 @@ async def update_stats(stream: Any) -> None:
     ):
         for symbol, group in by_symbol(events).items():
             counted = counted_offsets.get(symbol, -1)
-            ticks = [event.value for event in group if event.message.offset > counted]
-            if not ticks:
+            unread = [event for event in group if event.message.offset > counted]
+            if not unread:
                 continue
+            latest = latest_ticks.get(symbol)
+            ticks = ticks_to_count(
+                ((event.value, stored_before(event.headers)) for event in unread),
+                latest.ts if latest is not None else None)
             with acting_for(group[-1]):
                 counted_offsets[symbol] = group[-1].message.offset
+                if not ticks:
+                    continue
                 newest = max(ticks, key=lambda tick: tick.ts)
-                latest = latest_ticks.get(symbol)
                 if latest is None or newest.ts >= latest.ts:
                     latest_ticks[symbol] = newest
                 for name, table in window_tables.items():

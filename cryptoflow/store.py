@@ -32,10 +32,11 @@ TTL_INDEX = "ts_retention"
 
 @dataclass
 class WriteOutcome:
-    """What became of one batch: new documents, duplicates, and rejects with reasons."""
+    """What became of one batch: new documents, documents already there (duplicate
+    key), and rejects with reasons."""
 
     inserted: list[dict[str, Any]] = field(default_factory=list)
-    duplicates: int = 0
+    duplicates: list[dict[str, Any]] = field(default_factory=list)
     rejected: list[tuple[dict[str, Any], str]] = field(default_factory=list)
 
 
@@ -200,7 +201,7 @@ class TickStore:
         for error in details.get("writeErrors", []):
             failed.add(error["index"])
             if error.get("code") == DUPLICATE_KEY:
-                outcome.duplicates += 1
+                outcome.duplicates.append(pending[error["index"]])
             else:
                 reason = f"database rejected the document: {error.get('errmsg', error)}"
                 outcome.rejected.append((pending[error["index"]], reason))

@@ -33,6 +33,9 @@ DEADLETTER_TOPIC = "cryptoflow-deadletter"
 SEND_BACKOFF = Backoff(base=0.1, cap=5.0)
 REASON_HEADER = "cryptoflow-reason"
 ORIGIN_HEADER = "cryptoflow-origin"
+STORED_BEFORE_HEADER = "cryptoflow-stored-before"
+
+StoredTick = tuple[PriceTick, bool]  # a stored tick, and whether MongoDB held it already
 
 _raw = {
     "key_serializer": "raw",
@@ -43,7 +46,7 @@ _raw = {
 tick_topics = {symbol: app.topic(topic_name(symbol), **_raw) for symbol in app.settings.symbols}
 all_tick_topics = app.topic(*(topic.get_topic_name() for topic in tick_topics.values()), **_raw)
 deadletter_topic = app.topic(DEADLETTER_TOPIC, **_raw)
-# Validated, newly stored ticks, keyed by symbol in JSON like the tables' changelogs,
+# Validated, stored ticks, keyed by symbol in JSON like the tables' changelogs,
 # so a tick updates the tables on the worker that owns its symbol.
 ticks_topic = app.topic(
     "cryptoflow-ticks", key_type=str, key_serializer="json", value_type=PriceTick,
@@ -88,9 +91,22 @@ async def send_tick(tick: PriceTick) -> None:
                   [{"key": tick.symbol.encode(), "value": tick.to_wire()}])
 
 
-async def forward_stored_ticks(ticks: list[PriceTick]) -> None:
-    """Hand stored ticks on to the tables; returns once the broker has them all."""
-    await deliver(ticks_topic, [{"key": tick.symbol, "value": tick} for tick in ticks])
+async def forward_stored_ticks(ticks: list[StoredTick]) -> None:
+    """Hand stored ticks on to the tables, in order; returns once the broker has them.
+
+    A tick MongoDB already held was read again after a worker stopped between writing
+    and forwarding it (never counted), or was sent twice by a producer (counted): it
+    carries ``STORED_BEFORE_HEADER`` so the tables can tell (``ticks_to_count``)."""
+    await deliver(ticks_topic, [
+        {"key": tick.symbol, "value": tick,
+         "headers": {STORED_BEFORE_HEADER: b"1"} if before else None}
+        for tick, before in ticks
+    ])
+
+
+def stored_before(headers: Any) -> bool:
+    """Whether a ``cryptoflow-ticks`` message was forwarded as already stored."""
+    return STORED_BEFORE_HEADER in dict(headers or {})
 
 
 async def send_dead_letter(

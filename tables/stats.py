@@ -120,3 +120,23 @@ class RollingStats(faust.Record, serializer="json", include_metadata=False, isod
 
 def _before(ts: datetime | None, other: datetime | None) -> bool:
     return ts is not None and other is not None and ts < other
+
+
+def ticks_to_count(
+    ticks: Iterable[tuple[PriceTick, bool]], newest: datetime | None,
+) -> list[PriceTick]:
+    """Which of a symbol's forwarded ticks, in order, the statistics have not counted.
+
+    Each comes with whether MongoDB already held it. A new one always counts. One
+    already held was either never forwarded (a worker stopped between writing and
+    forwarding it: the newest ticks of its symbol, so newer than ``newest``, the
+    newest tick counted) or a producer's second copy of a tick counted before (so
+    not newer). A late tick (older than ``newest``) that was never forwarded is the
+    one case this leaves out."""
+    counted = []
+    for tick, stored_before in ticks:
+        if stored_before and newest is not None and tick.ts <= newest:
+            continue
+        counted.append(tick)
+        newest = tick.ts if newest is None else max(newest, tick.ts)
+    return counted

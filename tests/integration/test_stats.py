@@ -159,3 +159,30 @@ def test_two_workers_answer_every_symbol_alike(
         assert one == two
         expected_stats(mongo, symbol, one)
     assert answered(first, "/api/prices/latest/") == answered(second, "/api/prices/latest/")
+
+
+def test_ticks_written_but_never_forwarded_are_counted_once(
+    start_worker: Callable[..., WorkerProcess], mongo: Database[dict[str, Any]],
+    produce: Callable[[str, list[tuple[bytes | None, bytes | None]]], None],
+) -> None:
+    """A worker that stops between writing a batch and forwarding it leaves ticks in
+    MongoDB that the tables never saw; read again, they must count (once), while a
+    producer's second copy of a counted tick must not."""
+    worker = start_worker(CRYPTOFLOW_POLL_INTERVAL="0")
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+    ticks = burst("ETHUSDT", hour, 10)
+    path = f"/api/stats/ETHUSDT/?window=1h&at={hour.isoformat().replace('+', '%2B')}"
+    produce("eth", ticks[:5])
+    wait_for(lambda: get(worker, path)[1].get("count") == 5, what="5 ticks counted")
+
+    mongo["eth"].insert_many([  # what the stopped worker had written, not forwarded
+        {"symbol": "ETHUSDT", "price": body["price"], "ts": datetime.fromisoformat(body["ts"])}
+        for body in (json.loads(value) for _, value in ticks[5:8] if value is not None)
+    ])
+    # A copy of a counted tick, the written ones read again, and new ones after them.
+    produce("eth", [ticks[2], *ticks[5:]])
+    wait_for(lambda: get(worker, path)[1].get("close") == 100 + 9 % 7,
+             what="the last tick counted")
+    body = answered(worker, path)
+    assert body["count"] == 10
+    expected_stats(mongo, "ETHUSDT", body)

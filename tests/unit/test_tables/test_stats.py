@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cryptoflow.records import PriceTick
-from cryptoflow.tables.stats import RollingStats
+from cryptoflow.tables.stats import RollingStats, ticks_to_count
 
 T0 = datetime(2026, 11, 24, tzinfo=UTC)
 
@@ -98,3 +98,13 @@ def test_merging_two_parts_equals_adding_every_tick(
         top = max(first + second)
         assert math.isclose(merged.mean, one_by_one.mean, rel_tol=1e-9)
         assert math.isclose(merged.stddev, one_by_one.stddev, rel_tol=1e-6, abs_tol=1e-9 * top)
+
+
+def test_ticks_stored_before_count_only_when_newer_than_the_newest_counted() -> None:
+    a, b, c, d = ticks([1.0, 2.0, 3.0, 4.0])
+    # New ticks always count; a second copy of a counted tick does not; a tick stored
+    # before but never forwarded (newer than all counted) does.
+    assert ticks_to_count([(a, False), (b, False), (a, True), (c, True)], None) == [a, b, c]
+    assert ticks_to_count([(b, True), (c, True), (d, False)], b.ts) == [c, d]
+    assert ticks_to_count([(c, True), (c, True)], None) == [c]
+    assert ticks_to_count([(a, False)], d.ts) == [a]  # new but late: still counted
