@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import statistics
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,6 +15,7 @@ from pymongo.database import Database
 from cryptoflow.simexchange import SimExchangeThread
 from tests.integration.conftest import (
     WorkerProcess,
+    assert_accounted_for,
     get,
     served,
     stop_serving,
@@ -43,6 +45,12 @@ def tables_caught_up(worker: WorkerProcess, mongo: Database[dict[str, Any]]) -> 
                 for d in docs if d is not None]
     wait_for(lambda: answered(worker, "/api/prices/latest/") == newest(), timeout=20,
              what=f"tables of {worker.log_path.parent.name} caught up")
+
+
+def owned(worker: WorkerProcess) -> set[int]:
+    """The partitions of cryptoflow-ticks (so: the symbols) whose tables ``worker`` holds."""
+    status, body = get(worker, "/stats/assignment/")
+    return set(body["actives"].get("cryptoflow-ticks", [])) if status == 200 else set()
 
 
 def expected_stats(mongo: Database[dict[str, Any]], symbol: str, body: dict[str, Any]) -> None:
@@ -131,17 +139,11 @@ def test_two_workers_answer_every_symbol_alike(
     exchange: SimExchangeThread, start_worker: Callable[..., WorkerProcess],
     mongo: Database[dict[str, Any]],
 ) -> None:
-    # Ticks start flowing once both workers own their partitions. On the local broker
-    # a worker that kept a partition through a rebalance was seen to skip the records
-    # produced during that rebalance (see the note on the pipeline issue); this test
-    # is about routing, so it keeps data out of the rebalance.
+    # Ticks start flowing once both workers own their partitions: this test is about
+    # routing. Ticks flowing through the rebalance are the next test's.
     stop_serving(exchange)
     first = start_worker("first")
     second = start_worker("second")
-
-    def owned(worker: WorkerProcess) -> set[int]:
-        status, body = get(worker, "/stats/assignment/")
-        return set(body["actives"].get("cryptoflow-ticks", [])) if status == 200 else set()
 
     wait_for(lambda: owned(first) and owned(second) and not owned(first) & owned(second),
              timeout=60, what="both workers own partitions")
@@ -186,3 +188,20 @@ def test_ticks_written_but_never_forwarded_are_counted_once(
     body = answered(worker, path)
     assert body["count"] == 10
     expected_stats(mongo, "ETHUSDT", body)
+
+
+def test_ticks_flowing_while_a_second_worker_joins_are_stored_and_counted_once(
+    exchange: SimExchangeThread, start_worker: Callable[..., WorkerProcess],
+    mongo: Database[dict[str, Any]],
+) -> None:
+    first = start_worker("first")
+    wait_for(lambda: len(exchange.sim.served) >= 3 * 3, what="three polls")
+    second = start_worker("second")  # the group rebalances while ticks flow
+    wait_for(lambda: owned(first) and owned(second) and not owned(first) & owned(second),
+             timeout=60, what="both workers own partitions")
+    time.sleep(2)
+    stop_serving(exchange)
+    assert_accounted_for(mongo, served(exchange), worker=first)
+    tables_caught_up(second, mongo)
+    for symbol in SYMBOLS:
+        expected_stats(mongo, symbol, answered(second, f"/api/stats/{symbol}/?window=1h"))
