@@ -44,16 +44,20 @@ def free_port() -> int:
 
 
 def wait_for(
-    probe: Callable[[], T], timeout: float = 30.0, interval: float = 0.2, what: str = "",
+    probe: Callable[[], T], timeout: float = 30.0, interval: float = 0.2,
+    what: str | Callable[[], str] = "",
 ) -> T:
-    """Poll ``probe`` until it returns something truthy; fail the test after ``timeout``."""
+    """Poll ``probe`` until it returns something truthy; fail the test after ``timeout``.
+    ``what`` names what was awaited; a callable is asked at the failure, so it can say
+    how far things got."""
     deadline = time.monotonic() + timeout
     while True:
         value = probe()
         if value:
             return value
         if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:g}s waiting for {what or probe}")
+            awaited = what() if callable(what) else what
+            pytest.fail(f"timed out after {timeout:g}s waiting for {awaited or probe}")
         time.sleep(interval)
 
 
@@ -236,21 +240,18 @@ def assert_accounted_for(
         )
 
     poison = poison or Counter()
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def progress() -> str:
         now_stored, now_dead = stored(mongo), dead()
-        if now_stored == good and now_dead == poison:
-            break
-        if time.monotonic() > deadline:
-            pytest.fail(
-                f"after {timeout:g}s, of {sum(good.values())} ticks and "
-                f"{sum(poison.values())} dead letters expected: "
-                f"missing {sorted((good - now_stored).items())[:10]} "
+        return (f"{sum(good.values())} ticks stored once and {sum(poison.values())} dead "
+                f"letters; missing {sorted((good - now_stored).items())[:10]} "
                 f"({sum((good - now_stored).values())}), "
                 f"extra {sorted((now_stored - good).items())[:10]} "
                 f"({sum((now_stored - good).values())}), "
                 f"dead letters missing {sum((poison - now_dead).values())}, "
                 f"unexpected {sum((now_dead - poison).values())}"
                 + (f"\nworker warnings:\n{worker.warnings()[-4000:]}" if worker else ""))
-        time.sleep(0.2)
+
+    wait_for(lambda: stored(mongo) == good and dead() == poison, timeout=timeout,
+             what=progress)
     assert all(doc.get("reason") for doc in mongo["deadletters"].find())

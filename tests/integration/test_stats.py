@@ -53,6 +53,11 @@ def owned(worker: WorkerProcess) -> set[int]:
     return set(body["actives"].get("cryptoflow-ticks", [])) if status == 200 else set()
 
 
+def wait_until_both_own_partitions(first: WorkerProcess, second: WorkerProcess) -> None:
+    wait_for(lambda: owned(first) and owned(second) and not owned(first) & owned(second),
+             timeout=60, what="both workers own partitions")
+
+
 def expected_stats(mongo: Database[dict[str, Any]], symbol: str, body: dict[str, Any]) -> None:
     start = datetime.fromisoformat(body["window"]["start"])
     end = datetime.fromisoformat(body["window"]["end"])
@@ -144,9 +149,7 @@ def test_two_workers_answer_every_symbol_alike(
     stop_serving(exchange)
     first = start_worker("first")
     second = start_worker("second")
-
-    wait_for(lambda: owned(first) and owned(second) and not owned(first) & owned(second),
-             timeout=60, what="both workers own partitions")
+    wait_until_both_own_partitions(first, second)
     exchange.sim.clear_faults()
     before = len(exchange.sim.served)
     wait_for(lambda: len(exchange.sim.served) >= before + 6 * 3, what="six polls")
@@ -197,8 +200,7 @@ def test_ticks_flowing_while_a_second_worker_joins_are_stored_and_counted_once(
     first = start_worker("first")
     wait_for(lambda: len(exchange.sim.served) >= 3 * 3, what="three polls")
     second = start_worker("second")  # the group rebalances while ticks flow
-    wait_for(lambda: owned(first) and owned(second) and not owned(first) & owned(second),
-             timeout=60, what="both workers own partitions")
+    wait_until_both_own_partitions(first, second)
     time.sleep(2)
     stop_serving(exchange)
     assert_accounted_for(mongo, served(exchange), worker=first)
