@@ -10,14 +10,14 @@ STAMP := $(VENV)/.installed-$(shell cat setup.cfg pyproject.toml | cksum | cut -
 ## run: local broker + database, and the worker polling live Binance (Ctrl-C stops all)
 run: $(STAMP)
 	@echo "cryptoflow: dashboard at http://127.0.0.1:6066/ once the worker is ready"
-	$(BIN)/python -m cryptoflow.localstack --data-dir .cryptoflow -- \
+	$(BIN)/python -m cryptoflow.devstack.localstack --data-dir .cryptoflow -- \
 		$(BIN)/faust -A cryptoflow worker -l info
 
 ## demo: the same, but against the simulated exchange (no internet needed);
 ## live statistics at http://127.0.0.1:6066/api/stats/
 demo: $(STAMP)
 	@echo "cryptoflow demo: dashboard at http://127.0.0.1:6066/ (JSON under /api/) once ready"
-	$(BIN)/python -m cryptoflow.localstack --data-dir .cryptoflow --simulated-exchange 8081 -- \
+	$(BIN)/python -m cryptoflow.devstack.localstack --data-dir .cryptoflow --simulated-exchange 8081 -- \
 		$(BIN)/faust -A cryptoflow worker -l info
 
 ## test: ruff, then the whole test suite (unit + integration on the local stack)

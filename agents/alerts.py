@@ -15,10 +15,10 @@ from typing import Any
 
 from cryptoflow.agents.batches import acting_for, by_symbol, written_batches
 from cryptoflow.app import app
+from cryptoflow.broker.topics import alerts_topic, deliver, ticks_topic
 from cryptoflow.records import PriceTick, format_ts
 from cryptoflow.tables.jumps import Alert, price_jump
 from cryptoflow.tables.price_tables import previous_ticks
-from cryptoflow.topics import alerts_topic, deliver, ticks_topic
 
 log = logging.getLogger(__name__)
 

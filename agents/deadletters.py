@@ -14,7 +14,7 @@ from typing import Any
 from cryptoflow import metrics
 from cryptoflow.agents.batches import written_batches
 from cryptoflow.app import app
-from cryptoflow.topics import ORIGIN_HEADER, REASON_HEADER, deadletter_topic, message_origin
+from cryptoflow.broker.topics import ORIGIN_HEADER, REASON_HEADER, deadletter_topic, message_origin
 
 log = logging.getLogger(__name__)
 

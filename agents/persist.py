@@ -25,17 +25,17 @@ from faust.types import EventT, StreamT
 from cryptoflow import metrics
 from cryptoflow.agents.batches import acknowledge
 from cryptoflow.app import app
-from cryptoflow.exceptions import InvalidTick
-from cryptoflow.records import PriceTick, parse_tick
-from cryptoflow.settings import topic_name
-from cryptoflow.store import WriteOutcome
-from cryptoflow.topics import (
+from cryptoflow.broker.topics import (
     StoredTick,
     all_tick_topics,
     forward_stored_ticks,
     message_origin,
     send_dead_letter,
 )
+from cryptoflow.exceptions import InvalidTick
+from cryptoflow.records import PriceTick, parse_tick
+from cryptoflow.settings import topic_name
+from cryptoflow.sinks.mongo import WriteOutcome
 
 log = logging.getLogger(__name__)
 

@@ -14,11 +14,11 @@ from typing import Any
 
 from cryptoflow.agents.batches import acting_for, by_symbol, written_batches
 from cryptoflow.app import app
-from cryptoflow.livefeed import stats_event
+from cryptoflow.broker.topics import stored_before, ticks_topic
 from cryptoflow.tables.price_tables import counted_offsets, latest_ticks, window_tables
 from cryptoflow.tables.stats import RollingStats, ticks_to_count
 from cryptoflow.tables.windows import WINDOWS
-from cryptoflow.topics import stored_before, ticks_topic
+from cryptoflow.web.livefeed import stats_event
 
 
 @app.agent(ticks_topic)

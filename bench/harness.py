@@ -29,7 +29,7 @@ from typing import TypeVar
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from cryptoflow.localstack import LocalStack
+from cryptoflow.devstack.localstack import LocalStack
 from cryptoflow.records import format_ts
 from cryptoflow.settings import topic_name
 

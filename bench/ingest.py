@@ -38,7 +38,7 @@ from bench.harness import (
     tick_values,
     wait_for,
 )
-from cryptoflow.localstack import LocalStack
+from cryptoflow.devstack.localstack import LocalStack
 from cryptoflow.settings import topic_name
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT"]

@@ -19,8 +19,8 @@ from typing import Any
 from pymongo import MongoClient
 
 from bench.harness import Figure, Worker, local_stack, percentile, symbols
+from cryptoflow.devstack.simexchange import SimExchangeThread
 from cryptoflow.settings import topic_name
-from cryptoflow.simexchange import SimExchangeThread
 
 WATCHED = 2
 WARM_UP = 3.0

@@ -15,8 +15,8 @@ from typing import Any
 from pymongo import MongoClient
 
 from bench.harness import Figure, Worker, local_stack, symbols
+from cryptoflow.devstack.simexchange import SimExchangeThread
 from cryptoflow.settings import topic_name
-from cryptoflow.simexchange import SimExchangeThread
 
 SYMBOLS = 200
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import aiohttp
 
 from bench.harness import Figure, Worker, local_stack, percentile, symbols, wait_for
-from cryptoflow.simexchange import SimExchangeThread
+from cryptoflow.devstack.simexchange import SimExchangeThread
 
 CLIENTS = 50
 PATHS = {"stats": "/api/stats/{symbol}/", "latest": "/api/prices/latest/"}

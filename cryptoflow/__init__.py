@@ -6,15 +6,7 @@ ticks and dead letters, update the tables, detect price jumps), the scheduled
 jobs, the live feed, the broker watch and the web views.
 """
 
-from cryptoflow import (  # noqa: F401  (registers them)
-    broker_watch,
-    commands,
-    feed,
-    ingest,
-    jobs,
-    topics,
-    views,
-)
+from cryptoflow import commands, jobs  # noqa: F401  (registers them)
 from cryptoflow.agents import (  # noqa: F401  (registers the agents)
     alerts,
     deadletters,
@@ -22,5 +14,8 @@ from cryptoflow.agents import (  # noqa: F401  (registers the agents)
     stats,
 )
 from cryptoflow.app import app
+from cryptoflow.broker import topics, watch  # noqa: F401  (registers them)
+from cryptoflow.sources import poller  # noqa: F401  (registers the timer)
+from cryptoflow.web import feed, views  # noqa: F401  (registers the views)
 
 __all__ = ["app"]

@@ -15,13 +15,13 @@ from faust.sensors.prometheus import setup_prometheus_sensors
 from faust.types import TransportT
 from faust.web.apps.stats import blueprint as stats_blueprint
 
-from cryptoflow.binance import BinanceClient
+from cryptoflow.broker.transport import CryptoflowTransport
+from cryptoflow.devstack.tansu import TansuTransport
 from cryptoflow.exceptions import SettingsError
-from cryptoflow.livefeed import LiveFeed
 from cryptoflow.settings import Settings
-from cryptoflow.store import TickStore
-from cryptoflow.tansu import TansuTransport
-from cryptoflow.transport import CryptoflowTransport
+from cryptoflow.sinks.mongo import TickStore
+from cryptoflow.sources.binance import BinanceClient
+from cryptoflow.web.livefeed import LiveFeed
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ class CryptoflowApp(faust.App):
 
     def _new_transport(self) -> TransportT:
         # faust's aiokafka transport (kafka:// and aiokafka:// both name it) with the
-        # fix in cryptoflow/transport.py; the local broker's adds its own quirks.
+        # fix in cryptoflow/broker/transport.py; the local broker's adds its own quirks.
         if self.settings.broker_flavor == "TANSU":
             return TansuTransport(self.conf.broker_consumer, self)
         return CryptoflowTransport(self.conf.broker_consumer, self)

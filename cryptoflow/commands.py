@@ -4,7 +4,7 @@
 are the original design's query helpers: they read MongoDB and print a readable
 table (``--json`` for machines); the numbers come from pure functions below.
 ``backfill BTCUSDT --since 2024-01-01`` loads Binance's 1-minute klines into
-``candles_1m`` (see ``cryptoflow.backfill``).
+``candles_1m`` (see ``cryptoflow.sources.backfill``).
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ import click
 from faust.cli import AppCommand, argument, option
 
 from cryptoflow.app import app
-from cryptoflow.backfill import backfill as load_klines
 from cryptoflow.records import format_ts
 from cryptoflow.settings import topic_name
+from cryptoflow.sources.backfill import backfill as load_klines
 
 
 def window_stats(prices: Sequence[float]) -> dict[str, Any]:

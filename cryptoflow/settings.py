@@ -203,7 +203,8 @@ class Settings:
     broker_flavor: str = _setting(
         "BROKER_FLAVOR", _choice("KAFKA", "TANSU"), "KAFKA",
         "TANSU on the local broker: table recovery corrects its end offsets, which are "
-        "wrong after batched writes, and fetches wait 0.1 s, not 1.5 s (cryptoflow/tansu.py)",
+        "wrong after batched writes, and fetches wait 0.1 s, not 1.5 s "
+        "(cryptoflow/devstack/tansu.py)",
     )
     kafka_security_protocol: str = _setting(
         "KAFKA_SECURITY_PROTOCOL", _choice("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"),

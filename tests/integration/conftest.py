@@ -27,9 +27,9 @@ from aiokafka import AIOKafkaProducer
 from pymongo import MongoClient
 from pymongo.database import Database
 
-from cryptoflow.localstack import LocalStack
+from cryptoflow.devstack.localstack import LocalStack
+from cryptoflow.devstack.simexchange import DEFAULT_SYMBOLS, Fault, SimExchangeThread
 from cryptoflow.settings import topic_name
-from cryptoflow.simexchange import DEFAULT_SYMBOLS, Fault, SimExchangeThread
 
 pytestmark = pytest.mark.integration
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from pymongo.database import Database
 
-from cryptoflow.simexchange import Fault, SimExchangeThread
+from cryptoflow.devstack.simexchange import Fault, SimExchangeThread
 from tests.integration.conftest import WorkerProcess, get, wait_for
 
 

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from pymongo.database import Database
 
-from cryptoflow.localstack import LocalStack
-from cryptoflow.simexchange import Fault, SimExchangeThread
+from cryptoflow.devstack.localstack import LocalStack
+from cryptoflow.devstack.simexchange import Fault, SimExchangeThread
 
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
 PRICES = [100.0, 100.5, 104.0, 103.0, 97.0, 97.5]

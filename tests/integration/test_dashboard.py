@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from cryptoflow.simexchange import SimExchangeThread
+from cryptoflow.devstack.simexchange import SimExchangeThread
 from tests.integration.conftest import WorkerProcess, get, served, wait_for
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"

@@ -22,8 +22,8 @@ from typing import Any
 
 from pymongo.database import Database
 
-from cryptoflow.localstack import LocalStack
-from cryptoflow.simexchange import Fault, SimExchangeThread
+from cryptoflow.devstack.localstack import LocalStack
+from cryptoflow.devstack.simexchange import Fault, SimExchangeThread
 from tests.integration.conftest import (
     WorkerProcess,
     assert_accounted_for,

@@ -21,13 +21,14 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pymongo import MongoClient
 
+from cryptoflow.devstack.localstack import LocalStack
 from cryptoflow.exceptions import LocalStackError
-from cryptoflow.localstack import LocalStack
 
 pytestmark = pytest.mark.integration
 
 HOST = "127.0.0.1"
-CLI = [sys.executable, "-m", "cryptoflow.localstack", "--kafka-port", "0", "--mongo-port", "0"]
+CLI = [sys.executable, "-m", "cryptoflow.devstack.localstack",
+       "--kafka-port", "0", "--mongo-port", "0"]
 
 
 def accepts(port: int) -> bool:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from cryptoflow.simexchange import Fault, SimExchangeThread
+from cryptoflow.devstack.simexchange import Fault, SimExchangeThread
 from tests.dashboard_metrics import HISTOGRAM_SUFFIXES, dashboard_metrics
 from tests.integration.conftest import WorkerProcess, wait_for
 

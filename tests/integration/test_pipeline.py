@@ -10,7 +10,7 @@ from typing import Any
 
 from pymongo.database import Database
 
-from cryptoflow.simexchange import SimExchangeThread
+from cryptoflow.devstack.simexchange import SimExchangeThread
 from tests.integration.conftest import WorkerProcess, served, stop_serving, stored, wait_for
 
 COLLECTIONS = {"BTCUSDT": "btc", "ETHUSDT": "eth", "SOLUSDT": "sol"}

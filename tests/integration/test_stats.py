@@ -12,7 +12,7 @@ from typing import Any
 
 from pymongo.database import Database
 
-from cryptoflow.simexchange import SimExchangeThread
+from cryptoflow.devstack.simexchange import SimExchangeThread
 from tests.integration.conftest import (
     WorkerProcess,
     assert_accounted_for,

@@ -8,8 +8,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import TopicPartition
 from faust.types import TP
 
-from cryptoflow.localstack import LocalStack
-from cryptoflow.tansu import true_end_offsets
+from cryptoflow.devstack.localstack import LocalStack
+from cryptoflow.devstack.tansu import true_end_offsets
 
 
 async def _write_and_measure(bootstrap: str) -> tuple[dict[TP, int], dict[TP, int]]:

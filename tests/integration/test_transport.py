@@ -7,8 +7,8 @@ import asyncio
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import OffsetAndMetadata, TopicPartition
 
-from cryptoflow.localstack import LocalStack
-from cryptoflow.transport import seek_to_committed_or_beginning
+from cryptoflow.broker.transport import seek_to_committed_or_beginning
+from cryptoflow.devstack.localstack import LocalStack
 
 FRESH = TopicPartition("ticks", 0)  # no committed offset
 COMMITTED = TopicPartition("ticks", 1)  # committed at 4

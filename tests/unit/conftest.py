@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator
 
 import pytest_asyncio
 
-from cryptoflow.binance import BinanceClient
-from cryptoflow.simexchange import SimExchange
+from cryptoflow.devstack.simexchange import SimExchange
+from cryptoflow.sources.binance import BinanceClient
 
 
 @pytest_asyncio.fixture

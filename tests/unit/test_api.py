@@ -6,11 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from cryptoflow import api
 from cryptoflow.exceptions import ApiError
 from cryptoflow.records import PriceTick
 from cryptoflow.tables.stats import RollingStats
 from cryptoflow.tables.windows import WINDOWS
+from cryptoflow.web import api
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT")
 NOW = datetime(2026, 11, 24, 12, 0, 42, 500000, tzinfo=UTC)

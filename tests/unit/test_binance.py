@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from cryptoflow.binance import BinanceClient, Quote
+from cryptoflow.devstack.simexchange import Fault, SimExchange
 from cryptoflow.exceptions import (
     BinanceApiError,
     BinanceBadResponse,
@@ -15,7 +15,7 @@ from cryptoflow.exceptions import (
     BinanceTimeout,
     BinanceUnreachable,
 )
-from cryptoflow.simexchange import Fault, SimExchange
+from cryptoflow.sources.binance import BinanceClient, Quote
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
 

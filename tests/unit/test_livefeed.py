@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from cryptoflow.livefeed import LiveFeed, sse_message, stats_event, tick_event
 from cryptoflow.records import PriceTick
+from cryptoflow.web.livefeed import LiveFeed, sse_message, stats_event, tick_event
 
 
 @pytest.mark.asyncio

@@ -8,10 +8,10 @@ import logging
 import pytest
 
 from cryptoflow.backoff import Backoff
-from cryptoflow.binance import BinanceClient
-from cryptoflow.ingest import PricePoller
+from cryptoflow.devstack.simexchange import Fault, SimExchange
 from cryptoflow.records import PriceTick
-from cryptoflow.simexchange import Fault, SimExchange
+from cryptoflow.sources.binance import BinanceClient
+from cryptoflow.sources.poller import PricePoller
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
 
@@ -75,7 +75,7 @@ async def test_failures_are_logged_once_per_change_and_polling_resumes(
     out = Published()
     poller = poller_for(client, out, SYMBOLS)
     exchange.inject(Fault.status(503), Fault.status(502), Fault.status(500), Fault.truncated())
-    with caplog.at_level(logging.INFO, logger="cryptoflow.ingest"):
+    with caplog.at_level(logging.INFO, logger="cryptoflow.sources.poller"):
         for _ in range(5):
             await poller.poll()
     messages = [r.getMessage() for r in caplog.records]
@@ -92,7 +92,7 @@ async def test_an_invalid_symbol_is_dropped_and_the_rest_keep_flowing(
 ) -> None:
     out = Published()
     poller = poller_for(client, out, ["BTCUSDT", "TYPOUSDT", "SOLUSDT"])
-    with caplog.at_level(logging.ERROR, logger="cryptoflow.ingest"):
+    with caplog.at_level(logging.ERROR, logger="cryptoflow.sources.poller"):
         await poller.poll()
         await poller.poll()
     assert poller.symbols == ["BTCUSDT", "SOLUSDT"]

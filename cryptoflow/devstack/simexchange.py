@@ -7,7 +7,7 @@ and ``{code, msg}`` errors. Tests queue faults (429/418 with Retry-After, 5xx,
 slow or truncated bodies, wrong shapes, API errors, bad prices) and read back
 what was served and when each request came, to prove a client's behaviour.
 
-    python -m cryptoflow.simexchange --port 8081
+    python -m cryptoflow.devstack.simexchange --port 8081
 """
 
 from __future__ import annotations
@@ -374,7 +374,7 @@ async def _serve(host: str, port: int, symbols: Sequence[str], seed: int | None)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m cryptoflow.simexchange",
+    parser = argparse.ArgumentParser(prog="python -m cryptoflow.devstack.simexchange",
                                      description="Serve Binance's price endpoints locally.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8081)

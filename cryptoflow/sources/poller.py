@@ -18,10 +18,10 @@ from datetime import UTC, datetime
 from cryptoflow import metrics
 from cryptoflow.app import app
 from cryptoflow.backoff import Backoff
-from cryptoflow.binance import BinanceClient, Quote
+from cryptoflow.broker.topics import quote_origin, send_dead_letter, send_tick
 from cryptoflow.exceptions import BinanceApiError, BinanceError, InvalidTick
 from cryptoflow.records import PriceTick, parse_price, to_millis
-from cryptoflow.topics import quote_origin, send_dead_letter, send_tick
+from cryptoflow.sources.binance import BinanceClient, Quote
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ are looked up only when started, so the package never depends on them at run tim
 ``LocalStack`` starts them on fixed or free ports, waits until they accept
 connections, lets fault drills stop, kill and restart each one, and always reaps
 them. Run as a module it prints the environment a worker needs, or runs a command
-with it (``python -m cryptoflow.localstack -- faust -A cryptoflow worker``), and
+with it (``python -m cryptoflow.devstack.localstack -- faust -A cryptoflow worker``), and
 stops everything on Ctrl-C, SIGTERM or a hang-up; ``--simulated-exchange PORT`` also
 serves the simulated Binance, for offline demos.
 """
@@ -38,8 +38,8 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import NoReturn
 
+from cryptoflow.devstack.simexchange import SimExchangeThread
 from cryptoflow.exceptions import LocalStackError
-from cryptoflow.simexchange import SimExchangeThread
 
 logger = logging.getLogger(__name__)
 
@@ -298,7 +298,7 @@ class LocalStack:
             "CRYPTOFLOW_BROKER": self.broker_url,
             "CRYPTOFLOW_MONGO_URI": self.mongo_uri,
             # Tansu reports a wrong end offset after batched writes; the worker corrects
-            # it when it recovers its tables (cryptoflow/tansu.py).
+            # it when it recovers its tables (cryptoflow/devstack/tansu.py).
             "CRYPTOFLOW_BROKER_FLAVOR": "tansu",
         }
 
@@ -451,7 +451,7 @@ def _parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     """Split the command off at ``--`` first, so that its options are never taken for ours."""
     split = argv.index("--") if "--" in argv else len(argv)
     parser = argparse.ArgumentParser(
-        prog="python -m cryptoflow.localstack",
+        prog="python -m cryptoflow.devstack.localstack",
         usage="%(prog)s [options] [-- COMMAND ...]",
         description="Start the local Kafka-protocol broker (Tansu) and MongoDB-protocol "
                     "database (SecantusDB). Without a command, print the environment a "

@@ -17,8 +17,8 @@ import logging
 from aiokafka.errors import KafkaError
 
 from cryptoflow.app import app
+from cryptoflow.broker.topics import tick_topics
 from cryptoflow.exceptions import BrokerStateLost
-from cryptoflow.topics import tick_topics
 
 log = logging.getLogger(__name__)
 

@@ -15,9 +15,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cryptoflow.backoff import Backoff
-from cryptoflow.binance import KLINES_MAX, BinanceClient, Kline
 from cryptoflow.exceptions import BinanceError, BinanceRateLimited
-from cryptoflow.store import TickStore
+from cryptoflow.sinks.mongo import TickStore
+from cryptoflow.sources.binance import KLINES_MAX, BinanceClient, Kline
 
 log = logging.getLogger(__name__)
 

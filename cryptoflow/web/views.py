@@ -26,14 +26,14 @@ from faust.web import Request, Response, View
 from pymongo.errors import PyMongoError
 from yarl import URL
 
-from cryptoflow import api
 from cryptoflow.app import app
 from cryptoflow.exceptions import ApiError
-from cryptoflow.ingest import poller
-from cryptoflow.livefeed import sse_message
 from cryptoflow.records import LATEST_AHEAD, format_ts
 from cryptoflow.settings import mask_uri, topic_name
+from cryptoflow.sources.poller import poller
 from cryptoflow.tables.price_tables import latest_ticks, window_tables
+from cryptoflow.web import api
+from cryptoflow.web.livefeed import sse_message
 
 log = logging.getLogger(__name__)
 
@@ -192,7 +192,7 @@ class HealthView(ApiView):
 HISTORY_LIMIT = 5000
 HISTORY_MAX_MINUTES = 24 * 60
 KEEPALIVE = 15.0
-DASHBOARD = (resources.files("cryptoflow") / "static" / "dashboard.html").read_text("utf-8")
+DASHBOARD = (resources.files("cryptoflow.web") / "static" / "dashboard.html").read_text("utf-8")
 
 
 @app.page("/api/prices/history/{symbol}/")

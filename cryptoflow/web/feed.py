@@ -16,9 +16,9 @@ from aiokafka.errors import KafkaError
 from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 
 from cryptoflow.app import app
-from cryptoflow.livefeed import tick_event
+from cryptoflow.broker.topics import ticks_topic
 from cryptoflow.records import PriceTick
-from cryptoflow.topics import ticks_topic
+from cryptoflow.web.livefeed import tick_event
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from aiokafka import AIOKafkaConsumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
-from cryptoflow.transport import (
+from cryptoflow.broker.transport import (
     CryptoflowConsumer,
     CryptoflowConsumerThread,
     CryptoflowTransport,

@@ -1,0 +1,1 @@
+"""The Kafka edge: topics and sends, faust's transport with our fix, the broker watch."""

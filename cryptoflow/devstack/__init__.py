@@ -1,0 +1,1 @@
+"""Stand-ins for the outside world on one machine: local broker + database, simulated exchange."""

@@ -1,0 +1,1 @@
+"""What the workers serve over HTTP: JSON API views, their parsing, the live feed, the dashboard."""
