@@ -19,12 +19,16 @@ class SettingsError(CryptoflowError):
         self.variable = variable
 
 
-class InvalidTick(CryptoflowError):
-    """A record cannot become a PriceTick; ``reason`` goes to the dead letters."""
+class InvalidRecord(CryptoflowError):
+    """A message cannot become one of our records; ``reason`` goes to the dead letters."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class InvalidTick(InvalidRecord):
+    """A record cannot become a PriceTick; ``reason`` goes to the dead letters."""
 
 
 class LocalStackError(CryptoflowError):

@@ -18,12 +18,13 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import faust
 
-from cryptoflow.exceptions import InvalidTick
+from cryptoflow.exceptions import InvalidRecord, InvalidTick
 
 MAX_TICK_BYTES = 4096
 # Event times outside these bounds are dead letters: a far-future ts hangs faust's
@@ -132,4 +133,232 @@ def parse_tick(value: bytes | None, symbols: Collection[str], now: datetime) -> 
     return PriceTick(
         symbol=symbol, price=parse_price(data["price"]), ts=parse_ts(data["ts"], now),
         source=source,
+    )
+
+
+# --- Streamed market data --------------------------------------------------------------
+#
+# Wire format of the ``trades`` topic (key: the symbol as JSON, ``"BTCUSDT"``): Binance's
+# own aggTrade object, the fields it sends on the stream and from ``GET /api/v3/aggTrades``
+# plus the symbol::
+#
+#     {"s": "BTCUSDT", "a": 12345, "p": "67234.50", "q": "0.012", "f": 100, "l": 105,
+#      "T": 1764547200123, "m": true}
+#
+# Wire format of the ``book`` topic (key likewise): the latest top of book of a symbol,
+# as bookTicker sends it, with the time it was received (``E``, epoch ms) and the spread
+# statistics of the ``n`` updates it stands for (the stream conflates hundreds of updates a
+# second into one message per symbol and interval; ``sum_bps``/``max_bps``: spread in basis
+# points summed and at its widest over them)::
+#
+#     {"s": "BTCUSDT", "u": 400900217, "b": "67234.1", "B": "1.2", "a": "67234.5",
+#      "A": "0.4", "E": 1764547200123, "n": 212, "sum_bps": 12.6, "max_bps": 0.21}
+#
+# ``Trade`` and ``BookTicker`` are plain slotted dataclasses, not faust Records: thousands
+# pass a second, they are validated from raw bytes by the parsers below (other producers
+# may write to these topics too) and faust never serializes them.
+
+MAX_MARKET_BYTES = 1024
+BASIS_POINTS = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Trade:
+    """One aggregate trade: the raw trades ``first_trade_id..last_trade_id`` of one taker
+    order at one price. ``trade_id`` (Binance's ``a``) is consecutive per symbol."""
+
+    symbol: str
+    trade_id: int
+    price: float
+    qty: float
+    first_trade_id: int
+    last_trade_id: int
+    time_ms: int  # trade time, epoch milliseconds (Binance's ``T``)
+    is_buyer_maker: bool
+
+    @property
+    def ts(self) -> datetime:
+        return datetime.fromtimestamp(self.time_ms / 1000, tz=UTC)
+
+    @property
+    def raw_trades(self) -> int:
+        """How many raw trades this aggregate trade stands for (what klines count)."""
+        return self.last_trade_id - self.first_trade_id + 1
+
+    def to_document(self) -> dict[str, Any]:
+        """The ``trades`` document; its ``_id`` is the natural key (see ``trade_key``), so
+        a redelivered or re-fetched trade is a duplicate key, never a second document."""
+        return {
+            "_id": trade_key(self.symbol, self.trade_id), "symbol": self.symbol,
+            "trade_id": self.trade_id, "price": self.price, "qty": self.qty,
+            "first_trade_id": self.first_trade_id, "last_trade_id": self.last_trade_id,
+            "ts": self.ts, "is_buyer_maker": self.is_buyer_maker,
+        }
+
+
+AGG_TRADE_FIELDS = ("a", "p", "q", "f", "l", "T", "m")
+
+
+def agg_trade_wire(fields: dict[str, Any], symbol: str) -> bytes:
+    """The ``trades`` message of one aggTrade as Binance sent it (stream or REST): its
+    fields as they came (decimal strings stay strings), plus the symbol."""
+    wire = {"s": symbol}
+    wire.update((name, fields[name]) for name in AGG_TRADE_FIELDS)
+    return json.dumps(wire, separators=(",", ":")).encode()
+
+
+def trade_key(symbol: str, trade_id: int) -> str:
+    """``BTCUSDT:00000000000000012345``: zero-padded so that the ``_id`` index orders a
+    symbol's trades by id (no secondary index needed, LOCAL-STACK.md: what indexes cost)."""
+    return f"{symbol}:{trade_id:020d}"
+
+
+@dataclass(frozen=True, slots=True)
+class BookTicker:
+    """A symbol's best bid and ask, and the spread statistics of the updates since the
+    previous one (``updates`` of them)."""
+
+    symbol: str
+    update_id: int
+    bid: float
+    bid_qty: float
+    ask: float
+    ask_qty: float
+    received_ms: int
+    updates: int = 1
+    spread_bps_sum: float = 0.0
+    spread_bps_max: float = 0.0
+
+    @property
+    def spread_bps(self) -> float:
+        """This quote's spread in basis points of the mid price."""
+        return spread_bps(self.bid, self.ask)
+
+    @property
+    def ts(self) -> datetime:
+        return datetime.fromtimestamp(self.received_ms / 1000, tz=UTC)
+
+    def to_wire(self) -> bytes:
+        return json.dumps(
+            {"s": self.symbol, "u": self.update_id, "b": repr(self.bid), "B": repr(self.bid_qty),
+             "a": repr(self.ask), "A": repr(self.ask_qty), "E": self.received_ms,
+             "n": self.updates, "sum_bps": self.spread_bps_sum, "max_bps": self.spread_bps_max},
+            separators=(",", ":"),
+        ).encode()
+
+
+def spread_bps(bid: float, ask: float) -> float:
+    return (ask - bid) / ((ask + bid) / 2) * BASIS_POINTS
+
+
+def _whole(data: dict[str, Any], name: str) -> int:
+    value = data.get(name)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidRecord(f"{name!r} must be a whole number >= 0, got {value!r:.40}")
+    return value
+
+
+def _amount(data: dict[str, Any], name: str, *, zero: bool = False) -> float:
+    """A quantity from a decimal string (as Binance sends it) or a number; finite, > 0
+    (or >= 0 with ``zero``: an empty side of the book has quantity 0)."""
+    raw = data.get(name)
+    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+        raise InvalidRecord(f"{name!r} must be a decimal number, got {raw!r:.40}")
+    try:
+        value = float(raw)
+    except ValueError:
+        raise InvalidRecord(f"{name!r} is not a number: {raw!r:.40}") from None
+    if not math.isfinite(value) or value < 0 or (value == 0 and not zero):
+        raise InvalidRecord(f"{name!r} must be a finite number > 0, got {raw!r:.40}")
+    return value
+
+
+def _time_ms(data: dict[str, Any], name: str, now: datetime) -> int:
+    value = _whole(data, name)
+    parse_ts(value, now)  # the same bounds as a tick's ts
+    return value
+
+
+def _symbol(data: dict[str, Any], symbols: Collection[str]) -> str:
+    symbol = data.get("s")
+    if not isinstance(symbol, str):
+        raise InvalidRecord(f"'s' (symbol) must be a string, got {symbol!r:.40}")
+    if symbol not in symbols:
+        raise InvalidRecord(f"unknown symbol {symbol!r:.40}")
+    return symbol
+
+
+def _object(value: bytes | None) -> dict[str, Any]:
+    if value is None:
+        raise InvalidRecord("empty message (no value)")
+    if len(value) > MAX_MARKET_BYTES:
+        raise InvalidRecord(f"message too large: {len(value)} bytes (limit {MAX_MARKET_BYTES})")
+    try:
+        data = json.loads(value)
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise InvalidRecord(f"not JSON: {err}") from None
+    if not isinstance(data, dict):
+        raise InvalidRecord(f"expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def trade_from_fields(data: dict[str, Any], symbol: str, now: datetime) -> Trade:
+    """A ``Trade`` from Binance's aggTrade fields (stream payload or REST item)."""
+    try:
+        price = parse_price(data.get("p"))
+    except InvalidTick as err:
+        raise InvalidRecord(f"'p' (price): {err.reason}") from None
+    first, last = _whole(data, "f"), _whole(data, "l")
+    if last < first:
+        raise InvalidRecord(f"last trade id {last} is before first trade id {first}")
+    maker = data.get("m")
+    if not isinstance(maker, bool):
+        raise InvalidRecord(f"'m' (buyer is maker) must be true or false, got {maker!r:.40}")
+    return Trade(
+        symbol=symbol, trade_id=_whole(data, "a"), price=price, qty=_amount(data, "q"),
+        first_trade_id=first, last_trade_id=last, time_ms=_time_ms(data, "T", now),
+        is_buyer_maker=maker,
+    )
+
+
+def book_from_fields(
+    data: dict[str, Any], symbol: str, received_ms: int,
+) -> BookTicker:
+    """A ``BookTicker`` from bookTicker's fields; the bid must be below the ask."""
+    bid, ask = _amount(data, "b"), _amount(data, "a")
+    if not bid < ask:
+        raise InvalidRecord(f"crossed or empty book: bid {bid!r} >= ask {ask!r}")
+    try:
+        parse_price(bid)
+        parse_price(ask)
+    except InvalidTick as err:
+        raise InvalidRecord(f"book price: {err.reason}") from None
+    return BookTicker(
+        symbol=symbol, update_id=_whole(data, "u"), bid=bid, bid_qty=_amount(data, "B", zero=True),
+        ask=ask, ask_qty=_amount(data, "A", zero=True), received_ms=received_ms,
+    )
+
+
+def parse_trade(value: bytes | None, symbols: Collection[str], now: datetime) -> Trade:
+    """Validate one ``trades`` message; ``InvalidRecord`` says why it was refused."""
+    data = _object(value)
+    return trade_from_fields(data, _symbol(data, symbols), now)
+
+
+def parse_book(value: bytes | None, symbols: Collection[str], now: datetime) -> BookTicker:
+    """Validate one ``book`` message; ``InvalidRecord`` says why it was refused."""
+    data = _object(value)
+    symbol = _symbol(data, symbols)
+    book = book_from_fields(data, symbol, _time_ms(data, "E", now))
+    updates = _whole(data, "n")
+    total, widest = data.get("sum_bps"), data.get("max_bps")
+    if updates < 1 or not all(
+        isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
+        for v in (total, widest)
+    ):
+        raise InvalidRecord("'n', 'sum_bps' and 'max_bps' must be finite numbers, n >= 1")
+    return BookTicker(
+        symbol=book.symbol, update_id=book.update_id, bid=book.bid, bid_qty=book.bid_qty,
+        ask=book.ask, ask_qty=book.ask_qty, received_ms=book.received_ms, updates=updates,
+        spread_bps_sum=float(total), spread_bps_max=float(widest),  # type: ignore[arg-type]
     )
