@@ -25,6 +25,19 @@ BATCH_WRITE_SECONDS = Histogram(
     "cryptoflow_batch_write_seconds", "Time to write one batch, retries included",
     ["collection"], buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
+TRADES_RECEIVED = Counter(
+    "cryptoflow_trades_received", "Aggregate trades handed on to Kafka, by source",
+    ["source"])  # "stream" or "rest" (gap fills)
+TRADES_PERSISTED = Counter(
+    "cryptoflow_trades_persisted", "Aggregate trades newly written to MongoDB")
+TRADE_GAPS = Counter(
+    "cryptoflow_trade_gaps", "Gaps in a trade stream, by outcome", ["outcome"])  # filled|unfilled
+TRADES_UNFILLED = Counter(
+    "cryptoflow_trades_unfilled", "Aggregate trade ids recorded as an unfilled gap")
+STREAM_RECONNECTS = Counter(
+    "cryptoflow_stream_reconnects", "Times a Binance stream connection was reopened")
+STREAMS_UP = Gauge(
+    "cryptoflow_stream_connections_up", "Binance stream connections open on this worker")
 JOB_RUNS = Counter("cryptoflow_job_runs", "Scheduled job runs, by job and outcome",
                    ["job", "outcome"])
 JOB_DOCUMENTS = Counter("cryptoflow_job_documents", "Documents a job wrote", ["job"])

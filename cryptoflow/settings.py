@@ -131,6 +131,20 @@ def _symbols(raw: str) -> tuple[str, ...]:
     return symbols
 
 
+STREAM_KINDS = ("trades", "book")
+
+
+def _streams(raw: str) -> tuple[str, ...]:
+    """``trades``, ``book``, both (comma-separated), or ``none``."""
+    kinds = tuple(k.strip().lower() for k in raw.split(",") if k.strip())
+    if kinds == ("none",):
+        return ()
+    unknown = [k for k in kinds if k not in STREAM_KINDS]
+    if unknown or not kinds or len(set(kinds)) != len(kinds):
+        raise ValueError(f"expected trades, book, both (trades,book) or none, got {raw!r}")
+    return tuple(k for k in STREAM_KINDS if k in kinds)
+
+
 def _setting(env: str, parse: Callable[[str], Any], default: str, doc: str) -> Any:
     return field(metadata={"env": PREFIX + env, "parse": parse, "default": default, "doc": doc})
 
@@ -161,6 +175,38 @@ class Settings:
     binance_backoff_cap: float = _setting(
         "BINANCE_BACKOFF_CAP", _positive_seconds, "30.0",
         "longest pause between polls while Binance keeps failing (backoff with jitter)",
+    )
+    streams: tuple[str, ...] = _setting(
+        "STREAMS", _streams, "trades,book",
+        "Binance WebSocket streams to record for the symbols: trades, book, both, or none",
+    )
+    binance_ws_url: str = _setting(
+        "BINANCE_WS_URL", _url(("wss", "ws")), "wss://stream.binance.com:9443",
+        "Binance WebSocket base URL (combined streams at /stream)",
+    )
+    stream_silence: float = _setting(
+        "STREAM_SILENCE", _positive_seconds, "30.0",
+        "a connection with no message and no ping for this long is treated as dead",
+    )
+    stream_max_age: float = _setting(
+        "STREAM_MAX_AGE", _positive_seconds, "82800.0",
+        "reconnect (and fill the seam) after this long: Binance closes connections at 24 h",
+    )
+    stream_down_after: float = _setting(
+        "STREAM_DOWN_AFTER", _positive_seconds, "30.0",
+        "/api/health/ fails when a stream connection has been down this long",
+    )
+    book_interval: float = _setting(
+        "BOOK_INTERVAL", _positive_seconds, "1.0",
+        "book tickers of a symbol are conflated into one message per this many seconds",
+    )
+    gap_fill_timeout: float = _setting(
+        "GAP_FILL_TIMEOUT", _positive_seconds, "60.0",
+        "how long a gap is retried from REST while Binance fails before it is recorded unfilled",
+    )
+    trade_retention_days: int = _setting(
+        "TRADE_RETENTION_DAYS", _days, "0",
+        "days trades are kept (a TTL index, which costs writes); 0 keeps them forever",
     )
     retention_days: int = _setting(
         "RETENTION_DAYS", _days, "30", "days ticks are kept (a TTL index); 0 keeps them forever",

@@ -14,11 +14,13 @@ send waits for the broker's acknowledgement and is retried until it comes.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from datetime import datetime
 from typing import Any
 
 from aiokafka.errors import KafkaError
+from aiokafka.partitioner import DefaultPartitioner
 from faust.types import TopicT
 
 from cryptoflow.app import app
@@ -125,3 +127,32 @@ def message_origin(topic: str, partition: int, offset: int) -> str:
 
 def quote_origin(symbol: str, ts: datetime) -> str:
     return f"binance/{symbol}/{format_ts(ts)}"
+
+
+# Streamed market data (cryptoflow/records.py has the wire formats). One topic per kind,
+# not per symbol: hundreds of symbols stream. Keys are the symbol as JSON, like the
+# tables' changelogs, and every message is sent to the partition that key hashes to, so
+# a symbol's trades are read on the worker that holds its tables. They are read raw:
+# anyone may write here, and each message is checked (partition included) first.
+trades_topic = app.topic("trades", **_raw)
+book_topic = app.topic("book", **_raw)
+_partitioner = DefaultPartitioner()
+
+
+def symbol_key(symbol: str) -> bytes:
+    return json.dumps(symbol).encode()
+
+
+def symbol_partition(symbol: str, partitions: int = app.settings.topic_partitions) -> int:
+    """The partition of ``symbol`` in every keyed topic (faust's and Kafka's default
+    partitioner over the JSON key)."""
+    numbers = list(range(partitions))
+    return int(_partitioner(symbol_key(symbol), numbers, numbers))
+
+
+async def send_market_data(topic: TopicT, records: list[tuple[str, bytes]]) -> None:
+    """Send (symbol, wire value) pairs, in order, each to its symbol's partition."""
+    await deliver(topic, [
+        {"key": symbol_key(symbol), "value": value, "partition": symbol_partition(symbol)}
+        for symbol, value in records
+    ])

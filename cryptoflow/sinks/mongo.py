@@ -72,6 +72,41 @@ class TickStore:
         """Raises a ``PyMongoError`` when the database does not answer."""
         await self.client.admin.command("ping")
 
+    async def last_trade_id(self, collection: str, symbol: str) -> int | None:
+        """The highest aggregate trade id stored for ``symbol`` (through the ``_id`` index:
+        ``trade_key`` orders a symbol's trades by id)."""
+        doc = await self._retry(f"read the last trade of {symbol}", lambda: self.client[
+            self._database][collection].find_one(
+                {"_id": {"$gte": f"{symbol}:", "$lt": f"{symbol};"}}, {"trade_id": 1},
+                sort=[("_id", DESCENDING)]))
+        return int(doc["trade_id"]) if doc else None
+
+    async def trades_from(
+        self, collection: str, symbol: str, first_key: str, end: datetime, limit: int,
+    ) -> list[dict[str, Any]]:
+        """Up to ``limit`` trades of ``symbol`` from ``_id`` ``first_key`` on, in id order,
+        stopping at trade time ``end`` (exclusive)."""
+        cursor = self.client[self._database][collection].find(
+            {"_id": {"$gte": first_key, "$lt": f"{symbol};"}, "ts": {"$lt": end}},
+        ).sort("_id", ASCENDING).limit(limit)
+        return await cursor.to_list()
+
+    async def upsert(self, collection: str, documents: Sequence[dict[str, Any]]) -> None:
+        """Replace by ``_id``, inserting what is new; written again, nothing changes."""
+        if documents:
+            coll = self.client[self._database][collection]
+            await self._retry(f"upsert into {collection}", lambda: coll.bulk_write(
+                [ReplaceOne({"_id": doc["_id"]}, doc, upsert=True) for doc in documents],
+                ordered=False))
+
+    async def recent(
+        self, collection: str, query: dict[str, Any], sort: str, limit: int,
+    ) -> list[dict[str, Any]]:
+        """The newest ``limit`` documents matching ``query`` by ``sort``, newest first."""
+        cursor = self.client[self._database][collection].find(query).sort(
+            sort, DESCENDING).limit(limit)
+        return await cursor.to_list()
+
     async def ensure_tick_indexes(self, collections: Iterable[str]) -> None:
         """Unique (symbol, ts) per tick collection: the guard against redelivery."""
         db = self.client[self._database]
@@ -130,9 +165,7 @@ class TickStore:
                 coll.create_index, [("symbol", ASCENDING), ("start", ASCENDING)], unique=True,
                 name="symbol_start_unique"))
             self._indexed.add(collection)
-        await self._retry(f"upsert into {collection}", lambda: coll.bulk_write(
-            [ReplaceOne({"_id": doc["_id"]}, doc, upsert=True) for doc in documents],
-            ordered=False))
+        await self.upsert(collection, documents)
 
     async def ensure_alert_index(self, collection: str) -> None:
         db = self.client[self._database]

@@ -1,4 +1,4 @@
-"""A small client for Binance's public price endpoint.
+"""A small client for Binance's public REST endpoints: prices, klines, aggregate trades.
 
 ``BinanceClient.fetch_prices`` sends ONE request for all symbols
 (``GET /api/v3/ticker/price?symbols=[...]``, weight 4) and returns the raw
@@ -10,11 +10,13 @@ It keeps one aiohttp session for its life; call ``close()`` when done.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 
@@ -30,7 +32,13 @@ from cryptoflow.exceptions import (
 PRICE_PATH = "/api/v3/ticker/price"
 KLINES_PATH = "/api/v3/klines"
 KLINES_MAX = 1000  # Binance's largest page
+AGG_TRADES_PATH = "/api/v3/aggTrades"
+AGG_TRADES_MAX = 1000  # Binance's largest page
+AGG_TRADES_WEIGHT = 4
 WEIGHT_HEADER = "X-MBX-USED-WEIGHT-1M"
+# Binance's request-weight limit is 6,000 per minute and IP (spot); gap fills that would
+# pass WEIGHT_BUDGET wait for the next minute, keeping room for the price poller.
+WEIGHT_BUDGET = 5000
 # Binance sends Retry-After with every 429/418; if a proxy drops it, wait this long.
 DEFAULT_RETRY_AFTER = 60.0
 
@@ -100,6 +108,26 @@ class BinanceClient:
                           int(k[8])) for k in body]
         except (TypeError, ValueError, IndexError) as err:
             raise BinanceBadResponse(f"malformed kline: {err}") from err
+
+    async def fetch_agg_trades(
+        self, symbol: str, from_id: int, limit: int = AGG_TRADES_MAX,
+    ) -> list[dict[str, Any]]:
+        """Up to ``limit`` aggregate trades of ``symbol`` with ids from ``from_id``, oldest
+        first, as Binance lists them (validated by the caller, item by item)."""
+        await self.spend_weight(AGG_TRADES_WEIGHT)
+        body = await self._get_json(AGG_TRADES_PATH, {
+            "symbol": symbol, "fromId": str(from_id), "limit": str(limit),
+        })
+        if not isinstance(body, list) or not all(isinstance(item, dict) for item in body):
+            raise BinanceBadResponse(f"expected a list of aggregate trades, got {body!r:.200}")
+        return body
+
+    async def spend_weight(self, weight: int) -> None:
+        """Wait for the next minute if ``weight`` more would pass ``WEIGHT_BUDGET`` of the
+        weight Binance says this IP used in the current minute (its header)."""
+        if self.used_weight is not None and self.used_weight + weight > WEIGHT_BUDGET:
+            await asyncio.sleep(60.0 - time.time() % 60.0 + 0.5)
+            self.used_weight = None
 
     async def _get_json(self, path: str, params: dict[str, str]) -> object:
         wait = self.retry_in()

@@ -1,0 +1,369 @@
+"""Binance market streams: every aggregate trade and the top of book of the symbols this
+worker owns, gap-free, onto the ``trades`` and ``book`` topics.
+
+Which symbols: those whose partition (``symbol_partition``) this worker holds, so a
+rebalance moves a symbol's stream with its tables; with one worker, all of them.
+``MarketStreams.run`` checks the assignment every second and, when it changed, reopens
+the connections (``StreamConnection``, at most 1024 streams each) for the new set.
+
+No gap, no duplicate: each symbol has a ``TradeSequence`` (the last id handed on). A
+live trade that is the next id goes on; one at or below it is dropped; one beyond it
+is held while the ``GapFiller`` fetches the missing ids from REST, then the held ones
+follow, in order. After every (re)connect each symbol with a known last id is filled
+the same way, so a reconnect, a stall or a rotation leaves nothing out. A symbol newly
+owned resumes where the recording stands (``resume``: the last id the trade agent
+counted, or the newest stored), so a handover between workers is filled too. What
+REST cannot fill is recorded as an unfilled gap.
+
+Book tickers (hundreds a second for a busy symbol) are conflated: per symbol and
+``book_interval``, one message with the latest top of book and the spread statistics
+of every update it stands for. Frames that are not what Binance documents go to the
+dead letters with their reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Collection
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+
+from cryptoflow import metrics
+from cryptoflow.app import app
+from cryptoflow.backoff import Backoff
+from cryptoflow.broker.topics import (
+    book_topic,
+    send_dead_letter,
+    send_market_data,
+    symbol_partition,
+    trades_topic,
+)
+from cryptoflow.exceptions import InvalidRecord
+from cryptoflow.records import (
+    BookTicker,
+    Trade,
+    agg_trade_wire,
+    book_from_fields,
+    trade_from_fields,
+)
+from cryptoflow.settings import Settings
+from cryptoflow.sources.binance import BinanceClient
+from cryptoflow.sources.gapfill import GapFiller, RecordGap
+from cryptoflow.sources.gaps import Gap, TradeSequence, Verdict
+from cryptoflow.sources.streams import MAX_STREAMS, ConnectionGate, StreamConnection
+
+log = logging.getLogger(__name__)
+
+MAX_HELD = 50_000  # live trades held per symbol while a gap fills; past it, refilled later
+QUEUE_SIZE = 20_000  # records waiting for Kafka; a full queue slows the readers down
+SEND_BATCH = 2_000
+CHECK_INTERVAL = 1.0
+
+Send = Callable[[str, list[tuple[str, bytes]]], Awaitable[None]]  # (kind, [(symbol, wire)])
+DeadLetter = Callable[[bytes, str, str], Awaitable[None]]  # (value, reason, origin)
+Resume = Callable[[str], Awaitable[int | None]]
+
+
+class SymbolFeed:
+    """One symbol's trade sequence, the live trades held during a fill, and the book
+    updates since the last conflated message."""
+
+    def __init__(self, symbol: str, last_id: int | None) -> None:
+        self.symbol = symbol
+        self.sequence = TradeSequence(symbol, last_id)
+        self.held: deque[tuple[Trade, dict[str, Any]]] = deque()
+        self.filling: asyncio.Task[None] | None = None
+        self.book: BookTicker | None = None
+        self.book_updates = 0
+        self.spread_sum = 0.0
+        self.spread_max = 0.0
+
+    def hold(self, trade: Trade, fields: dict[str, Any]) -> None:
+        if len(self.held) < MAX_HELD:
+            self.held.append((trade, fields))
+
+    def first_held(self) -> int | None:
+        return self.held[0][0].trade_id if self.held else None
+
+    def note_book(self, book: BookTicker) -> None:
+        if self.book is not None and book.update_id <= self.book.update_id:
+            return  # an older or repeated update
+        spread = book.spread_bps
+        self.book = book
+        self.book_updates += 1
+        self.spread_sum += spread
+        self.spread_max = max(self.spread_max, spread)
+
+    def take_book(self) -> BookTicker | None:
+        """The conflated message for the updates since the last one (None: no update)."""
+        if self.book is None or not self.book_updates:
+            return None
+        book = self.book
+        conflated = BookTicker(
+            symbol=book.symbol, update_id=book.update_id, bid=book.bid, bid_qty=book.bid_qty,
+            ask=book.ask, ask_qty=book.ask_qty, received_ms=book.received_ms,
+            updates=self.book_updates, spread_bps_sum=self.spread_sum,
+            spread_bps_max=self.spread_max,
+        )
+        self.book_updates, self.spread_sum, self.spread_max = 0, 0.0, 0.0
+        return conflated
+
+
+class MarketStreams:
+    """The worker's streams; ``run()`` for the worker's life."""
+
+    def __init__(
+        self, settings: Settings, client: BinanceClient, *, send: Send,
+        dead_letter: DeadLetter, record_gap: RecordGap, resume: Resume,
+        owned: Callable[[], Collection[str] | None],
+    ) -> None:
+        self.settings = settings
+        self.kinds = settings.streams
+        self.send = send
+        self.dead_letter = dead_letter
+        self.resume = resume
+        self.owned = owned
+        self.filler = GapFiller(client, record_gap, timeout=settings.gap_fill_timeout)
+        self.gate = ConnectionGate()
+        self.feeds: dict[str, SymbolFeed] = {}
+        self.connections: list[StreamConnection] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._queue: asyncio.Queue[tuple[str, str, bytes]] = asyncio.Queue(QUEUE_SIZE)
+        self._frames = 0
+
+    # -- the worker's loop ------------------------------------------------------------
+
+    async def run(self) -> None:
+        sender = asyncio.ensure_future(self._send_queued())
+        books = asyncio.ensure_future(self._flush_books())
+        async with aiohttp.ClientSession() as session:
+            try:
+                current: frozenset[str] | None = None
+                while True:
+                    owned = self.owned()
+                    if owned is not None and frozenset(owned) != current:
+                        current = frozenset(owned)
+                        await self._reconfigure(current, session)
+                    await asyncio.sleep(CHECK_INTERVAL)
+            finally:
+                await self._close_all()
+                for task in (sender, books):
+                    task.cancel()
+
+    async def _reconfigure(self, symbols: frozenset[str], session: aiohttp.ClientSession) -> None:
+        """Reopen the connections for ``symbols``; a symbol kept keeps its sequence, a new
+        one resumes where the recording stands."""
+        await self._close_all()
+        for symbol in set(self.feeds) - symbols:
+            del self.feeds[symbol]
+        for symbol in sorted(symbols - set(self.feeds)):
+            self.feeds[symbol] = SymbolFeed(symbol, await self.resume(symbol))
+        log.info("Binance streams: %d symbol(s) on this worker: %s", len(symbols),
+                 ",".join(sorted(symbols)) or "none")
+        streams = [f"{symbol.lower()}@{kind}" for symbol in sorted(symbols)
+                   for kind in self._stream_kinds()]
+        for number, start in enumerate(range(0, len(streams), MAX_STREAMS), start=1):
+            part = streams[start:start + MAX_STREAMS]
+            names = {stream.split("@", 1)[0].upper() for stream in part}
+            connection = StreamConnection(
+                f"binance-{number}", self.settings.binance_ws_url, part,
+                on_frame=self._on_frame, on_connect=lambda names=names: self._on_connect(names),
+                gate=self.gate, backoff=Backoff(base=0.5, cap=30.0),
+                silence=self.settings.stream_silence, max_age=self.settings.stream_max_age,
+            )
+            self.connections.append(connection)
+            self._tasks.append(asyncio.ensure_future(connection.run(session)))
+        metrics.STREAMS_UP.set(len(self.connections))
+
+    def _stream_kinds(self) -> list[str]:
+        return [{"trades": "aggTrade", "book": "bookTicker"}[kind] for kind in self.kinds]
+
+    async def _close_all(self) -> None:
+        for connection in self.connections:
+            await connection.stop()
+        for feed in self.feeds.values():
+            if feed.filling is not None:
+                feed.filling.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self.connections, self._tasks = [], []
+
+    def status(self) -> dict[str, Any]:
+        """This worker's connections and the symbols being filled right now."""
+        now = time.monotonic()
+        return {
+            "connections": [connection.status(now) for connection in self.connections],
+            "symbols": len(self.feeds),
+            "filling": sorted(s for s, feed in self.feeds.items() if feed.filling is not None),
+        }
+
+    # -- frames ---------------------------------------------------------------------
+
+    async def _on_connect(self, symbols: Collection[str]) -> None:
+        """Fill what the pause missed, for every symbol whose last id is known."""
+        for symbol in symbols:
+            feed = self.feeds.get(symbol)
+            if feed is not None and feed.filling is None and feed.sequence.last_id is not None:
+                self._start_fill(feed, feed.sequence.last_id + 1)
+
+    async def _on_frame(self, text: str) -> None:
+        self._frames += 1
+        try:
+            await self._route(text)
+        except InvalidRecord as err:
+            origin = f"binance-ws/{int(time.time() * 1000)}/{self._frames}"
+            await self.dead_letter(text.encode(), err.reason, origin)
+
+    async def _route(self, text: str) -> None:
+        try:
+            message = json.loads(text)
+        except ValueError as err:
+            raise InvalidRecord(f"stream frame is not JSON: {err}") from None
+        if (not isinstance(message, dict) or not isinstance(message.get("stream"), str)
+                or not isinstance(message.get("data"), dict)):
+            raise InvalidRecord("stream frame is not {\"stream\": ..., \"data\": {...}}")
+        name, _, kind = message["stream"].partition("@")
+        data: dict[str, Any] = message["data"]
+        feed = self.feeds.get(name.upper())
+        if feed is None:
+            raise InvalidRecord(f"a stream this worker did not ask for: {message['stream']:.60}")
+        if data.get("s") != feed.symbol:
+            raise InvalidRecord(f"stream {message['stream']:.60} carries symbol "
+                                f"{data.get('s')!r:.40}")
+        if kind == "aggTrade" and "trades" in self.kinds:
+            await self._live_trade(feed, trade_from_fields(data, feed.symbol, datetime.now(UTC)),
+                                   data)
+        elif kind == "bookTicker" and "book" in self.kinds:
+            feed.note_book(book_from_fields(data, feed.symbol, int(time.time() * 1000)))
+        else:
+            raise InvalidRecord(f"unknown stream kind {kind!r:.40}")
+
+    async def _live_trade(self, feed: SymbolFeed, trade: Trade, fields: dict[str, Any]) -> None:
+        if feed.filling is not None:
+            feed.hold(trade, fields)
+            return
+        verdict = feed.sequence.classify(trade.trade_id)
+        if verdict is Verdict.NEXT:
+            await self._emit(feed, trade, fields, "stream")
+        elif verdict is Verdict.GAP:
+            gap = feed.sequence.gap_before(trade.trade_id)
+            log.info("Binance stream: %s: ids %d..%d missing; filling from REST",
+                     feed.symbol, gap.first_id, gap.last_id)
+            feed.hold(trade, fields)
+            self._start_fill(feed, gap.first_id)
+
+    # -- gaps -----------------------------------------------------------------------
+
+    def _start_fill(self, feed: SymbolFeed, from_id: int) -> None:
+        feed.filling = asyncio.ensure_future(self._fill(feed, from_id))
+
+    async def _fill(self, feed: SymbolFeed, from_id: int) -> None:
+        """Fill from ``from_id``, then hand on the held live trades in order; a gap among
+        them is filled the same way. Live trades arriving meanwhile are held too."""
+        next_from: int | None = from_id
+        try:
+            while next_from is not None:
+                await self.filler.fill(
+                    feed.symbol, next_from, feed.first_held,
+                    lambda trade, fields: self._emit(feed, trade, fields, "rest"))
+                next_from = None
+                while feed.held:
+                    trade, fields = feed.held.popleft()
+                    verdict = feed.sequence.classify(trade.trade_id)
+                    if verdict is Verdict.NEXT:
+                        await self._emit(feed, trade, fields, "stream")
+                    elif verdict is Verdict.GAP:
+                        feed.held.appendleft((trade, fields))
+                        next_from = feed.sequence.gap_before(trade.trade_id).first_id
+                        break
+        finally:
+            feed.filling = None
+
+    # -- out to Kafka ---------------------------------------------------------------
+
+    async def _emit(
+        self, feed: SymbolFeed, trade: Trade, fields: dict[str, Any], source: str,
+    ) -> None:
+        feed.sequence.advance(trade.trade_id)
+        await self._queue.put(("trades", feed.symbol, agg_trade_wire(fields, feed.symbol)))
+        metrics.TRADES_RECEIVED.labels(source).inc()
+
+    async def _send_queued(self) -> None:
+        """One sender, so each symbol's records reach Kafka in the order they were queued."""
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < SEND_BATCH and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            by_kind: dict[str, list[tuple[str, bytes]]] = {}
+            for kind, symbol, value in batch:
+                by_kind.setdefault(kind, []).append((symbol, value))
+            for kind, records in by_kind.items():
+                await self.send(kind, records)
+
+    async def _flush_books(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.book_interval)
+            for feed in list(self.feeds.values()):
+                book = feed.take_book()
+                if book is not None:
+                    await self._queue.put(("book", feed.symbol, book.to_wire()))
+
+
+# -- this worker's instance -------------------------------------------------------------
+
+TRADES = "trades"
+GAPS = "gaps"
+
+
+async def send(kind: str, records: list[tuple[str, bytes]]) -> None:
+    await send_market_data(trades_topic if kind == "trades" else book_topic, records)
+
+
+async def dead_letter(value: bytes, reason: str, origin: str) -> None:
+    await send_dead_letter(value, reason, origin)
+
+
+async def record_gap(gap: Gap, reason: str) -> None:
+    """Log, count and store an unfilled gap (``gaps``: ``/api/streams/`` lists them)."""
+    log.error("Binance stream: %s: trade ids %d..%d (%d) cannot be filled: %s",
+              gap.symbol, gap.first_id, gap.last_id, gap.size, reason)
+    metrics.TRADE_GAPS.labels("unfilled").inc()
+    metrics.TRADES_UNFILLED.inc(gap.size)
+    await app.store.upsert(GAPS, [{
+        "_id": f"{gap.symbol}:{gap.first_id}-{gap.last_id}", "symbol": gap.symbol,
+        "first_id": gap.first_id, "last_id": gap.last_id, "size": gap.size, "reason": reason,
+        "recorded_at": datetime.now(UTC),
+    }])
+
+
+async def resume(symbol: str) -> int | None:
+    """Where the recording of ``symbol`` stands: the newest stored trade id."""
+    return await app.store.last_trade_id(TRADES, symbol)
+
+
+def owned_symbols() -> set[str] | None:
+    """The symbols whose partition this worker holds (None before its first assignment)."""
+    if not app.tables.recovery.completed.is_set():
+        return None
+    topic = (trades_topic if "trades" in app.settings.streams else book_topic).get_topic_name()
+    held = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topic}
+    return {symbol for symbol in app.settings.symbols if symbol_partition(symbol) in held}
+
+
+market_streams = MarketStreams(
+    app.settings, app.binance, send=send, dead_letter=dead_letter, record_gap=record_gap,
+    resume=resume, owned=owned_symbols,
+)
+
+if app.settings.streams:
+    app.task(market_streams.run)

@@ -1,0 +1,181 @@
+"""One Binance combined-stream WebSocket connection, kept open for as long as it is wanted.
+
+``StreamConnection`` connects to ``{ws_url}/stream?streams=btcusdt@aggTrade/...`` (at
+most 1024 streams, Binance's limit per connection), hands every text frame to its
+owner and answers the server's pings itself (a pong is the only frame it sends, so it
+stays far below Binance's 5 messages a second). It reconnects, after a jittered
+backoff, when the connection drops, is closed by the server (a 1001 shutdown notice
+too), goes silent (no frame and no ping for ``silence`` seconds) or reaches ``max_age``
+(Binance closes every connection at 24 h: rotating earlier keeps the seam ours).
+Every attempt of every connection of the worker passes one ``AttemptWindow`` (300
+per 5 minutes), so a flapping network can never get the IP banned. After each
+connect it calls ``on_connect``: the owner fills from REST what the pause missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+
+from cryptoflow.backoff import Backoff
+from cryptoflow.sources.gaps import AttemptWindow
+
+log = logging.getLogger(__name__)
+
+MAX_STREAMS = 1024  # per connection (Binance)
+STABLE_AFTER = 30.0  # a connection that lasted this long resets the backoff
+MAX_FRAME_BYTES = 1 << 20
+
+
+class ConnectionGate:
+    """The worker's one ``AttemptWindow``, awaited by every connection before it dials."""
+
+    def __init__(self, window: AttemptWindow | None = None) -> None:
+        self.window = window or AttemptWindow()
+        self._lock = asyncio.Lock()
+
+    async def attempt(self) -> None:
+        async with self._lock:
+            while (delay := self.window.wait(time.monotonic())) > 0:
+                log.warning("Binance stream: %d connection attempts in %gs; waiting %.1fs",
+                            self.window.limit, self.window.per, delay)
+                await asyncio.sleep(delay)
+            self.window.record(time.monotonic())
+
+
+class StreamConnection:
+    """A reconnecting connection for ``streams``; ``run()`` until ``stop()``."""
+
+    def __init__(
+        self, name: str, base_url: str, streams: Sequence[str], *,
+        on_frame: Callable[[str], Awaitable[None]], on_connect: Callable[[], Awaitable[None]],
+        gate: ConnectionGate, backoff: Backoff, silence: float, max_age: float,
+    ) -> None:
+        if not 0 < len(streams) <= MAX_STREAMS:
+            raise ValueError(f"a connection carries 1 to {MAX_STREAMS} streams, not {len(streams)}")
+        self.name = name
+        self.url = f"{base_url}/stream?streams={'/'.join(streams)}"
+        self.streams = list(streams)
+        self.on_frame = on_frame
+        self.on_connect = on_connect
+        self.gate = gate
+        self.backoff = backoff
+        self.silence = silence
+        self.max_age = max_age
+        self.state = "starting"
+        self.connected_since: datetime | None = None
+        self.down_since: float | None = time.monotonic()  # monotonic; None while connected
+        self.messages = 0
+        self.reconnects = 0
+        self.last_error: str | None = None
+        self._last_frame = time.monotonic()
+        self._stopping = False
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+
+    def status(self, now: float) -> dict[str, Any]:
+        """What ``/api/streams/`` shows of this connection."""
+        return {
+            "name": self.name, "state": self.state, "streams": len(self.streams),
+            "symbols": sorted({stream.split("@", 1)[0].upper() for stream in self.streams}),
+            "connected_since": self.connected_since.isoformat() if self.connected_since
+            else None,
+            "messages": self.messages, "reconnects": self.reconnects,
+            "last_message_age": round(now - self._last_frame, 3),
+            "down_for": round(now - self.down_since, 3) if self.down_since is not None
+            else None,
+            "last_error": self.last_error,
+        }
+
+    async def run(self, session: aiohttp.ClientSession) -> None:
+        delays = self.backoff.delays()
+        while not self._stopping:
+            await self.gate.attempt()
+            self.state = "connecting"
+            opened = time.monotonic()
+            reason = await self._connection(session)
+            if self._stopping:
+                break
+            self.reconnects += 1
+            self._went_down(reason)
+            if time.monotonic() - opened > STABLE_AFTER:
+                delays = self.backoff.delays()
+            delay = next(delays)
+            self.state = "waiting"
+            log.warning("Binance stream %s: %s; reconnecting in %.1fs", self.name, reason, delay)
+            await asyncio.sleep(delay)
+        self.state = "stopped"
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self._ws is not None:
+            await self._ws.close()
+
+    def _went_down(self, reason: str) -> None:
+        self.last_error = reason
+        self.connected_since = None
+        if self.down_since is None:
+            self.down_since = time.monotonic()
+
+    async def _connection(self, session: aiohttp.ClientSession) -> str:
+        """One connection from dial to end; returns why it ended."""
+        try:
+            ws = await session.ws_connect(
+                self.url, autoping=False, max_msg_size=MAX_FRAME_BYTES,
+                timeout=aiohttp.ClientWSTimeout(ws_close=5.0),
+            )
+        except aiohttp.WSServerHandshakeError as err:
+            return f"connection refused (HTTP {err.status})"
+        except (aiohttp.ClientError, OSError, TimeoutError) as err:
+            return f"cannot connect ({type(err).__name__}: {err})"
+        self._ws = ws
+        self.state = "connected"
+        self.connected_since = datetime.now(UTC)
+        self.down_since = None
+        self._last_frame = time.monotonic()
+        log.info("Binance stream %s: connected (%d streams)", self.name, len(self.streams))
+        try:
+            await self.on_connect()
+            return await self._read(ws)
+        finally:
+            self._ws = None
+            with contextlib.suppress(aiohttp.ClientError, OSError):
+                await ws.close()
+
+    async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> str:
+        retire_at = time.monotonic() + self.max_age
+        while True:
+            left = retire_at - time.monotonic()
+            if left <= 0:
+                return f"rotating after {self.max_age:g}s (Binance closes at 24 h)"
+            try:
+                message = await ws.receive(timeout=min(self.silence, left))
+            except TimeoutError:
+                if time.monotonic() >= retire_at:
+                    continue
+                return f"silent for {self.silence:g}s (no message, no ping)"
+            if message.type is aiohttp.WSMsgType.TEXT:
+                self._last_frame = time.monotonic()
+                self.messages += 1
+                await self.on_frame(message.data)
+            elif message.type is aiohttp.WSMsgType.PING:
+                self._last_frame = time.monotonic()
+                await ws.pong(message.data)
+            elif message.type is aiohttp.WSMsgType.PONG:
+                self._last_frame = time.monotonic()
+            elif message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING,
+                                  aiohttp.WSMsgType.CLOSED):
+                code = ws.close_code
+                extra = f": {message.extra}" if message.extra else ""
+                return f"closed by the server (code {code}{extra})"
+            elif message.type is aiohttp.WSMsgType.ERROR:
+                return f"connection error ({ws.exception()!r})"
+            else:  # BINARY: Binance sends none
+                self._last_frame = time.monotonic()
+                log.debug("Binance stream %s: ignored a %s frame", self.name, message.type)
