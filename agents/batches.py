@@ -14,12 +14,22 @@ from __future__ import annotations
 
 import weakref
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from faust.streams import _current_event
 from faust.types import EventT, StreamT
+
+from cryptoflow.broker.topics import message_origin, send_dead_letter
+from cryptoflow.exceptions import InvalidRecord
+
+
+class _OfSymbol(Protocol):
+    symbol: str
+
+
+Keyed = TypeVar("Keyed", bound=_OfSymbol)
 
 
 async def written_batches(
@@ -59,3 +69,31 @@ def acting_for(event: EventT[Any]) -> Iterator[None]:
         yield
     finally:
         _current_event.reset(token)
+
+
+async def checked_by_symbol(
+    events: Sequence[EventT[bytes]], parse: Callable[[bytes | None], Keyed],
+    partition_of: Callable[[str], int],
+) -> dict[str, list[tuple[EventT[bytes], Keyed]]]:
+    """The records of a batch of raw market-data messages, per symbol in stream order.
+
+    A value ``parse`` refuses, or one on another partition than its symbol's (a producer
+    that did not key it by the symbol as JSON: the symbol's tables are elsewhere), goes
+    to the dead letters with its reason, identified by where it was read."""
+    groups: dict[str, list[tuple[EventT[bytes], Keyed]]] = defaultdict(list)
+    for event in events:
+        message = event.message
+        try:
+            record = parse(event.value)
+            expected = partition_of(record.symbol)
+            if message.partition != expected:
+                raise InvalidRecord(
+                    f"{record.symbol} belongs on partition {expected}, not {message.partition} "
+                    f"(key it by the symbol as JSON)")
+        except InvalidRecord as err:
+            await send_dead_letter(
+                event.value, err.reason,
+                message_origin(message.topic, message.partition, message.offset), event.key)
+        else:
+            groups[record.symbol].append((event, record))
+    return dict(groups)

@@ -9,13 +9,19 @@ jobs, the live feed, the broker watch and the web views.
 from cryptoflow import commands, jobs  # noqa: F401  (registers them)
 from cryptoflow.agents import (  # noqa: F401  (registers the agents)
     alerts,
+    book,
     deadletters,
     persist,
     stats,
+    trades,
 )
 from cryptoflow.app import app
 from cryptoflow.broker import topics, watch  # noqa: F401  (registers them)
-from cryptoflow.sources import poller  # noqa: F401  (registers the timer)
-from cryptoflow.web import feed, views  # noqa: F401  (registers the views)
+from cryptoflow.sources import market, poller  # noqa: F401  (registers the timer, streams)
+from cryptoflow.web import feed, market_views, views  # noqa: F401  (registers the views)
+
+# isort: split
+# Last: its route matches every /api/ path, and aiohttp tries routes in the order added.
+from cryptoflow.web import unknown  # noqa: F401
 
 __all__ = ["app"]

@@ -43,7 +43,11 @@ HOURLY_LOOKBACK = timedelta(hours=48)
 
 
 async def build_candles(now: datetime) -> int:
-    """Upsert the candles of the closed minutes; returns how many were written."""
+    """Upsert the candles of the closed minutes; returns how many were written. With
+    trades streamed, the candles come from the trades instead (agents/trades.py): a
+    candle of ticks would replace the exact one of the same minute."""
+    if "trades" in app.settings.streams:
+        return 0
     end = now.replace(second=0, microsecond=0)  # the newest closed minute ends here
     written = 0
     for symbol in app.settings.symbols:

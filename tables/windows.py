@@ -11,8 +11,15 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Protocol, TypeVar
 
-from cryptoflow.records import PriceTick
+
+class _Stamped(Protocol):
+    @property
+    def ts(self) -> datetime: ...
+
+
+Timed = TypeVar("Timed", bound=_Stamped)
 
 
 @dataclass(frozen=True)
@@ -30,11 +37,12 @@ class WindowSpec:
         begin = datetime.fromtimestamp(start, tz=UTC)
         return begin, begin + self.size
 
-    def split(self, ticks: Iterable[PriceTick]) -> dict[datetime, list[PriceTick]]:
-        """``ticks`` grouped by the start of the window holding each, order kept."""
-        groups: dict[datetime, list[PriceTick]] = defaultdict(list)
-        for tick in ticks:
-            groups[self.bounds(tick.ts)[0]].append(tick)
+    def split(self, records: Iterable[Timed]) -> dict[datetime, list[Timed]]:
+        """``records`` (ticks, trades, book tickers) grouped by the start of the window
+        holding each, order kept."""
+        groups: dict[datetime, list[Timed]] = defaultdict(list)
+        for record in records:
+            groups[self.bounds(record.ts)[0]].append(record)
         return dict(groups)
 
     def retains(self, at: datetime, latest: datetime) -> bool:

@@ -129,12 +129,16 @@ class TickStore:
         return await cursor.to_list()
 
     async def candles_between(
-        self, collection: str, symbol: str, start: datetime, end: datetime,
+        self, collection: str, symbol: str, start: datetime, end: datetime, limit: int = 0,
+        source: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Candles of ``symbol`` starting in [start, end), oldest first."""
-        cursor = self.client[self._database][collection].find(
-            {"symbol": symbol, "start": {"$gte": start, "$lt": end}},
-        ).sort([("symbol", ASCENDING), ("start", ASCENDING)])
+        """Candles of ``symbol`` starting in [start, end), oldest first; at most ``limit``
+        (0: all), only those built from ``source`` if given."""
+        query: dict[str, Any] = {"symbol": symbol, "start": {"$gte": start, "$lt": end}}
+        if source is not None:
+            query["source"] = source
+        cursor = self.client[self._database][collection].find(query).sort(
+            [("symbol", ASCENDING), ("start", ASCENDING)]).limit(limit)
         return await cursor.to_list()
 
     async def last_ticks(self, collection: str, symbol: str, limit: int) -> list[dict[str, Any]]:

@@ -12,11 +12,11 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from cryptoflow.records import PriceTick, format_ts
+from cryptoflow.records import BookTicker, PriceTick, Trade, format_ts
 
 DEFAULT_QUEUE = 256
 
@@ -75,3 +75,16 @@ def stats_event(symbol: str, window: str, summary: dict[str, Any]) -> dict[str, 
 def sse_message(event: dict[str, Any]) -> bytes:
     """One Server-Sent Events message: a single ``data:`` line of JSON."""
     return b"data: " + json.dumps(event, separators=(",", ":")).encode() + b"\n\n"
+
+
+def trades_event(symbol: str, trades: Sequence[Trade]) -> dict[str, Any]:
+    """A batch of a symbol's trades, summed: what the dashboard's trade rate needs."""
+    last = trades[-1]
+    return {"type": "trades", "symbol": symbol, "count": len(trades),
+            "volume": sum(trade.qty for trade in trades), "price": last.price,
+            "ts": format_ts(last.ts)}
+
+
+def book_event(symbol: str, book: BookTicker) -> dict[str, Any]:
+    return {"type": "book", "symbol": symbol, "bid": book.bid, "ask": book.ask,
+            "spread_bps": book.spread_bps, "ts": format_ts(book.ts)}

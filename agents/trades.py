@@ -1,0 +1,99 @@
+"""Record every aggregate trade: MongoDB ``trades`` exactly once, candles, trade windows.
+
+One agent and one pass per trade (faust's per-event cost is the first limit,
+LOCAL-STACK.md). A batch of the ``trades`` topic is checked (bad or misplaced messages
+go to the dead letters), written with ``insert_many`` (the ``_id`` is the natural key,
+so a redelivered or re-fetched trade is a duplicate key, not a second document), then
+per symbol folded into the forming 1-minute candle (table ``trade-candles``), whose
+closed and forming candles are upserted into ``candles_1m``, and into the 1m/5m/1h
+trade windows. Every table value carries the highest trade id it counted, so a trade
+read again (after a crash between the write and the commit, or a handover) counts
+nowhere twice. The batch's offsets are acknowledged after all of it, so nothing is
+committed past unwritten data.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
+
+from faust.types import EventT
+
+from cryptoflow import metrics
+from cryptoflow.agents.batches import acting_for, checked_by_symbol, written_batches
+from cryptoflow.app import app
+from cryptoflow.broker.topics import send_dead_letter, symbol_partition, trades_topic
+from cryptoflow.jobs import CANDLES
+from cryptoflow.records import Trade, parse_trade
+from cryptoflow.tables.market_tables import trade_candles, trade_windows
+from cryptoflow.tables.trade_candles import candle_document, fold_trades
+from cryptoflow.tables.trade_stats import TradeStats
+from cryptoflow.tables.windows import WINDOWS
+from cryptoflow.web.livefeed import trades_event
+
+log = logging.getLogger(__name__)
+
+TRADES = "trades"
+
+
+@app.agent(trades_topic)
+async def record_trades(stream: Any) -> None:
+    await app.store.set_retention([TRADES], app.settings.trade_retention_days)
+    async for events in written_batches(
+        stream, app.settings.batch_size, app.settings.batch_linger,
+    ):
+        await record_batch(events)
+
+
+async def record_batch(events: Sequence[EventT[bytes]]) -> None:
+    now = datetime.now(UTC)
+    groups = await checked_by_symbol(
+        events, partial(parse_trade, symbols=app.settings.symbols, now=now), symbol_partition)
+    stored = await store([trade for group in groups.values() for _, trade in group])
+    candles: list[dict[str, Any]] = []
+    updates = []
+    for symbol, group in groups.items():
+        trades = [trade for _, trade in group if trade.trade_id in stored.get(symbol, ())]
+        if not trades:
+            continue
+        state, closed = fold_trades(trade_candles.get(symbol), trades)
+        candles += [candle_document(symbol, candle) for candle in closed]
+        if state is not None:
+            candles.append(candle_document(symbol, state))
+        updates.append((symbol, group[-1][0], state, trades))
+    # Candles first, tables after: a stop in between leaves the tables behind, so the
+    # trades are read again and the same candles written again (idempotent upserts).
+    await app.store.replace(CANDLES, candles)
+    for symbol, last_event, state, trades in updates:
+        with acting_for(last_event):
+            if state is not None:
+                trade_candles[symbol] = state
+            for name, table in trade_windows.items():
+                for part in WINDOWS[name].split(trades).values():
+                    window = table.relative_to(part[0].ts)[symbol]
+                    fresh = TradeStats.of(part, after_id=window.value().last_trade_id)
+                    if fresh.count:
+                        window += fresh
+        if app.live_feed.subscribers:
+            app.live_feed.publish(trades_event(symbol, trades))
+
+
+async def store(trades: list[Trade]) -> dict[str, set[int]]:
+    """Write the trades; returns the ids per symbol now in MongoDB (new or already there).
+    One the database rejects goes to the dead letters and is counted nowhere."""
+    if not trades:
+        return {}
+    documents = [trade.to_document() for trade in trades]
+    with metrics.BATCH_WRITE_SECONDS.labels(TRADES).time():
+        outcome = await app.store.insert(TRADES, documents)
+    metrics.TRADES_PERSISTED.inc(len(outcome.inserted))
+    metrics.DUPLICATES_SKIPPED.labels(TRADES).inc(len(outcome.duplicates))
+    for document, reason in outcome.rejected:
+        await send_dead_letter(repr(document).encode(), reason, f"{TRADES}/{document['_id']}")
+    stored: dict[str, set[int]] = {}
+    for document in outcome.inserted + outcome.duplicates:
+        stored.setdefault(document["symbol"], set()).add(document["trade_id"])
+    return stored

@@ -1,0 +1,78 @@
+"""Request parsing and response shapes of the market-data endpoints. Pure: views call these.
+
+``/api/trades/{symbol}/`` pages by trade id: a page's ``next`` carries ``from_id`` (the
+id after its last trade) and the same ``end``, so following ``next`` until it is null
+yields every stored trade of the range once, in id order, however many arrive meanwhile.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from cryptoflow.exceptions import ApiError
+from cryptoflow.records import format_ts
+from cryptoflow.web.api import MAX_PARAM_CHARS
+
+TRADES_DEFAULT_LIMIT = 500
+TRADES_MAX_LIMIT = 1000
+
+
+def parse_trade_id(query: Mapping[str, str], param: str) -> int | None:
+    raw = query.get(param)
+    if raw is None:
+        return None
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 19:
+        raise ApiError(400, f"{param} must be a trade id (ASCII digits), "
+                            f"got {raw[:MAX_PARAM_CHARS]!r}", param=param)
+    return int(raw)
+
+
+def check_range(start: datetime | None, end: datetime) -> None:
+    if start is not None and start >= end:
+        raise ApiError(400, "start must be before end", param="start")
+
+
+def trade_body(document: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "trade_id": document["trade_id"], "price": document["price"], "qty": document["qty"],
+        "first_trade_id": document["first_trade_id"],
+        "last_trade_id": document["last_trade_id"], "ts": format_ts(document["ts"]),
+        "is_buyer_maker": document["is_buyer_maker"],
+    }
+
+
+def trades_page(
+    symbol: str, path: str, documents: Sequence[Mapping[str, Any]], limit: int, end: datetime,
+) -> dict[str, Any]:
+    """The page; ``next`` (a URL) when the page is full, so more may follow."""
+    following = None
+    if documents and len(documents) >= limit:
+        query = urlencode({"from_id": documents[-1]["trade_id"] + 1, "end": format_ts(end),
+                           "limit": limit})
+        following = f"{path}?{query}"
+    return {"symbol": symbol, "trades": [trade_body(doc) for doc in documents],
+            "next": following}
+
+
+def streams_health(
+    enabled: bool, connections: Sequence[Mapping[str, Any]], down_after: float,
+) -> tuple[bool, str]:
+    """Healthy unless a connection of this worker has been down for ``down_after`` s."""
+    if not enabled:
+        return True, "streams disabled (CRYPTOFLOW_STREAMS=none)"
+    down = [c for c in connections if (c["down_for"] or 0) > down_after]
+    if down:
+        names = ", ".join(f"{c['name']} ({c['last_error'] or c['state']})" for c in down)
+        return False, f"down for more than {down_after:g}s: {names}"
+    if not connections:
+        return True, "no symbols of this worker's partitions to stream"
+    return True, f"{len(connections)} connection(s) up"
+
+
+def gap_body(document: Mapping[str, Any]) -> dict[str, Any]:
+    return {"symbol": document["symbol"], "first_id": document["first_id"],
+            "last_id": document["last_id"], "size": document["size"],
+            "reason": document["reason"], "recorded_at": format_ts(document["recorded_at"])}

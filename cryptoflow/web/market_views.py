@@ -1,0 +1,120 @@
+"""The market-data endpoints: top of book, stored trades, and the state of the streams.
+
+``/api/book/{symbol}/`` answers from the ``latest-books`` table on the worker that owns
+the symbol (routed there like the statistics). ``/api/trades/{symbol}/`` reads MongoDB
+(bounded by ``limit``, oldest first, paged by trade id; the first id of a range comes
+from the candle of its first minute, so no secondary index is needed).
+``/api/streams/`` shows every worker's connections (each worker is asked for its own)
+and the unfilled gaps recorded in MongoDB.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from faust.web import Request, Response
+from pymongo.errors import PyMongoError
+from yarl import URL
+
+from cryptoflow.app import app
+from cryptoflow.exceptions import ApiError
+from cryptoflow.jobs import CANDLES
+from cryptoflow.records import LATEST_AHEAD, trade_key
+from cryptoflow.sources.market import GAPS, TRADES, market_streams
+from cryptoflow.tables.market_tables import latest_books
+from cryptoflow.web import api, market_api
+from cryptoflow.web.views import RETRY_AFTER, ROUTED_HEADER, ApiView, fetch_routed
+
+GAPS_SHOWN = 100
+DEFAULT_SPAN = timedelta(hours=1)
+
+
+@app.page("/api/book/{symbol}/")
+class BookView(ApiView):
+    """The latest top of book of one symbol (from its conflated book tickers)."""
+
+    async def get(self, request: Request, symbol: str) -> Response:
+        symbol = api.parse_symbol(symbol, app.settings.symbols)
+
+        def answer() -> dict[str, Any]:
+            book = latest_books.get(symbol)
+            if book is None:
+                raise ApiError(404, f"no book ticker of {symbol} yet", param="symbol")
+            return dict(book)
+
+        return self.json(await self.from_owner(
+            request, latest_books.name, symbol, f"/api/book/{symbol}/", answer))
+
+
+@app.page("/api/trades/{symbol}/")
+class TradesView(ApiView):
+    """Stored trades of one symbol, oldest first: ``?start=&end=&limit=``, then ``next``."""
+
+    async def get(self, request: Request, symbol: str) -> Response:
+        symbol = api.parse_symbol(symbol, app.settings.symbols)
+        query = request.query
+        now = datetime.now(UTC)
+        end = api.parse_time(query, "end", now) or now + LATEST_AHEAD
+        start = api.parse_time(query, "start", now)
+        from_id = market_api.parse_trade_id(query, "from_id")
+        limit = api.parse_count(query, "limit", market_api.TRADES_DEFAULT_LIMIT,
+                                market_api.TRADES_MAX_LIMIT)
+        if from_id is None:
+            start = start or min(now, end) - DEFAULT_SPAN
+            market_api.check_range(start, end)
+        try:
+            if from_id is None:
+                from_id = await first_trade_at(symbol, start, end)  # type: ignore[arg-type]
+            documents = [] if from_id is None else await app.store.trades_from(
+                TRADES, symbol, trade_key(symbol, from_id), end, limit)
+        except PyMongoError as err:
+            raise ApiError(503, f"database: {type(err).__name__}",
+                           retry_after=RETRY_AFTER) from None
+        if start is not None:
+            documents = [doc for doc in documents if doc["ts"] >= start]
+        path = f"/api/trades/{symbol}/"
+        return self.json(market_api.trades_page(symbol, path, documents, limit, end))
+
+
+async def first_trade_at(symbol: str, start: datetime, end: datetime) -> int | None:
+    """The id of the first stored trade at or after ``start``: the first trade of the
+    first trade candle from ``start``'s minute on (None: no trade in the range)."""
+    minute = start.replace(second=0, microsecond=0)
+    for candle in await app.store.candles_between(CANDLES, symbol, minute, end, limit=1,
+                                                  source="trades"):
+        return int(candle["first_trade_id"])
+    return None
+
+
+@app.page("/api/streams/")
+class StreamsView(ApiView):
+    """Every worker's stream connections and the unfilled gaps (newest first)."""
+
+    async def get(self, request: Request) -> Response:
+        local = {"worker": str(app.conf.canonical_url), **market_streams.status()}
+        if request.headers.get(ROUTED_HEADER) is not None:
+            return self.json(local)
+        others = [URL(url) for url in app.router.tables_metadata()
+                  if URL(url) != app.conf.canonical_url]
+        answers = await asyncio.gather(
+            *(fetch_routed(url.with_path("/api/streams/")) for url in others),
+            return_exceptions=True)
+        workers = [local]
+        for url, answer in zip(others, answers, strict=True):
+            if isinstance(answer, ApiError):
+                workers.append({"worker": str(url), "error": answer.message})
+            elif isinstance(answer, BaseException):
+                raise answer
+            else:
+                workers.append(answer)
+        try:
+            gaps = await app.store.recent(GAPS, {}, "recorded_at", GAPS_SHOWN)
+        except PyMongoError as err:
+            raise ApiError(503, f"database: {type(err).__name__}",
+                           retry_after=RETRY_AFTER) from None
+        return self.json({
+            "streams": list(app.settings.streams), "workers": workers,
+            "unfilled_gaps": [market_api.gap_body(gap) for gap in gaps],
+        })
