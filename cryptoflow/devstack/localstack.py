@@ -436,7 +436,7 @@ def _serve(
     return 0
 
 
-def _serve_exchange(running: contextlib.ExitStack, host: str, port: int) -> str:
+def _serve_exchange(running: contextlib.ExitStack, host: str, port: int) -> SimExchangeThread:
     """Serve the simulated Binance until ``running`` closes; a busy port fails like the rest."""
     exchange = SimExchangeThread(host=host, port=port)
     try:
@@ -444,7 +444,7 @@ def _serve_exchange(running: contextlib.ExitStack, host: str, port: int) -> str:
     except OSError as err:
         problem = f"cannot serve the simulated exchange on {host}:{port}: {err}"
         raise LocalStackError(problem) from err
-    return exchange.url
+    return exchange
 
 
 def _parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
@@ -466,7 +466,8 @@ def _parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
                         help="database files and server logs, kept between runs")
     parser.add_argument("--simulated-exchange", type=int, metavar="PORT",
                         help="also serve the simulated Binance on PORT (0: a free one) and "
-                             "point CRYPTOFLOW_BINANCE_URL at it, for offline demos")
+                             "point CRYPTOFLOW_BINANCE_URL and CRYPTOFLOW_BINANCE_WS_URL at it, "
+                             "for offline demos")
     return parser.parse_args(argv[:split]), argv[split + 1:]
 
 
@@ -481,8 +482,9 @@ def main(argv: list[str] | None = None) -> int:
                     data_dir=args.data_dir))
                 env = stack.env()
                 if args.simulated_exchange is not None:
-                    env["CRYPTOFLOW_BINANCE_URL"] = _serve_exchange(
-                        running, args.host, args.simulated_exchange)
+                    exchange = _serve_exchange(running, args.host, args.simulated_exchange)
+                    env["CRYPTOFLOW_BINANCE_URL"] = exchange.url
+                    env["CRYPTOFLOW_BINANCE_WS_URL"] = exchange.ws_url
                 return _serve(stack, env, command, stop_requests)
         except LocalStackError as err:
             print(f"localstack: {err}", file=sys.stderr)

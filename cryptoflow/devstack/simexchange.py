@@ -1,11 +1,18 @@
-"""A local exchange that answers as Binance's REST documentation says, with faults.
+"""A local exchange that answers as Binance's REST and WebSocket documentation says, with
+faults.
 
 Binance is not reachable from test machines, and a newcomer may be offline: this
 aiohttp server serves ``GET /api/v3/ticker/price`` (``symbol=``, ``symbols=[...]``
 or neither) with string prices on a seeded random walk, Binance's weight header
-and ``{code, msg}`` errors. Tests queue faults (429/418 with Retry-After, 5xx,
-slow or truncated bodies, wrong shapes, API errors, bad prices) and read back
-what was served and when each request came, to prove a client's behaviour.
+and ``{code, msg}`` errors. From its start it generates ONE trade history per symbol
+(``market.SymbolMarket``) and serves it three ways that agree: the combined stream
+``/stream?streams=btcusdt@aggTrade/btcusdt@bookTicker`` (pushed as trades happen),
+``GET /api/v3/aggTrades`` and ``GET /api/v3/klines`` (minutes before the history
+began get seeded candles). Tests queue faults (REST: 429/418 with Retry-After, 5xx,
+slow or truncated bodies, wrong shapes, API errors, bad prices; streams: dropped or
+stalled connections, skipped messages, refused upgrades, a server-shutdown close,
+malformed frames) and read back what was served, when each request came and what each
+connection got, to prove a client's behaviour.
 
     python -m cryptoflow.devstack.simexchange --port 8081
 """
@@ -15,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import random
@@ -22,12 +30,14 @@ import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from aiohttp import web
+from aiohttp import WSMsgType, web
+
+from cryptoflow.devstack.market import AggTrade, BookQuote, SymbolMarket, decimal_string
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +45,24 @@ DEFAULT_SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
 START_PRICES = {"BTCUSDT": 67_000.0, "ETHUSDT": 3_500.0, "SOLUSDT": 150.0}
 PRICE_PATH = "/api/v3/ticker/price"
 KLINES_PATH = "/api/v3/klines"
-KLINES_MAX = 1000
+AGG_TRADES_PATH = "/api/v3/aggTrades"
+STREAM_PATH = "/stream"
+KLINES_MAX = AGG_TRADES_MAX = 1000
+AGG_TRADES_DEFAULT = 500
 MINUTE_MS = 60_000
-WEIGHT_SINGLE, WEIGHT_MANY = 2, 4
+HOUR_MS = 60 * MINUTE_MS
+WEIGHT_SINGLE, WEIGHT_MANY, WEIGHT_KLINES, WEIGHT_AGG_TRADES = 2, 4, 2, 4
 CLIENT_CLOSED = 499
+# The stream side, as Binance documents it.
+STREAM_KINDS = ("aggTrade", "bookTicker")
+MAX_STREAMS = 1024
+MAX_INCOMING_PER_SECOND = 5
+MAX_ATTEMPTS, ATTEMPT_WINDOW = 300, 300.0
+STEP = 0.05  # seconds between generation steps: trades reach the stream this late at most
+CLOSE_TIMEOUT = 2.0  # how long a close waits for the client's close frame
+SEND_QUEUE = 1000  # generation steps a connection may fall behind before it is dropped
+RECORDS_KEPT = 10_000  # connection, attempt and violation records kept (newest)
+MAX_CLIENT_FRAME = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -59,7 +83,9 @@ class RequestRecord:
 
 @dataclass(frozen=True)
 class Fault:
-    """What the next ticker request gets instead of a normal answer."""
+    """What the next REST request to one of ``paths`` gets instead of a normal answer
+    (by default the price and klines endpoints, as before aggTrades existed; target
+    others with ``at``, e.g. ``Fault.status(429, retry_after=2).at(AGG_TRADES_PATH)``)."""
 
     kind: str
     http_status: int = 200
@@ -69,6 +95,7 @@ class Fault:
     msg: str = ""
     symbol: str = ""
     price: str = ""
+    paths: tuple[str, ...] = (PRICE_PATH, KLINES_PATH)
 
     @classmethod
     def status(cls, status: int, retry_after: float | None = None) -> Fault:
@@ -92,7 +119,89 @@ class Fault:
 
     @classmethod
     def bad_price(cls, symbol: str, price: str) -> Fault:
-        return cls("bad_price", symbol=symbol, price=price)
+        return cls("bad_price", symbol=symbol, price=price, paths=(PRICE_PATH,))
+
+    def at(self, *paths: str) -> Fault:
+        """The same fault, for the next request to one of ``paths`` instead."""
+        return dataclasses.replace(self, paths=paths)
+
+
+@dataclass(frozen=True)
+class StreamFault:
+    """What the stream side does next. Faults on open connections (drop, stall,
+    shutdown, malformed) wait until one is open; the others apply at once."""
+
+    kind: str
+    seconds: float = 0.0
+    count: int = 0
+    symbol: str = ""
+
+    @classmethod
+    def drop_connection(cls) -> StreamFault:
+        """Every open connection's TCP closed, no close frame."""
+        return cls("drop")
+
+    @classmethod
+    def skip_trades(cls, symbol: str, count: int) -> StreamFault:
+        """The next ``count`` aggTrade messages of ``symbol`` are not sent (the trades
+        happen: aggTrades and klines have them)."""
+        return cls("skip", count=count, symbol=symbol)
+
+    @classmethod
+    def stall(cls, seconds: float) -> StreamFault:
+        """No data and no pings on the open connections for ``seconds``; what happens
+        meanwhile is never sent on them."""
+        return cls("stall", seconds=seconds)
+
+    @classmethod
+    def refuse_connections(cls, seconds: float) -> StreamFault:
+        """Upgrades answered HTTP 503 for ``seconds``."""
+        return cls("refuse", seconds=seconds)
+
+    @classmethod
+    def shutdown(cls) -> StreamFault:
+        """Every open connection closed with 1001 "server shutdown"."""
+        return cls("shutdown")
+
+    @classmethod
+    def malformed(cls, count: int) -> StreamFault:
+        """``count`` bad frames to each open connection: not JSON, no "data", an unknown
+        event type, an aggTrade with a price that is no number (in turn)."""
+        return cls("malformed", count=count)
+
+
+@dataclass(frozen=True)
+class AppliedStreamFault:
+    fault: StreamFault
+    at: float  # time.monotonic()
+    connections: int  # how many open connections it hit
+
+
+@dataclass(frozen=True)
+class ConnectionRecord:
+    id: int
+    streams: tuple[str, ...]
+    opened_at: float  # time.monotonic()
+    closed_at: float | None
+    messages_sent: int  # data frames (trades, book updates, malformed ones)
+    frames_received: int  # every frame from the client: pings, pongs, text
+    pongs: int  # pongs that answered a ping of ours
+    close_reason: str | None
+
+
+@dataclass(frozen=True)
+class ConnectionAttempt:
+    at: float  # time.monotonic()
+    streams: int  # how many stream names were asked for
+    status: int  # 101 accepted, 400 refused stream names, 503 refused by a fault
+
+
+@dataclass(frozen=True)
+class StreamViolation:
+    kind: str  # "messages": > 5 frames in a second; "attempts": > 300 in 300 s
+    at: float  # time.monotonic()
+    connection: int | None
+    count: int
 
 
 @dataclass
@@ -104,27 +213,85 @@ class _State:
     banned_until: float = 0.0
     weight_minute: int = 0
     weight: int = 0
+    stream_faults: deque[StreamFault] = field(default_factory=deque)
+    applied: deque[AppliedStreamFault] = field(
+        default_factory=lambda: deque(maxlen=RECORDS_KEPT))
+    closed: deque[ConnectionRecord] = field(default_factory=lambda: deque(maxlen=RECORDS_KEPT))
+    attempts: deque[ConnectionAttempt] = field(
+        default_factory=lambda: deque(maxlen=RECORDS_KEPT))
+    stream_violations: deque[StreamViolation] = field(
+        default_factory=lambda: deque(maxlen=RECORDS_KEPT))
+
+
+class _Connection:
+    """One open /stream connection; its writer task sends what the queue holds, in order."""
+
+    def __init__(
+        self, ident: int, ws: web.WebSocketResponse, request: web.Request,
+        streams: tuple[str, ...], opened_at: float,
+    ) -> None:
+        self.id, self.ws, self.request, self.streams = ident, ws, request, streams
+        self.opened_at = opened_at
+        self.queue: asyncio.Queue[tuple[WSMsgType, list[bytes]]] = asyncio.Queue(SEND_QUEUE)
+        self.sent = self.received = self.pongs = 0
+        self.close_reason: str | None = None
+        self.stalled_until = 0.0
+        self.last_ping = opened_at
+        self.pings: set[bytes] = set()  # payloads of the pings not answered yet
+        self.unanswered_since: float | None = None
+        self.window, self.window_frames = 0, 0
+
+    def record(self, closed_at: float | None) -> ConnectionRecord:
+        return ConnectionRecord(self.id, self.streams, self.opened_at, closed_at, self.sent,
+                                self.received, self.pongs, self.close_reason)
 
 
 class SimExchange:
-    """The simulated exchange; its records are safe to read from another thread."""
+    """The simulated exchange; its records are safe to read from another thread.
+
+    ``trade_rate``: mean aggregate trades per second per symbol; ``book_rate``: book
+    updates per second per symbol; ``trade_retention``: trades kept per symbol (older
+    ones are not served by aggTrades); ``ping_interval``, ``pong_timeout`` and
+    ``max_connection_age`` (seconds) are Binance's 20 s, 60 s and 24 h by default."""
 
     def __init__(
         self, symbols: Sequence[str] = DEFAULT_SYMBOLS, *, seed: int | None = None,
         start_prices: dict[str, float] | None = None, volatility: float = 0.001,
+        trade_rate: float = 5.0, book_rate: float = 5.0, trade_retention: int = 200_000,
+        ping_interval: float = 20.0, pong_timeout: float = 60.0,
+        max_connection_age: float = 86_400.0,
     ) -> None:
         self.prices = {s: (start_prices or START_PRICES).get(s, 100.0) for s in symbols}
         self.volatility = volatility
+        self.seed = seed
+        self.trade_rate, self.book_rate, self.trade_retention = (
+            trade_rate, book_rate, trade_retention)
+        self.ping_interval, self.pong_timeout = ping_interval, pong_timeout
+        self.max_connection_age = max_connection_age
+        self._start_prices = dict(self.prices)
         self._random = random.Random(seed)  # noqa: S311  (a random walk, not crypto)
         self._state = _State()
         self._lock = threading.Lock()
         self._runner: web.AppRunner | None = None
+        self._markets: dict[str, SymbolMarket] = {}
+        self._open: dict[int, _Connection] = {}
+        self._subscribers: dict[str, set[_Connection]] = {}
+        self._skips: dict[str, int] = {}
+        self._refuse_until = 0.0
+        self._attempt_times: deque[float] = deque(maxlen=MAX_ATTEMPTS + 1)
+        self._next_connection = 1
+        self._generator: asyncio.Task[None] | None = None
+        self._closing: set[asyncio.Task[bool]] = set()
         self.host = "127.0.0.1"
         self.port = 0
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{self.host}:{self.port}"
 
     @property
     def served(self) -> list[ServedPrice]:
@@ -142,88 +309,137 @@ class SimExchange:
         with self._lock:
             return list(self._state.violations)
 
+    def agg_trades(self, symbol: str) -> list[dict[str, Any]]:
+        """Every trade of ``symbol`` generated so far and still kept, as aggTrades lists
+        them, oldest first (empty before the server started)."""
+        if symbol not in self.prices:
+            raise ValueError(f"unknown symbol {symbol!r}")
+        with self._lock:
+            market = self._markets.get(symbol)
+            return [t.rest() for t in market.trades()] if market else []
+
+    @property
+    def connections(self) -> list[ConnectionRecord]:
+        """Every /stream connection (the newest closed ones and all open), by id."""
+        with self._lock:
+            records = list(self._state.closed)
+            records += [conn.record(None) for conn in self._open.values()]
+        return sorted(records, key=lambda r: r.id)
+
+    @property
+    def connection_attempts(self) -> list[ConnectionAttempt]:
+        with self._lock:
+            return list(self._state.attempts)
+
+    @property
+    def stream_violations(self) -> list[StreamViolation]:
+        with self._lock:
+            return list(self._state.stream_violations)
+
+    @property
+    def applied_stream_faults(self) -> list[AppliedStreamFault]:
+        with self._lock:
+            return list(self._state.applied)
+
     def inject(self, *faults: Fault) -> None:
         with self._lock:
             self._state.faults.extend(faults)
 
+    def inject_stream(self, *faults: StreamFault) -> None:
+        for fault in faults:
+            if fault.kind == "skip" and fault.symbol not in self.prices:
+                raise ValueError(f"unknown symbol {fault.symbol!r}")
+        with self._lock:
+            self._state.stream_faults.extend(faults)
+
     def clear_faults(self) -> None:
         with self._lock:
             self._state.faults.clear()
+            self._state.stream_faults.clear()
 
     def make_app(self) -> web.Application:
         app = web.Application()
         app.router.add_get(PRICE_PATH, self._ticker_price)
         app.router.add_get(KLINES_PATH, self._klines)
+        app.router.add_get(AGG_TRADES_PATH, self._agg_trades)
+        app.router.add_get(STREAM_PATH, self._stream)
         app.router.add_get("/api/v3/ping", _ping)
         app.router.add_get("/api/v3/time", _server_time)
         return app
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
+        """Serve; the trade history begins at the first start (a restart goes on with it)."""
+        if not self._markets:
+            now_ms = int(time.time() * 1000)
+            with self._lock:
+                self._markets = {s: SymbolMarket(
+                    s, self._start_prices[s], now_ms, seed=self.seed,
+                    trade_rate=self.trade_rate, book_rate=self.book_rate,
+                    retention=self.trade_retention) for s in self.prices}
         self._runner = web.AppRunner(self.make_app(), access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()
         self.host = host
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._generator = asyncio.create_task(self._generate(), name="simexchange-generator")
+        self._generator.add_done_callback(_report_crash)
         return self.port
 
     async def stop(self) -> None:
+        if self._generator is not None:
+            self._generator.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._generator
+            self._generator = None
+        for conn in list(self._open.values()):
+            self._close(conn, 1001, "server stopped")
+        if self._closing:
+            await asyncio.wait(self._closing)
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
 
+    # -- REST ---------------------------------------------------------------------------
+
     async def _ticker_price(self, request: web.Request) -> web.StreamResponse:
-        now = time.monotonic()
-        with self._lock:
-            fault = self._state.faults.popleft() if self._state.faults else None
-            early = now < self._state.banned_until
-        try:
-            symbols, weight, single = self._requested(request)
-        except _ApiError as err:
-            response: web.StreamResponse = web.json_response(
-                {"code": err.code, "msg": err.msg}, status=400)
-            return self._finish(request, response, now, early, fault=None, weight=1)
-        if fault is None or fault.kind == "bad_price":
-            answer = self._prices(symbols, single, fault)
-            return self._finish(request, answer, now, early, fault, weight)
-        if fault.kind == "delay":
-            await asyncio.sleep(fault.seconds)
-            if request.transport is None or request.transport.is_closing():
-                # The client gave up waiting: nothing was served (499, as nginx logs it).
-                gone = web.Response(status=CLIENT_CLOSED)
-                return self._finish(request, gone, now, early, fault, weight)
-            answer = self._prices(symbols, single, None)
-            return self._finish(request, answer, now, early, fault, weight)
-        return self._finish(request, self._fault_response(fault), now, early, fault, weight)
+        return await self._serve_rest(request, self._ticker_answer, error_weight=1)
+
+    def _ticker_answer(self, request: web.Request) -> tuple[int, _Build]:
+        symbols, weight, single = self._requested(request)
+        return weight, lambda fault: self._prices(symbols, single, fault)
 
     async def _klines(self, request: web.Request) -> web.StreamResponse:
-        """1-minute klines as Binance lists them; the same minute always gets the same
-        candle (seeded by symbol and time), so a resumed backfill can be checked."""
-        now = time.monotonic()
-        with self._lock:
-            fault = self._state.faults.popleft() if self._state.faults else None
-            early = now < self._state.banned_until
-        if fault is not None:
-            return self._finish(request, self._fault_response(fault), now, early, fault, 2)
+        return await self._serve_rest(request, self._klines_answer, WEIGHT_KLINES)
+
+    def _klines_answer(self, request: web.Request) -> tuple[int, _Build]:
+        """1-minute klines as Binance lists them: from the trades for the minutes of the
+        history, and before it the same seeded candle for the same minute every time, so
+        a resumed backfill can be checked."""
         query = request.query
-        try:
-            symbol = query["symbol"]
-            if symbol not in self.prices:
-                raise _ApiError(-1121, "Invalid symbol.")
-            if query.get("interval") != "1m":
-                raise _ApiError(-1120, "Invalid interval.")
-            start = int(query.get("startTime", "0"))
-            end = int(query.get("endTime", str(int(time.time() * 1000))))
-            limit = min(int(query.get("limit", "500")), KLINES_MAX)
-        except (KeyError, ValueError) as err:
-            problem = err if isinstance(err, _ApiError) else _ApiError(
-                -1102, "Mandatory parameter was not sent, was empty/null, or malformed.")
-            response = web.json_response({"code": problem.code, "msg": problem.msg}, status=400)
-            return self._finish(request, response, now, early, None, 2)
+        symbol = self._symbol(query)
+        if query.get("interval") != "1m":
+            raise _ApiError(-1120, "Invalid interval.")
+        start = _whole(query, "startTime", 0)
+        end = _whole(query, "endTime", int(time.time() * 1000))
+        limit = min(_whole(query, "limit", 500), KLINES_MAX)
         first = -(-start // MINUTE_MS) * MINUTE_MS  # the first open time >= startTime
         opens = range(first, end + 1, MINUTE_MS)[:limit]
-        body = [self._kline(symbol, open_ms) for open_ms in opens]
-        return self._finish(request, web.json_response(body), now, early, None, 2)
+        return WEIGHT_KLINES, lambda _: web.json_response(self._kline_rows(symbol, opens))
+
+    def _kline_rows(self, symbol: str, opens: range) -> list[list[Any]]:
+        rows = []
+        with self._lock:
+            market = self._markets.get(symbol)
+            for open_ms in opens:
+                if market is None or open_ms < market.first_minute():
+                    rows.append(self._kline(symbol, open_ms))
+                    continue
+                row = market.kline(open_ms)
+                if row is None:  # a minute that has not begun
+                    break
+                rows.append(row)
+        return rows
 
     def _kline(self, symbol: str, open_ms: int) -> list[Any]:
         rng = random.Random(f"{symbol}/{open_ms}")  # noqa: S311  (a simulation)
@@ -235,6 +451,81 @@ class SimExchange:
         return [open_ms, f"{open_:.8f}", f"{high:.8f}", f"{low:.8f}", f"{close:.8f}",
                 f"{rng.uniform(1, 100):.8f}", open_ms + MINUTE_MS - 1, "0.0", trades,
                 "0.0", "0.0", "0"]
+
+    async def _agg_trades(self, request: web.Request) -> web.StreamResponse:
+        return await self._serve_rest(request, self._agg_trades_answer, WEIGHT_AGG_TRADES)
+
+    def _agg_trades_answer(self, request: web.Request) -> tuple[int, _Build]:
+        """``fromId``: trades with id >= it (from the oldest kept if it is older);
+        ``startTime``/``endTime``: trades in that closed range (at most an hour); neither:
+        the latest. ``limit`` 1..1000, 500 if not sent."""
+        query = request.query
+        symbol = self._symbol(query)
+        from_id = _whole(query, "fromId", None)
+        start, end = _whole(query, "startTime", None), _whole(query, "endTime", None)
+        limit = _whole(query, "limit", AGG_TRADES_DEFAULT)
+        if not 1 <= limit <= AGG_TRADES_MAX:
+            raise _ApiError(-1130, "Data sent for parameter 'limit' is not valid.")
+        if from_id is not None and (start is not None or end is not None):
+            raise _ApiError(-1128, "Combination of optional parameters invalid.")
+        if start is not None and end is not None and not 0 <= end - start <= HOUR_MS:
+            raise _ApiError(-1127, "More than 1 hours between startTime and endTime.")
+        with self._lock:
+            market = self._markets[symbol]
+            if from_id is not None:
+                trades = market.from_id(from_id, limit)
+            elif start is None and end is None:
+                trades = market.latest(limit)
+            else:
+                trades = market.between(start, end, limit)
+            body = [t.rest() for t in trades]
+        return WEIGHT_AGG_TRADES, lambda _: web.json_response(body)
+
+    async def _serve_rest(
+        self, request: web.Request, parse: Callable[[web.Request], tuple[int, _Build]],
+        error_weight: int,
+    ) -> web.StreamResponse:
+        """Answer ``request``: a 400 for bad parameters, else the next fault queued for this
+        path if any, else the normal answer ``parse`` prepared."""
+        now = time.monotonic()
+        with self._lock:
+            early = now < self._state.banned_until
+        try:
+            weight, build = parse(request)
+        except _ApiError as err:
+            response: web.StreamResponse = web.json_response(
+                {"code": err.code, "msg": err.msg}, status=400)
+            return self._finish(request, response, now, early, None, error_weight)
+        fault = self._take_fault(request.path)
+        if fault is None or fault.kind == "bad_price":
+            return self._finish(request, build(fault), now, early, fault, weight)
+        if fault.kind == "delay":
+            await asyncio.sleep(fault.seconds)
+            if request.transport is None or request.transport.is_closing():
+                # The client gave up waiting: nothing was served (499, as nginx logs it).
+                gone = web.Response(status=CLIENT_CLOSED)
+                return self._finish(request, gone, now, early, fault, weight)
+            return self._finish(request, build(None), now, early, fault, weight)
+        return self._finish(request, self._fault_response(fault), now, early, fault, weight)
+
+    def _take_fault(self, path: str) -> Fault | None:
+        """The first queued fault for ``path``, taken off the queue."""
+        with self._lock:
+            faults = self._state.faults
+            for index, fault in enumerate(faults):
+                if path in fault.paths:
+                    del faults[index]
+                    return fault
+        return None
+
+    def _symbol(self, query: Any) -> str:
+        symbol = query.get("symbol")
+        if not symbol:
+            raise _ApiError(-1102, "Mandatory parameter 'symbol' was not sent, was empty/null, "
+                                   "or malformed.")
+        if symbol not in self.prices:
+            raise _ApiError(-1121, "Invalid symbol.")
+        return str(symbol)
 
     def _requested(self, request: web.Request) -> tuple[list[str], int, bool]:
         """The symbols asked for, the request's weight, and whether it used ``symbol=``."""
@@ -317,6 +608,302 @@ class SimExchange:
                 state.banned_until = at + fault.retry_after
         return response
 
+    # -- streams ------------------------------------------------------------------------
+
+    async def _stream(self, request: web.Request) -> web.StreamResponse:
+        """A combined-stream connection: validated, then fed by the generator until one
+        side closes; every frame from the client is counted against the limit."""
+        now = time.monotonic()
+        streams_param = request.query.get("streams", "")
+        try:
+            streams = self._admit(streams_param, now)
+        except _ApiError as err:
+            self._attempted(now, streams_param, err.status)
+            return web.json_response({"code": err.code, "msg": err.msg}, status=err.status)
+        ws = web.WebSocketResponse(autoping=False, timeout=CLOSE_TIMEOUT, compress=False,
+                                   max_msg_size=MAX_CLIENT_FRAME)
+        await ws.prepare(request)
+        self._attempted(now, streams_param, 101)
+        conn = self._register(ws, request, streams, now)
+        writer = asyncio.create_task(self._write(conn))
+        try:
+            async for msg in ws:
+                self._received(conn, msg.type, msg.data)
+        finally:
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await writer
+            self._unregister(conn)
+        return ws
+
+    def _admit(self, streams_param: str, now: float) -> tuple[str, ...]:
+        """The stream names asked for, or the refusal as an ``_ApiError``."""
+        if now < self._refuse_until:
+            raise _ApiError(-1001, "Service unavailable; try again later.", status=503)
+        names = tuple(dict.fromkeys(n for n in streams_param.split("/") if n))
+        if not names:
+            raise _ApiError(-1102, "Mandatory parameter 'streams' was not sent, was "
+                                   "empty/null, or malformed.")
+        if len(names) > MAX_STREAMS:
+            raise _ApiError(-1101, f"Too many streams: at most {MAX_STREAMS} per connection.")
+        for name in names:
+            symbol, at, kind = name.partition("@")
+            if not at or kind not in STREAM_KINDS:
+                raise _ApiError(-1100, f"Invalid stream name: {name[:40]!r}.")
+            if symbol != symbol.lower() or symbol.upper() not in self._markets:
+                raise _ApiError(-1121, f"Invalid symbol in stream {name[:40]!r}.")
+        return names
+
+    def _attempted(self, now: float, streams_param: str, status: int) -> None:
+        attempts = self._attempt_times
+        attempts.append(now)
+        with self._lock:
+            self._state.attempts.append(
+                ConnectionAttempt(now, streams_param.count("/") + 1, status))
+            if len(attempts) > MAX_ATTEMPTS and now - attempts[0] < ATTEMPT_WINDOW:
+                self._state.stream_violations.append(
+                    StreamViolation("attempts", now, None, len(attempts)))
+
+    def _register(
+        self, ws: web.WebSocketResponse, request: web.Request, streams: tuple[str, ...],
+        now: float,
+    ) -> _Connection:
+        with self._lock:
+            conn = _Connection(self._next_connection, ws, request, streams, now)
+            self._next_connection += 1
+            self._open[conn.id] = conn
+        for stream in streams:
+            self._subscribers.setdefault(stream, set()).add(conn)
+        return conn
+
+    def _unregister(self, conn: _Connection) -> None:
+        for stream in conn.streams:
+            self._subscribers[stream].discard(conn)
+        if conn.close_reason is None:
+            conn.close_reason = f"client closed ({conn.ws.close_code})"
+        with self._lock:
+            del self._open[conn.id]
+            self._state.closed.append(conn.record(time.monotonic()))
+
+    def _received(self, conn: _Connection, kind: WSMsgType, data: Any) -> None:
+        if kind not in (WSMsgType.PING, WSMsgType.PONG, WSMsgType.TEXT, WSMsgType.BINARY):
+            return
+        now = time.monotonic()
+        conn.received += 1
+        second = int(now)
+        if second != conn.window:
+            conn.window, conn.window_frames = second, 0
+        conn.window_frames += 1
+        if conn.window_frames == MAX_INCOMING_PER_SECOND + 1:
+            with self._lock:
+                self._state.stream_violations.append(
+                    StreamViolation("messages", now, conn.id, conn.window_frames))
+        if kind is WSMsgType.PING:
+            self._push(conn, WSMsgType.PONG, [data], now)
+        elif kind is WSMsgType.PONG and data in conn.pings:
+            conn.pings.clear()  # an answer to a later ping answers the earlier ones too
+            conn.unanswered_since = None
+            conn.pongs += 1
+        elif kind is WSMsgType.TEXT:
+            # Binance's SUBSCRIBE/UNSUBSCRIBE/LIST_SUBSCRIPTIONS are not simulated.
+            ident = _request_id(data)
+            error = {"code": 2, "msg": "Invalid request: the simulated exchange serves "
+                                       "combined streams named in the URL only."}
+            frame = json.dumps({"error": error, "id": ident}).encode()
+            self._push(conn, WSMsgType.TEXT, [frame], now)
+
+    def _push(self, conn: _Connection, kind: WSMsgType, frames: list[bytes], now: float) -> None:
+        if now < conn.stalled_until or conn.close_reason is not None:
+            return
+        try:
+            conn.queue.put_nowait((kind, frames))
+        except asyncio.QueueFull:
+            self._close(conn, 1008, "slow consumer")
+
+    async def _write(self, conn: _Connection) -> None:
+        """Send the connection's queue in order; a failed send ends the connection."""
+        ws = conn.ws
+        while True:
+            kind, frames = await conn.queue.get()
+            try:
+                for frame in frames:
+                    await ws.send_frame(frame, kind)
+            except ConnectionError as err:
+                if conn.close_reason is None:
+                    conn.close_reason = f"send failed: {err}"
+                if conn.request.transport is not None:
+                    conn.request.transport.abort()
+                return
+            if kind is WSMsgType.TEXT:
+                conn.sent += len(frames)
+
+    def _close(self, conn: _Connection, code: int, reason: str) -> None:
+        """Close with a close frame, once; the reader loop then ends the connection."""
+        if conn.close_reason is not None:
+            return
+        conn.close_reason = reason
+        task = asyncio.create_task(conn.ws.close(code=code, message=reason.encode()))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    def _abort(self, conn: _Connection, reason: str) -> None:
+        """Close the TCP connection without a close frame, as a network failure would."""
+        if conn.close_reason is None:
+            conn.close_reason = reason
+        if conn.request.transport is not None:
+            conn.request.transport.abort()
+
+    async def _generate(self) -> None:
+        """Every STEP: extend each history to now, push what is new, apply due stream
+        faults, ping and time out connections."""
+        next_step = time.monotonic()
+        while True:
+            next_step += STEP
+            await asyncio.sleep(max(0.0, next_step - time.monotonic()))
+            self._generate_step()
+
+    def _generate_step(self) -> None:
+        now_ms = int(time.time() * 1000)
+        with self._lock:
+            steps = [(market, *market.advance(now_ms)) for market in self._markets.values()]
+        now = time.monotonic()
+        for market, trades, books in steps:
+            if trades:
+                self._publish_trades(market.symbol, trades, now_ms, now)
+            if books:
+                self._publish_books(market.symbol, books, now)
+        self._apply_stream_faults(now)
+        self._keep_alive(now)
+
+    def _publish_trades(
+        self, symbol: str, trades: list[AggTrade], event_ms: int, now: float,
+    ) -> None:
+        skip = self._skips.get(symbol, 0)
+        if skip:
+            self._skips[symbol] = max(0, skip - len(trades))
+            trades = trades[skip:]
+        stream = f"{symbol.lower()}@aggTrade"
+        subscribers = self._subscribers.get(stream)
+        if not subscribers or not trades:
+            return
+        frames = [_agg_trade_frame(stream, symbol, event_ms, t) for t in trades]
+        for conn in subscribers:
+            self._push(conn, WSMsgType.TEXT, frames, now)
+
+    def _publish_books(self, symbol: str, books: list[BookQuote], now: float) -> None:
+        stream = f"{symbol.lower()}@bookTicker"
+        subscribers = self._subscribers.get(stream)
+        if not subscribers:
+            return
+        frames = [_book_frame(stream, symbol, book) for book in books]
+        for conn in subscribers:
+            self._push(conn, WSMsgType.TEXT, frames, now)
+
+    def _apply_stream_faults(self, now: float) -> None:
+        while True:
+            live = [c for c in self._open.values() if c.close_reason is None]
+            with self._lock:
+                faults = self._state.stream_faults
+                if not faults or (faults[0].kind not in ("skip", "refuse") and not live):
+                    return
+                fault = faults.popleft()
+                self._state.applied.append(AppliedStreamFault(fault, now, len(live)))
+            if fault.kind == "skip":
+                self._skips[fault.symbol] = self._skips.get(fault.symbol, 0) + fault.count
+            elif fault.kind == "refuse":
+                self._refuse_until = now + fault.seconds
+            for conn in live:
+                if fault.kind == "drop":
+                    self._abort(conn, "dropped")
+                elif fault.kind == "stall":
+                    conn.stalled_until = now + fault.seconds
+                elif fault.kind == "shutdown":
+                    self._close(conn, 1001, "server shutdown")
+                elif fault.kind == "malformed":
+                    self._push(conn, WSMsgType.TEXT, self._malformed(conn, fault.count), now)
+
+    def _malformed(self, conn: _Connection, count: int) -> list[bytes]:
+        stream = next((s for s in conn.streams if s.endswith("@aggTrade")), conn.streams[0])
+        symbol = stream.partition("@")[0].upper()
+        with self._lock:
+            last_id = self._markets[symbol].next_agg_id - 1
+        now_ms = int(time.time() * 1000)
+        bad_trade = {"e": "aggTrade", "E": now_ms, "s": symbol, "a": last_id, "p": "abc",
+                     "q": "1.00000000", "f": 1, "l": 1, "T": now_ms, "m": False, "M": True}
+        kinds = [
+            b"this is not JSON {",
+            json.dumps({"stream": stream}).encode(),
+            json.dumps({"stream": f"{symbol.lower()}@weird",
+                        "data": {"e": "weird", "E": now_ms}}).encode(),
+            json.dumps({"stream": f"{symbol.lower()}@aggTrade", "data": bad_trade}).encode(),
+        ]
+        return [kinds[i % len(kinds)] for i in range(count)]
+
+    def _keep_alive(self, now: float) -> None:
+        """Ping every ping_interval (not while stalled); close connections that did not
+        answer within pong_timeout or that reached max_connection_age."""
+        for conn in list(self._open.values()):
+            if conn.close_reason is not None:
+                continue
+            if now - conn.opened_at >= self.max_connection_age:
+                self._close(conn, 1000, "connection age limit")
+            elif (conn.unanswered_since is not None
+                  and now - conn.unanswered_since > self.pong_timeout):
+                self._close(conn, 1008, "pong timeout")
+            elif now >= conn.stalled_until and now - conn.last_ping >= self.ping_interval:
+                payload = str(int(time.time() * 1000)).encode()
+                conn.last_ping = now
+                conn.pings.add(payload)
+                if conn.unanswered_since is None:
+                    conn.unanswered_since = now
+                self._push(conn, WSMsgType.PING, [payload], now)
+
+
+_Build = Callable[[Fault | None], web.StreamResponse]
+
+
+def _agg_trade_frame(stream: str, symbol: str, event_ms: int, trade: AggTrade) -> bytes:
+    maker = "true" if trade.buyer_maker else "false"
+    return (
+        f'{{"stream":"{stream}","data":{{"e":"aggTrade","E":{event_ms},"s":"{symbol}",'
+        f'"a":{trade.agg_id},"p":"{decimal_string(trade.price)}",'
+        f'"q":"{decimal_string(trade.qty)}","f":{trade.first_id},"l":{trade.last_id},'
+        f'"T":{trade.time_ms},"m":{maker},"M":true}}}}'
+    ).encode()
+
+
+def _book_frame(stream: str, symbol: str, book: BookQuote) -> bytes:
+    return (
+        f'{{"stream":"{stream}","data":{{"u":{book.update_id},"s":"{symbol}",'
+        f'"b":"{decimal_string(book.bid)}","B":"{decimal_string(book.bid_qty)}",'
+        f'"a":"{decimal_string(book.ask)}","A":"{decimal_string(book.ask_qty)}"}}}}'
+    ).encode()
+
+
+def _request_id(text: str) -> Any:
+    """The ``id`` of a control message, if it has one a reply may echo."""
+    try:
+        message = json.loads(text)
+    except json.JSONDecodeError:
+        return None
+    ident = message.get("id") if isinstance(message, dict) else None
+    return ident if isinstance(ident, int | str) else None
+
+
+def _whole(query: Any, name: str, default: int | None) -> Any:
+    """A whole-number parameter (>= 0), ``default`` when not sent."""
+    text = query.get(name)
+    if text is None:
+        return default
+    if not text.isdigit():
+        raise _ApiError(-1102, f"Parameter '{name}' was empty/null, or malformed.")
+    return int(text)
+
+
+def _report_crash(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("simulated exchange: the trade generator stopped", exc_info=task.exception())
+
 
 async def _ping(_: web.Request) -> web.Response:
     return web.json_response({})
@@ -327,9 +914,9 @@ async def _server_time(_: web.Request) -> web.Response:
 
 
 class _ApiError(ValueError):
-    def __init__(self, code: int, msg: str) -> None:
+    def __init__(self, code: int, msg: str, status: int = 400) -> None:
         super().__init__(msg)
-        self.code, self.msg = code, msg
+        self.code, self.msg, self.status = code, msg, status
 
 
 class SimExchangeThread:
@@ -347,6 +934,10 @@ class SimExchangeThread:
     def url(self) -> str:
         return self.sim.url
 
+    @property
+    def ws_url(self) -> str:
+        return self.sim.ws_url
+
     def __enter__(self) -> SimExchangeThread:
         self._thread.start()
         asyncio.run_coroutine_threadsafe(
@@ -360,11 +951,11 @@ class SimExchangeThread:
         self._loop.close()
 
 
-async def _serve(host: str, port: int, symbols: Sequence[str], seed: int | None) -> None:
-    sim = SimExchange(symbols, seed=seed)
+async def _serve(host: str, port: int, symbols: Sequence[str], **options: Any) -> None:
+    sim = SimExchange(symbols, **options)
     await sim.start(host, port)
-    log.warning("simulated Binance at http://%s:%d (symbols %s); Ctrl-C stops it",
-                host, sim.port, ",".join(symbols))
+    log.warning("simulated Binance: REST at %s, streams at %s/stream (symbols %s); "
+                "Ctrl-C stops it", sim.url, sim.ws_url, ",".join(symbols))
     stopped = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -374,17 +965,24 @@ async def _serve(host: str, port: int, symbols: Sequence[str], seed: int | None)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m cryptoflow.devstack.simexchange",
-                                     description="Serve Binance's price endpoints locally.")
+    parser = argparse.ArgumentParser(
+        prog="python -m cryptoflow.devstack.simexchange",
+        description="Serve Binance's price, trade and kline endpoints and its combined "
+                    "streams locally, on one port.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8081)
     parser.add_argument("--symbols", default=",".join(DEFAULT_SYMBOLS))
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--trade-rate", type=float, default=5.0,
+                        help="mean aggregate trades per second per symbol")
+    parser.add_argument("--book-rate", type=float, default=5.0,
+                        help="book updates per second per symbol")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     symbols = [s.strip().upper() for s in args.symbols.split(",") if s.strip()]
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(args.host, args.port, symbols, args.seed))
+        asyncio.run(_serve(args.host, args.port, symbols, seed=args.seed,
+                           trade_rate=args.trade_rate, book_rate=args.book_rate))
     return 0
 
 

@@ -182,6 +182,9 @@ def test_cli_without_a_command_prints_the_environment_until_ctrl_c(tmp_path: Pat
         ports = [port_of(exports[name]) for name in
                  ("CRYPTOFLOW_BROKER", "CRYPTOFLOW_MONGO_URI", "CRYPTOFLOW_BINANCE_URL")]
         assert all(accepts(port) for port in ports)
+        # the stream side is served on the REST port
+        assert exports["CRYPTOFLOW_BINANCE_WS_URL"] == exports["CRYPTOFLOW_BINANCE_URL"].replace(
+            "http://", "ws://")
         cli.send_signal(signal.SIGINT)
         assert cli.wait(timeout=30) == 0
     finally:
