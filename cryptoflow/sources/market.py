@@ -235,18 +235,16 @@ class MarketStreams:
         name, _, kind = message["stream"].partition("@")
         data: dict[str, Any] = message["data"]
         feed = self.feeds.get(name.upper())
-        if feed is None:
+        if feed is None or kind not in self._stream_kinds():
             raise InvalidRecord(f"a stream this worker did not ask for: {message['stream']:.60}")
         if data.get("s") != feed.symbol:
             raise InvalidRecord(f"stream {message['stream']:.60} carries symbol "
                                 f"{data.get('s')!r:.40}")
-        if kind == "aggTrade" and "trades" in self.kinds:
+        if kind == "aggTrade":
             await self._live_trade(feed, trade_from_fields(data, feed.symbol, datetime.now(UTC)),
                                    data)
-        elif kind == "bookTicker" and "book" in self.kinds:
-            feed.note_book(book_from_fields(data, feed.symbol, int(time.time() * 1000)))
         else:
-            raise InvalidRecord(f"unknown stream kind {kind!r:.40}")
+            feed.note_book(book_from_fields(data, feed.symbol, int(time.time() * 1000)))
 
     async def _live_trade(self, feed: SymbolFeed, trade: Trade, fields: dict[str, Any]) -> None:
         if feed.filling is not None:

@@ -140,13 +140,16 @@ def exchange() -> Iterator[SimExchangeThread]:
         yield sim
 
 
-@pytest.fixture
-def worker_env(stack: LocalStack, exchange: SimExchangeThread) -> dict[str, str]:
-    """Environment of a worker on this test's stack: fast polls, quick batches."""
+def worker_environment(stack: LocalStack, exchange: SimExchangeThread) -> dict[str, str]:
+    """Environment of a worker on ``stack``: fast polls, quick batches."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRYPTOFLOW_")}
     env.update(stack.env())
     env.update({
         "CRYPTOFLOW_BINANCE_URL": exchange.url,
+        "CRYPTOFLOW_BINANCE_WS_URL": exchange.ws_url,
+        # The price-tick tests run without the streams; tests/integration/test_streams*.py
+        # turn them on.
+        "CRYPTOFLOW_STREAMS": "none",
         "CRYPTOFLOW_POLL_INTERVAL": "0.5",
         "CRYPTOFLOW_BATCH_LINGER": "0.1",
         "CRYPTOFLOW_WEB_PORT": str(free_port()),
@@ -155,25 +158,41 @@ def worker_env(stack: LocalStack, exchange: SimExchangeThread) -> dict[str, str]
     return env
 
 
+class Workers:
+    """Starts workers in ``root``; ``stop_all`` stops every one still running."""
+
+    def __init__(self, env: dict[str, str], root: Path) -> None:
+        self.env = env
+        self.root = root
+        self.started: list[WorkerProcess] = []
+
+    def start(self, name: str = "worker", wait: bool = True, **overrides: str) -> WorkerProcess:
+        env = {**self.env, **overrides}
+        if self.started and "CRYPTOFLOW_WEB_PORT" not in overrides:  # one web port each
+            env["CRYPTOFLOW_WEB_PORT"] = str(free_port())
+        worker = WorkerProcess(env, self.root / name, name)
+        self.started.append(worker)
+        return worker.start(wait=wait)
+
+    def stop_all(self) -> None:
+        for worker in self.started:
+            if worker.running:
+                worker.stop()
+
+
+@pytest.fixture
+def worker_env(stack: LocalStack, exchange: SimExchangeThread) -> dict[str, str]:
+    return worker_environment(stack, exchange)
+
+
 @pytest.fixture
 def start_worker(
     worker_env: dict[str, str], tmp_path: Path,
 ) -> Iterator[Callable[..., WorkerProcess]]:
     """Start workers; every one still running at the end is stopped."""
-    workers: list[WorkerProcess] = []
-
-    def start(name: str = "worker", wait: bool = True, **overrides: str) -> WorkerProcess:
-        env = {**worker_env, **overrides}
-        if workers and "CRYPTOFLOW_WEB_PORT" not in overrides:  # one web port per worker
-            env["CRYPTOFLOW_WEB_PORT"] = str(free_port())
-        worker = WorkerProcess(env, tmp_path / name, name)
-        workers.append(worker)
-        return worker.start(wait=wait)
-
-    yield start
-    for worker in workers:
-        if worker.running:
-            worker.stop()
+    workers = Workers(worker_env, tmp_path)
+    yield workers.start
+    workers.stop_all()
 
 
 @pytest.fixture

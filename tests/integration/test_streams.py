@@ -1,0 +1,252 @@
+"""Streamed trades: every aggregate trade once in MongoDB, whatever the stream does.
+
+One stack, one simulated exchange and one worker serve the whole module, so a drill
+costs seconds: each test injects its fault and then checks the promise again. Every
+trade id the exchange generated from the first one recorded on is in ``trades``
+exactly once, and every closed minute's candle equals the exchange's kline.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pymongo import MongoClient
+from pymongo.database import Database
+
+from cryptoflow.devstack.localstack import LocalStack
+from cryptoflow.devstack.simexchange import (
+    DEFAULT_SYMBOLS,
+    Fault,
+    SimExchangeThread,
+    StreamFault,
+)
+from tests.integration.conftest import (
+    WorkerProcess,
+    Workers,
+    get,
+    wait_for,
+    worker_environment,
+)
+
+pytestmark = pytest.mark.integration
+
+SYMBOLS = DEFAULT_SYMBOLS
+STREAM_ENV = {
+    "CRYPTOFLOW_STREAMS": "trades,book",
+    "CRYPTOFLOW_STREAM_SILENCE": "2",
+    "CRYPTOFLOW_GAP_FILL_TIMEOUT": "5",
+    "CRYPTOFLOW_BOOK_INTERVAL": "0.5",
+    "CRYPTOFLOW_POLL_INTERVAL": "0",
+}
+
+
+@pytest.fixture(scope="module")
+def market() -> Iterator[SimExchangeThread]:
+    with SimExchangeThread(seed=11, trade_rate=8.0, book_rate=10.0) as sim:
+        yield sim
+
+
+@pytest.fixture(scope="module")
+def market_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    root = tmp_path_factory.mktemp("streams")
+    with LocalStack(kafka_port=0, mongo_port=0, data_dir=root / "stack") as local:
+        yield local
+
+
+@pytest.fixture(scope="module")
+def workers(
+    market_stack: LocalStack, market: SimExchangeThread,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Workers]:
+    env = {**worker_environment(market_stack, market), **STREAM_ENV}
+    started = Workers(env, Path(tmp_path_factory.mktemp("stream-workers")))
+    started.start()
+    yield started
+    started.stop_all()
+
+
+@pytest.fixture(scope="module")
+def db(market_stack: LocalStack) -> Iterator[Database[dict[str, Any]]]:
+    client: MongoClient[dict[str, Any]] = MongoClient(market_stack.mongo_uri, tz_aware=True)
+    yield client["fx"]
+    client.close()
+
+
+def worker_of(workers: Workers) -> WorkerProcess:
+    return next(worker for worker in workers.started if worker.running)
+
+
+def stored_ids(db: Database[dict[str, Any]], symbol: str) -> list[int]:
+    return [doc["trade_id"] for doc in db["trades"].find({"symbol": symbol}, {"trade_id": 1})]
+
+
+def generated_ids(market: SimExchangeThread, symbol: str) -> list[int]:
+    return [trade["a"] for trade in market.sim.agg_trades(symbol)]
+
+
+def assert_every_trade_once(
+    db: Database[dict[str, Any]], market: SimExchangeThread, workers: Workers,
+    timeout: float = 45.0,
+) -> None:
+    """Every trade generated until now, from the first recorded on, is stored once."""
+    wanted = {symbol: generated_ids(market, symbol) for symbol in SYMBOLS}
+
+    def missing() -> dict[str, list[int]]:
+        gaps = {}
+        for symbol in SYMBOLS:
+            ids = set(stored_ids(db, symbol))
+            first = min(ids, default=None)
+            lost = [i for i in wanted[symbol] if first is None or (i >= first and i not in ids)]
+            if lost:
+                gaps[symbol] = lost
+        return gaps
+
+    def progress() -> str:
+        lost = missing()
+        return (f"every trade stored; missing {({s: (len(v), v[:5]) for s, v in lost.items()})}"
+                f"\nworker warnings:\n{worker_of(workers).warnings()[-3000:]}")
+
+    wait_for(lambda: not missing(), timeout=timeout, what=progress)
+    for symbol in SYMBOLS:
+        ids = stored_ids(db, symbol)
+        assert len(ids) == len(set(ids)), f"{symbol}: a trade stored twice"
+        assert set(ids) <= set(generated_ids(market, symbol)), f"{symbol}: a trade never made"
+        assert sorted(ids) == list(range(min(ids), max(ids) + 1)), f"{symbol}: a hole"
+
+
+def test_streamed_trades_are_stored_once(
+    workers: Workers, db: Database[dict[str, Any]], market: SimExchangeThread,
+) -> None:
+    wait_for(lambda: all(stored_ids(db, symbol) for symbol in SYMBOLS), timeout=30,
+             what="first trades of every symbol")
+    assert_every_trade_once(db, market, workers)
+    document = db["trades"].find_one({"symbol": "BTCUSDT"})
+    assert document is not None
+    assert set(document) == {"_id", "symbol", "trade_id", "price", "qty", "first_trade_id",
+                             "last_trade_id", "ts", "is_buyer_maker"}
+    assert document["ts"].tzinfo is not None
+
+
+@pytest.mark.parametrize("fault", [
+    StreamFault.drop_connection(),
+    StreamFault.skip_trades("BTCUSDT", 7),
+    StreamFault.stall(4.0),
+    StreamFault.shutdown(),
+], ids=["dropped", "skipped-messages", "stall", "shutdown-notice"])
+def test_a_stream_fault_leaves_no_gap(
+    fault: StreamFault, workers: Workers, db: Database[dict[str, Any]],
+    market: SimExchangeThread,
+) -> None:
+    before = len(market.sim.connections)
+    market.sim.inject_stream(fault)
+    time.sleep(3)  # trades go on meanwhile
+    if fault.kind != "skip_trades":
+        wait_for(lambda: len(market.sim.connections) > before, timeout=30,
+                 what="the worker reconnecting")
+    assert_every_trade_once(db, market, workers)
+
+
+def test_refused_reconnects_back_off_and_fill(
+    workers: Workers, db: Database[dict[str, Any]], market: SimExchangeThread,
+) -> None:
+    market.sim.inject_stream(StreamFault.refuse_connections(4.0), StreamFault.drop_connection())
+    time.sleep(5)
+    assert_every_trade_once(db, market, workers)
+    assert not market.sim.stream_violations
+
+
+def test_a_rate_limited_fill_waits_for_retry_after(
+    workers: Workers, db: Database[dict[str, Any]], market: SimExchangeThread,
+) -> None:
+    market.sim.inject(Fault.status(429, retry_after=2).at("/api/v3/aggTrades"))
+    market.sim.inject_stream(StreamFault.skip_trades("ETHUSDT", 5))
+    assert_every_trade_once(db, market, workers)
+    assert not market.sim.violations  # nothing was asked before Retry-After had passed
+
+
+def test_malformed_frames_are_dead_letters(
+    workers: Workers, db: Database[dict[str, Any]], market: SimExchangeThread,
+) -> None:
+    before = db["deadletters"].count_documents({})
+    market.sim.inject_stream(StreamFault.malformed(4))
+    wait_for(lambda: db["deadletters"].count_documents({}) >= before + 4, timeout=20,
+             what="four dead letters")
+    letters = list(db["deadletters"].find().sort("received_at", -1).limit(4))
+    assert all(letter["reason"] for letter in letters)
+    assert_every_trade_once(db, market, workers)
+
+
+def test_the_api_shows_trades_book_streams_and_health(
+    workers: Workers, db: Database[dict[str, Any]], market: SimExchangeThread,
+) -> None:
+    worker = worker_of(workers)
+    status, book = wait_for(lambda: (r := get(worker, "/api/book/BTCUSDT/"))[0] == 200 and r,
+                            timeout=20, what="a book ticker")
+    assert book["bid"] < book["ask"]
+    status, page = get(worker, "/api/trades/BTCUSDT/?limit=5")
+    assert status == 200, page
+    assert len(page["trades"]) == 5 and page["next"]
+    ids = [trade["trade_id"] for trade in page["trades"]]
+    assert ids == sorted(ids)
+    status, following = get(worker, page["next"])
+    assert status == 200
+    assert following["trades"][0]["trade_id"] == ids[-1] + 1
+    assert get(worker, "/api/trades/BTCUSDT/?limit=٣")[0] == 400
+    assert get(worker, "/api/trades/BTCUSDT/?start=2026-01-02T00:00:00Z"
+                       "&end=2026-01-01T00:00:00Z")[0] == 400
+    status, streams = get(worker, "/api/streams/")
+    assert status == 200
+    (connection,) = streams["workers"][0]["connections"]
+    assert connection["state"] == "connected"
+    assert connection["symbols"] == sorted(SYMBOLS)
+    assert connection["reconnects"] >= 1  # the drills above
+    status, stats = get(worker, "/api/stats/BTCUSDT/?window=1h")
+    assert status == 200
+    assert stats["trades"] > 0 and stats["volume"] > 0
+    assert stats["spread_bps_mean"] is not None
+    status, health = get(worker, "/api/health/")
+    assert health["checks"]["streams"]["ok"], health
+
+
+def test_a_killed_worker_resumes_where_the_recording_stands(
+    workers: Workers, db: Database[dict[str, Any]], market: SimExchangeThread,
+) -> None:
+    worker = worker_of(workers)
+    worker.kill()
+    time.sleep(4)  # trades the exchange makes while no worker streams
+    worker.start()
+    assert_every_trade_once(db, market, workers, timeout=60)
+
+
+def test_closed_minutes_equal_the_exchange_klines(
+    workers: Workers, db: Database[dict[str, Any]], market: SimExchangeThread,
+) -> None:
+    """Last, when the module has recorded for a while: every closed minute recorded
+    from its start equals the kline the exchange computes from the same trades."""
+    def full_minutes() -> list[dict[str, Any]]:
+        first = db["trades"].find_one({"symbol": "BTCUSDT"}, sort=[("trade_id", 1)])
+        now = datetime.now(UTC).timestamp()
+        return [c for c in db["candles_1m"].find({"source": "trades"})
+                if first is not None and c["start"] > first["ts"]
+                and c["end"].timestamp() < now - 2]
+
+    wait_for(full_minutes, timeout=90, interval=1, what="a closed minute recorded whole")
+    assert_every_trade_once(db, market, workers)
+    for candle in full_minutes():
+        start_ms = int(candle["start"].timestamp() * 1000)
+        url = (f"{market.url}/api/v3/klines?symbol={candle['symbol']}&interval=1m"
+               f"&startTime={start_ms}&endTime={start_ms}")
+        with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310
+            (kline,) = json.loads(response.read())
+        assert (candle["open"], candle["high"], candle["low"], candle["close"]) == tuple(
+            float(value) for value in kline[1:5]), candle
+        assert candle["volume"] == pytest.approx(float(kline[5]), rel=1e-12)
+        assert candle["quote_volume"] == pytest.approx(float(kline[7]), rel=1e-9)
+        assert candle["trades"] == kline[8]
