@@ -1,0 +1,209 @@
+"""MarketStreams against the simulated exchange (real sockets, in-process; no Kafka):
+what it hands on is every aggregate trade once, in id order, whatever the stream does."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import pytest
+import pytest_asyncio
+
+from cryptoflow.devstack.simexchange import SimExchange, StreamFault
+from cryptoflow.records import parse_book
+from cryptoflow.settings import Settings
+from cryptoflow.sources.binance import BinanceClient
+from cryptoflow.sources.gaps import Gap
+from cryptoflow.sources.market import MarketStreams
+
+SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
+
+
+@dataclass
+class Recorded:
+    """What MarketStreams handed on, set aside, and reported."""
+
+    trades: list[tuple[str, bytes]] = field(default_factory=list)
+    books: list[tuple[str, bytes]] = field(default_factory=list)
+    dead: list[str] = field(default_factory=list)
+    gaps: list[tuple[Gap, str]] = field(default_factory=list)
+
+    async def send(self, kind: str, records: list[tuple[str, bytes]]) -> None:
+        (self.trades if kind == "trades" else self.books).extend(records)
+
+    async def dead_letter(self, value: bytes, reason: str, origin: str) -> None:
+        self.dead.append(reason)
+
+    async def record_gap(self, gap: Gap, reason: str) -> None:
+        self.gaps.append((gap, reason))
+
+    def ids(self, symbol: str) -> list[int]:
+        return [json.loads(value)["a"] for name, value in self.trades if name == symbol]
+
+
+@pytest_asyncio.fixture
+async def market() -> AsyncIterator[SimExchange]:
+    sim = SimExchange(seed=5, trade_rate=60.0, book_rate=30.0, trade_retention=400)
+    await sim.start()
+    yield sim
+    await sim.stop()
+
+
+@pytest_asyncio.fixture
+async def streaming(market: SimExchange) -> AsyncIterator[Callable[..., MarketStreams]]:
+    """Start MarketStreams on the exchange; returns it (and its record as ``.recorded``)."""
+    tasks: list[asyncio.Task[None]] = []
+    clients: list[BinanceClient] = []
+
+    def start(resume: dict[str, int] | None = None, **env: str) -> MarketStreams:
+        settings = Settings.from_env({
+            "CRYPTOFLOW_BINANCE_WS_URL": market.ws_url, "CRYPTOFLOW_STREAM_SILENCE": "1.5",
+            "CRYPTOFLOW_BOOK_INTERVAL": "0.3", "CRYPTOFLOW_GAP_FILL_TIMEOUT": "2", **env,
+        }, env_file=None)
+        recorded = Recorded()
+        client = BinanceClient(market.url, 2.0)
+        clients.append(client)
+
+        async def resume_at(symbol: str) -> int | None:
+            return (resume or {}).get(symbol)
+
+        streams = MarketStreams(
+            settings, client, send=recorded.send, dead_letter=recorded.dead_letter,
+            record_gap=recorded.record_gap, resume=resume_at, owned=lambda: SYMBOLS)
+        streams.recorded = recorded  # type: ignore[attr-defined]
+        tasks.append(asyncio.ensure_future(streams.run()))
+        return streams
+
+    yield start
+    for task in tasks:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    for client in clients:
+        await client.close()
+
+
+def assert_every_trade_once(market: SimExchange, recorded: Recorded) -> None:
+    assert any(recorded.ids(symbol) for symbol in SYMBOLS)
+    for symbol in SYMBOLS:
+        ids = recorded.ids(symbol)
+        if not ids:  # a quiet symbol: the exchange made no trade since the start
+            continue
+        assert ids == list(range(ids[0], ids[-1] + 1)), f"{symbol}: a gap or a repeat"
+        assert ids[-1] in [trade["a"] for trade in market.agg_trades(symbol)]
+
+
+def newest(market: SimExchange, symbol: str) -> int | None:
+    trades = market.agg_trades(symbol)
+    return trades[-1]["a"] if trades else None
+
+
+async def settle(market: SimExchange, recorded: Recorded, seconds: float = 20.0) -> None:
+    """Wait until every symbol's newest generated trade was handed on."""
+    for _ in range(int(seconds / 0.1)):
+        wanted = {s: newest(market, s) for s in SYMBOLS}
+        if all(w is None or (recorded.ids(s) and recorded.ids(s)[-1] >= w)
+               for s, w in wanted.items()):
+            return
+        await asyncio.sleep(0.1)
+    pytest.fail(f"not caught up: {[(s, recorded.ids(s)[-1:], newest(market, s)) for s in SYMBOLS]}")
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("fault", [
+    StreamFault.drop_connection(),
+    StreamFault.skip_trades("SOLUSDT", 9),
+    StreamFault.stall(2.5),
+    StreamFault.shutdown(),
+], ids=["dropped", "skipped", "stall", "shutdown"])
+async def test_after_a_fault_every_trade_is_handed_on_once_in_order(
+    market: SimExchange, streaming: Callable[..., MarketStreams], fault: StreamFault,
+) -> None:
+    streams = streaming()
+    recorded: Recorded = streams.recorded  # type: ignore[attr-defined]
+    await asyncio.sleep(1.5)
+    market.inject_stream(fault)
+    await asyncio.sleep(3.5)
+    await settle(market, recorded)
+    assert_every_trade_once(market, recorded)
+    assert not recorded.gaps and not recorded.dead
+
+
+@pytest.mark.asyncio
+async def test_a_resumed_symbol_is_filled_from_where_the_recording_stands(
+    market: SimExchange, streaming: Callable[..., MarketStreams],
+) -> None:
+    await asyncio.sleep(2.0)  # a history to resume into
+    resume = {s: trades[len(trades) // 2]["a"] for s in SYMBOLS
+              if len(trades := market.agg_trades(s)) > 2}
+    streams = streaming(resume=resume)
+    recorded: Recorded = streams.recorded  # type: ignore[attr-defined]
+    await settle(market, recorded)
+    assert resume
+    for symbol, resumed_at in resume.items():
+        assert recorded.ids(symbol)[0] == resumed_at + 1
+    assert_every_trade_once(market, recorded)
+
+
+@pytest.mark.asyncio
+async def test_what_the_exchange_no_longer_has_is_an_unfilled_gap(
+    market: SimExchange, streaming: Callable[..., MarketStreams],
+) -> None:
+    await asyncio.sleep(1.0)
+    oldest = market.agg_trades("BTCUSDT")[0]["a"]  # the busiest symbol of this seed
+    streams = streaming(resume={"BTCUSDT": oldest - 51})  # 50 ids it never kept
+    recorded: Recorded = streams.recorded  # type: ignore[attr-defined]
+    await settle(market, recorded)
+    ((gap, reason),) = recorded.gaps
+    assert (gap.symbol, gap.first_id, gap.size) == ("BTCUSDT", oldest - 50, 50)
+    assert "no longer has" in reason
+    assert recorded.ids("BTCUSDT")[0] == oldest
+
+
+@pytest.mark.asyncio
+async def test_a_connection_is_rotated_before_its_age_limit_without_a_gap(
+    market: SimExchange, streaming: Callable[..., MarketStreams],
+) -> None:
+    streams = streaming(CRYPTOFLOW_STREAM_MAX_AGE="1.5")
+    recorded: Recorded = streams.recorded  # type: ignore[attr-defined]
+    await asyncio.sleep(4.0)
+    await settle(market, recorded)
+    assert len(market.connections) >= 3
+    assert streams.connections[0].reconnects >= 2
+    assert_every_trade_once(market, recorded)
+
+
+@pytest.mark.asyncio
+async def test_book_updates_are_conflated_with_their_spread_statistics(
+    market: SimExchange, streaming: Callable[..., MarketStreams],
+) -> None:
+    streams = streaming(CRYPTOFLOW_STREAMS="book")
+    recorded: Recorded = streams.recorded  # type: ignore[attr-defined]
+    await asyncio.sleep(2.0)
+    assert not recorded.trades
+    books = [parse_book(value, SYMBOLS, datetime.now(UTC)) for _, value in recorded.books]
+    assert books
+    for book in books:
+        assert book.bid < book.ask
+        assert book.updates >= 1
+        assert 0 < book.spread_bps_max <= book.spread_bps_sum + 1e-12
+        assert book.spread_bps_sum / book.updates <= book.spread_bps_max + 1e-12
+    # ~30 updates a second per symbol, one message per symbol and 0.3 s
+    assert sum(book.updates for book in books) > len(books)
+
+
+@pytest.mark.asyncio
+async def test_frames_that_are_not_market_data_are_dead_letters(
+    market: SimExchange, streaming: Callable[..., MarketStreams],
+) -> None:
+    streams = streaming()
+    recorded: Recorded = streams.recorded  # type: ignore[attr-defined]
+    await asyncio.sleep(1.0)
+    market.inject_stream(StreamFault.malformed(4))
+    await asyncio.sleep(1.5)
+    assert len(recorded.dead) == 4
+    await settle(market, recorded)
+    assert_every_trade_once(market, recorded)
