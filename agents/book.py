@@ -44,8 +44,7 @@ async def record_book(stream: Any) -> None:
                 for name, table in spread_windows.items():
                     for part in WINDOWS[name].split(books).values():
                         window = table.relative_to(part[0].ts)[symbol]
-                        seen = window.value().update_id
-                        fresh = SpreadStats.of([book for book in part if book.update_id > seen])
+                        fresh = SpreadStats.of(part, after_id=window.value().update_id)
                         if fresh.updates:
                             window += fresh
             if app.live_feed.subscribers:

@@ -59,7 +59,11 @@ async def record_batch(events: Sequence[EventT[bytes]]) -> None:
         trades = [trade for _, trade in group if trade.trade_id in stored.get(symbol, ())]
         if not trades:
             continue
-        state, closed = fold_trades(trade_candles.get(symbol), trades)
+        state, closed, late = fold_trades(trade_candles.get(symbol), trades)
+        if late:
+            metrics.LATE_TRADES.inc(len(late))
+            log.warning("%s: %d trade(s) timed before the forming candle's minute, counted "
+                        "in no candle (first id %d)", symbol, len(late), late[0].trade_id)
         candles += [candle_document(symbol, candle) for candle in closed]
         if state is not None:
             candles.append(candle_document(symbol, state))
@@ -75,7 +79,7 @@ async def record_batch(events: Sequence[EventT[bytes]]) -> None:
                 for part in WINDOWS[name].split(trades).values():
                     window = table.relative_to(part[0].ts)[symbol]
                     fresh = TradeStats.of(part, after_id=window.value().last_trade_id)
-                    if fresh.count:
+                    if fresh.agg_trades:
                         window += fresh
         if app.live_feed.subscribers:
             app.live_feed.publish(trades_event(symbol, trades))

@@ -34,6 +34,8 @@ TRADE_GAPS = Counter(
     "cryptoflow_trade_gaps", "Gaps in a trade stream, by outcome", ["outcome"])  # filled|unfilled
 TRADES_UNFILLED = Counter(
     "cryptoflow_trades_unfilled", "Aggregate trade ids recorded as an unfilled gap")
+LATE_TRADES = Counter(
+    "cryptoflow_late_trades", "Trades timed before their symbol's forming candle: in no candle")
 STREAM_RECONNECTS = Counter(
     "cryptoflow_stream_reconnects", "Times a Binance stream connection was reopened")
 STREAMS_UP = Gauge(

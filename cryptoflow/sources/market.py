@@ -180,7 +180,6 @@ class MarketStreams:
             )
             self.connections.append(connection)
             self._tasks.append(asyncio.ensure_future(connection.run(session)))
-        metrics.STREAMS_UP.set(len(self.connections))
 
     def _stream_kinds(self) -> list[str]:
         return [{"trades": "aggTrade", "book": "bookTicker"}[kind] for kind in self.kinds]

@@ -24,6 +24,7 @@ from typing import Any
 
 import aiohttp
 
+from cryptoflow import metrics
 from cryptoflow.backoff import Backoff
 from cryptoflow.sources.gaps import AttemptWindow
 
@@ -103,6 +104,7 @@ class StreamConnection:
             if self._stopping:
                 break
             self.reconnects += 1
+            metrics.STREAM_RECONNECTS.inc()
             self._went_down(reason)
             if time.monotonic() - opened > STABLE_AFTER:
                 delays = self.backoff.delays()
@@ -140,10 +142,12 @@ class StreamConnection:
         self.down_since = None
         self._last_frame = time.monotonic()
         log.info("Binance stream %s: connected (%d streams)", self.name, len(self.streams))
+        metrics.STREAMS_UP.inc()
         try:
             await self.on_connect()
             return await self._read(ws)
         finally:
+            metrics.STREAMS_UP.dec()
             self._ws = None
             with contextlib.suppress(aiohttp.ClientError, OSError):
                 await ws.close()
