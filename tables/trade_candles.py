@@ -10,7 +10,7 @@ client and the gap filler publish them): a trade whose id is not above the last 
 in was counted before (a redelivered batch, a trade both streamed and re-fetched) and is
 skipped. Volume and quote volume are kept as exact decimals (tables/exact.py), so they do
 not depend on how the trades were split into batches and ``volume`` equals the kline's
-``v``; the kline's ``q`` is rounded by Binance to 8 places, ours is not.
+``v``; Binance prints the kline's ``q`` with 8 places, ours is the unrounded sum.
 
 A trade with a new id but a time in a minute before the forming candle's cannot happen on
 Binance (trade times do not decrease along ids). If one comes, it is counted in no candle
