@@ -13,6 +13,7 @@ from typing import Any
 from cryptoflow.exceptions import ApiError, InvalidTick
 from cryptoflow.records import PriceTick, format_ts, parse_ts
 from cryptoflow.tables.stats import RollingStats
+from cryptoflow.tables.trade_stats import SpreadStats, TradeStats
 from cryptoflow.tables.windows import DEFAULT_WINDOW, WINDOWS, WindowSpec
 
 MAX_PARAM_CHARS = 64
@@ -71,6 +72,12 @@ def window_stats(
         "window": {"size": spec.name, "start": format_ts(start), "end": format_ts(end)},
         **stats.summary(),
     }
+
+
+def trade_window_fields(trades: TradeStats, book: SpreadStats) -> dict[str, Any]:
+    """What the streams add to ``window_stats``'s body: volumes, vwap, trades and taker
+    sides, latest bid/ask and the spread (zeros and nulls for a window without them)."""
+    return {**trades.summary(), **book.summary()}
 
 
 def latest_price(symbol: str, tick: PriceTick | None) -> dict[str, Any]:

@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from cryptoflow.exceptions import ApiError
-from cryptoflow.records import PriceTick
+from cryptoflow.records import BookTicker, PriceTick, Trade
 from cryptoflow.tables.stats import RollingStats
+from cryptoflow.tables.trade_stats import SpreadStats, TradeStats
 from cryptoflow.tables.windows import WINDOWS
 from cryptoflow.web import api
 
@@ -70,6 +71,32 @@ def test_window_stats_shape() -> None:
         "count": 2, "min": 100.0, "max": 110.0, "mean": 105.0, "stddev": 5.0,
         "open": 100.0, "close": 110.0, "change_pct": 10.0,
         "first_ts": "2026-11-24T12:00:42.500Z", "last_ts": "2026-11-24T12:00:42.500Z",
+    }
+
+
+def test_trade_window_fields_add_the_streamed_statistics_without_overwriting_any() -> None:
+    trades = [Trade(symbol="BTCUSDT", trade_id=i, price=price, qty=qty, first_trade_id=10 * i,
+                    last_trade_id=10 * i + 2, time_ms=1764547200000, is_buyer_maker=maker)
+              for i, (price, qty, maker) in enumerate([(100.0, 0.5, False), (110.0, 1.5, True)])]
+    books = [BookTicker(symbol="BTCUSDT", update_id=u, bid=bid, bid_qty=1.0, ask=bid + 1,
+                        ask_qty=2.0, received_ms=1764547200000, updates=4,
+                        spread_bps_sum=4 * width, spread_bps_max=width + 1)
+             for u, bid, width in [(7, 99.0, 2.0), (9, 109.0, 3.0)]]
+    fields = api.trade_window_fields(TradeStats.of(trades), SpreadStats.of(books))
+    assert fields == {
+        "volume": 2.0, "quote_volume": 215.0, "vwap": 107.5, "trades": 6,
+        "buy_volume": 0.5, "sell_volume": 1.5,
+        "bid": 109.0, "ask": 110.0, "spread_bps_mean": 2.5, "spread_bps_max": 4.0,
+    }
+    body = api.window_stats("BTCUSDT", WINDOWS["1m"], NOW, RollingStats())
+    assert not body.keys() & fields.keys()
+
+
+def test_a_window_without_trades_or_book_has_zero_volume_and_nulls() -> None:
+    assert api.trade_window_fields(TradeStats(), SpreadStats()) == {
+        "volume": 0.0, "quote_volume": 0.0, "vwap": None, "trades": 0,
+        "buy_volume": 0.0, "sell_volume": 0.0,
+        "bid": None, "ask": None, "spread_bps_mean": None, "spread_bps_max": None,
     }
 
 

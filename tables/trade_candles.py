@@ -1,0 +1,135 @@
+"""1-minute candles from aggregate trades, equal to Binance's klines. Pure.
+
+The agent reading the ``trades`` topic keeps each symbol's forming candle in a plain table
+(``CandleState``) and folds every batch into it with ``fold_trades``; a trade of a later
+minute closes the candle, which goes to ``candles_1m`` as ``candle_document``.
+
+Exact under at-least-once delivery, because a symbol's aggregate trade ids are consecutive
+and its trades reach the fold in id order (the topic keeps the order in which the streams
+client and the gap filler publish them): a trade whose id is not above the last one folded
+in was counted before (a redelivered batch, a trade both streamed and re-fetched) and is
+skipped. Volume and quote volume are kept as exact decimals (tables/exact.py), so they do
+not depend on how the trades were split into batches and ``volume`` equals the kline's
+``v``; Binance prints the kline's ``q`` with 8 places, ours is the unrounded sum.
+
+A trade with a new id but a time in a minute before the forming candle's cannot happen on
+Binance (trade times do not decrease along ids). If one comes, it is counted in no candle
+(the one of its minute may have been written already; putting it into a later minute
+would make that one differ from the kline) and returned in ``Folded.late`` for the caller
+to log and count. It does not move ``last_trade_id``, so a redelivery reports it again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any, NamedTuple
+
+import faust
+
+from cryptoflow.records import Trade
+from cryptoflow.tables.candles import candle_id
+from cryptoflow.tables.exact import EXACT, decimal
+
+MINUTE = timedelta(minutes=1)
+MINUTE_MS = 60_000
+SOURCE = "trades"
+
+
+class CandleState(faust.Record, serializer="json", include_metadata=False, decimals=True):
+    """The forming candle of one symbol: the minute starting at ``start_ms`` (epoch ms) and
+    the trades folded into it, ``first_trade_id..last_trade_id`` (aggregate ids). It
+    exists only once it has a trade, so it holds no infinities (JSON in a changelog)."""
+
+    start_ms: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: Decimal  # sum of qty, exact (a string in JSON)
+    quote_volume: Decimal  # sum of price * qty, exact
+    trades: int  # raw trades, what klines call n: sum of last - first + 1
+    agg_trades: int  # aggregate trades folded in; below last - first + 1 if ids are missing
+    first_trade_id: int
+    last_trade_id: int
+
+    @property
+    def start(self) -> datetime:
+        return datetime.fromtimestamp(self.start_ms / 1000, tz=UTC)
+
+    @property
+    def end_ms(self) -> int:
+        """When the minute ends: from then on, only a late trade could still change it."""
+        return self.start_ms + MINUTE_MS
+
+
+class Folded(NamedTuple):
+    """What ``fold_trades`` returns: the forming candle, the candles the trades closed
+    (oldest first) and the trades too late for the forming candle (see the module doc)."""
+
+    state: CandleState | None
+    closed: list[CandleState]
+    late: list[Trade]
+
+
+def minute_start_ms(time_ms: int) -> int:
+    return time_ms - time_ms % MINUTE_MS
+
+
+def fold_trades(state: CandleState | None, trades: Sequence[Trade]) -> Folded:
+    """Fold a symbol's ``trades`` (in stream order) into its forming candle ``state``,
+    which is not changed (a table value: the caller writes the returned one back)."""
+    forming = state.derive() if state is not None else None
+    closed: list[CandleState] = []
+    late: list[Trade] = []
+    for trade in trades:
+        if forming is None:
+            forming = _opened(trade)
+        elif trade.trade_id <= forming.last_trade_id:
+            continue  # counted before
+        elif (start := minute_start_ms(trade.time_ms)) < forming.start_ms:
+            late.append(trade)
+        elif start > forming.start_ms:
+            closed.append(forming)
+            forming = _opened(trade)
+        else:
+            _add(forming, trade)
+    return Folded(forming, closed, late)
+
+
+def _opened(trade: Trade) -> CandleState:
+    price, qty = decimal(trade.price), decimal(trade.qty)
+    return CandleState(
+        start_ms=minute_start_ms(trade.time_ms),
+        open=trade.price, high=trade.price, low=trade.price, close=trade.price,
+        volume=qty, quote_volume=EXACT.multiply(price, qty), trades=trade.raw_trades,
+        agg_trades=1, first_trade_id=trade.trade_id, last_trade_id=trade.trade_id,
+    )
+
+
+def _add(forming: CandleState, trade: Trade) -> None:
+    """One more trade of the same minute, in place (``forming`` is our own copy)."""
+    price, qty = decimal(trade.price), decimal(trade.qty)
+    forming.high = max(forming.high, trade.price)
+    forming.low = min(forming.low, trade.price)
+    forming.close = trade.price
+    forming.volume = EXACT.add(forming.volume, qty)
+    forming.quote_volume = EXACT.add(forming.quote_volume, EXACT.multiply(price, qty))
+    forming.trades += trade.raw_trades
+    forming.agg_trades += 1
+    forming.last_trade_id = trade.trade_id
+
+
+def candle_document(symbol: str, state: CandleState) -> dict[str, Any]:
+    """The ``candles_1m`` document; its ``_id`` is that of the tick candle of the same
+    minute (tables/candles.py), which it replaces."""
+    start = state.start
+    return {
+        "_id": candle_id(symbol, start), "symbol": symbol, "start": start, "end": start + MINUTE,
+        "open": state.open, "high": state.high, "low": state.low, "close": state.close,
+        "volume": float(state.volume), "quote_volume": float(state.quote_volume),
+        "trades": state.trades, "agg_trades": state.agg_trades,
+        "first_trade_id": state.first_trade_id, "last_trade_id": state.last_trade_id,
+        "source": SOURCE,
+    }
