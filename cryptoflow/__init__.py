@@ -20,8 +20,4 @@ from cryptoflow.broker import topics, watch  # noqa: F401  (registers them)
 from cryptoflow.sources import market, poller  # noqa: F401  (registers the timer, streams)
 from cryptoflow.web import feed, market_views, views  # noqa: F401  (registers the views)
 
-# isort: split
-# Last: its route matches every /api/ path, and aiohttp tries routes in the order added.
-from cryptoflow.web import unknown  # noqa: F401
-
 __all__ = ["app"]

@@ -30,9 +30,11 @@ from cryptoflow.app import app
 from cryptoflow.exceptions import ApiError
 from cryptoflow.records import LATEST_AHEAD, format_ts
 from cryptoflow.settings import mask_uri, topic_name
+from cryptoflow.sources.market import market_streams
 from cryptoflow.sources.poller import poller
+from cryptoflow.tables.market_tables import spread_windows, trade_windows
 from cryptoflow.tables.price_tables import latest_ticks, window_tables
-from cryptoflow.web import api
+from cryptoflow.web import api, market_api
 from cryptoflow.web.livefeed import sse_message
 
 log = logging.getLogger(__name__)
@@ -111,7 +113,13 @@ async def symbol_stats(view: ApiView, request: Request, symbol: str) -> dict[str
         if latest is not None and not spec.retains(moment, latest.ts):
             raise ApiError(404, f"the {spec.name} window at {moment.isoformat()} is no "
                                 f"longer kept (kept for {spec.expires})", param="at")
-        return api.window_stats(symbol, spec, moment, table.relative_to(moment)[symbol].value())
+        body = api.window_stats(
+            symbol, spec, moment, table.relative_to(moment)[symbol].value())
+        if app.settings.streams:
+            body.update(api.trade_window_fields(
+                trade_windows[spec.name].relative_to(moment)[symbol].value(),
+                spread_windows[spec.name].relative_to(moment)[symbol].value()))
+        return body
 
     return await view.from_owner(
         request, table.name, symbol, f"/api/stats/{symbol}/", answer,
@@ -184,6 +192,9 @@ class HealthView(ApiView):
                 settings.poll_interval, app.is_leader(), poller.last_success, poller.failing,
                 STARTED, datetime.now(UTC),
             ),
+            "streams": market_api.streams_health(
+                bool(settings.streams), market_streams.status()["connections"],
+                settings.stream_down_after),
         }
         status, body = api.health_body(checks)
         body["stream_clients"] = len(app.live_feed.subscribers)
@@ -271,3 +282,10 @@ class DashboardView(View):
     async def get(self, request: Request) -> Response:
         return self.html(DASHBOARD)
 
+
+@app.page("/api/{path:.*}")
+class UnknownApiView(ApiView):
+    """Anything else under /api/ is a JSON 404, never faust's plain-text one."""
+
+    async def get(self, request: Request, path: str) -> Response:
+        raise ApiError(404, f"no such endpoint: /api/{path[:64]}")
