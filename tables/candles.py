@@ -31,22 +31,28 @@ def roll_up(
     symbol: str, start: datetime, end: datetime, minutes: Sequence[Mapping[str, Any]],
 ) -> dict[str, Any] | None:
     """One candle of [start, end) from the smaller candles inside it, oldest first.
-    Mean and stddev combine exactly (Chan et al.'s parallel variance), not averaged."""
+    Mean and stddev combine exactly (Chan et al.'s parallel variance), not averaged;
+    a part without them (a backfilled kline) leaves the whole without them."""
     if not minutes:
         return None
-    count, mean, m2 = 0, 0.0, 0.0
+    count, m2 = 0, 0.0
+    mean: float | None = 0.0
     for part in minutes:
-        n, part_mean, part_m2 = part["count"], part["mean"], part["stddev"] ** 2 * part["count"]
-        delta = part_mean - mean
-        total = count + n
-        mean += delta * n / total
-        m2 += part_m2 + delta * delta * count * n / total
-        count = total
+        n = part["count"]
+        if part["mean"] is not None and mean is not None:
+            part_m2 = part["stddev"] ** 2 * n
+            delta = part["mean"] - mean
+            mean += delta * n / (count + n)
+            m2 += part_m2 + delta * delta * count * n / (count + n)
+        else:
+            mean = None
+        count += n
     return {
         "_id": f"{symbol}/{start.isoformat()}",
         "symbol": symbol, "start": start, "end": end,
         "open": minutes[0]["open"], "high": max(m["high"] for m in minutes),
         "low": min(m["low"] for m in minutes), "close": minutes[-1]["close"],
-        "count": count, "mean": mean, "stddev": math.sqrt(max(0.0, m2 / count)),
+        "count": count, "mean": mean,
+        "stddev": None if mean is None else math.sqrt(max(0.0, m2 / count)),
     }
 

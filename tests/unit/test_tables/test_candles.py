@@ -53,3 +53,20 @@ def test_an_hour_rolled_up_from_minutes_equals_one_candle_of_all_ticks(
         assert hour[field] == everything[field]
     assert hour["mean"] == pytest.approx(everything["mean"], rel=1e-9)
     assert hour["stddev"] == pytest.approx(everything["stddev"], rel=1e-6, abs=1e-6)
+
+
+def test_minutes_without_mean_and_stddev_roll_up_without_them() -> None:
+    """Backfilled klines carry no mean or stddev (Binance gives none): the roll-up of a
+    span holding one has none either, and the OHLC and count still add up."""
+    ticks = [PriceTick(symbol="BTCUSDT", price=p, ts=START + timedelta(seconds=i))
+             for i, p in enumerate([100.0, 102.0])]
+    built = candle("BTCUSDT", START, END, ticks)
+    assert built is not None
+    kline = {"symbol": "BTCUSDT", "start": END, "end": END + timedelta(minutes=1),
+             "open": 102.5, "high": 110.0, "low": 95.0, "close": 96.0, "count": 40,
+             "mean": None, "stddev": None, "source": "binance-klines"}
+    doc = roll_up("BTCUSDT", START, START + timedelta(minutes=5), [built, kline])
+    assert doc is not None
+    assert (doc["open"], doc["high"], doc["low"], doc["close"], doc["count"]) == (
+        100.0, 110.0, 95.0, 96.0, 42)
+    assert (doc["mean"], doc["stddev"]) == (None, None)
