@@ -94,12 +94,13 @@ class TickStore:
         return await cursor.to_list()
 
     async def candles_between(
-        self, collection: str, symbol: str, start: datetime, end: datetime,
+        self, collection: str, symbol: str, start: datetime, end: datetime, limit: int = 0,
     ) -> list[dict[str, Any]]:
-        """Candles of ``symbol`` starting in [start, end), oldest first."""
+        """Candles of ``symbol`` starting in [start, end), oldest first, through the
+        (symbol, start) index; at most ``limit`` of them (0: all)."""
         cursor = self.client[self._database][collection].find(
             {"symbol": symbol, "start": {"$gte": start, "$lt": end}},
-        ).sort([("symbol", ASCENDING), ("start", ASCENDING)])
+        ).sort([("symbol", ASCENDING), ("start", ASCENDING)]).limit(limit)
         return await cursor.to_list()
 
     async def last_ticks(self, collection: str, symbol: str, limit: int) -> list[dict[str, Any]]:
