@@ -3,7 +3,7 @@
 ``faust -A cryptoflow worker`` finds ``app`` here. Importing the modules below
 registers everything on it: the ingest timer, the topics, the agents (persist
 ticks and dead letters, update the tables, detect price jumps), the scheduled
-jobs, the live feed, the broker watch and the web views.
+jobs, the live feed, the broker watch and the web views (the history API's too).
 """
 
 from cryptoflow import commands, jobs  # noqa: F401  (registers them)
@@ -18,6 +18,6 @@ from cryptoflow.agents import (  # noqa: F401  (registers the agents)
 from cryptoflow.app import app
 from cryptoflow.broker import topics, watch  # noqa: F401  (registers them)
 from cryptoflow.sources import market, poller  # noqa: F401  (registers the timer, streams)
-from cryptoflow.web import feed, market_views, views  # noqa: F401  (registers the views)
+from cryptoflow.web import feed, history, market_views, views  # noqa: F401  (registers the views)
 
 __all__ = ["app"]

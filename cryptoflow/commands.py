@@ -4,27 +4,32 @@
 are the original design's query helpers: they read MongoDB and print a readable
 table (``--json`` for machines); the numbers come from pure functions below.
 ``backfill BTCUSDT --since 2024-01-01`` loads Binance's 1-minute klines into
-``candles_1m`` (see ``cryptoflow.sources.backfill``).
+``candles_1m`` (see ``cryptoflow.sources.backfill``); ``export candles BTCUSDT --since
+2026-11-01`` writes the recorded candles to a file (see ``cryptoflow.export``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import statistics
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from itertools import pairwise
-from typing import Any
+from typing import IO, Any
 
 import click
 from faust.cli import AppCommand, argument, option
 
 from cryptoflow.app import app
+from cryptoflow.exceptions import MissingExtra
+from cryptoflow.export import BINARY, FORMATS, export_candles, open_writer, parquet_module, slots
 from cryptoflow.records import format_ts
 from cryptoflow.settings import topic_name
 from cryptoflow.sources.backfill import backfill as load_klines
+from cryptoflow.tables.series import INTERVALS
 
 
 def window_stats(prices: Sequence[float]) -> dict[str, Any]:
@@ -162,3 +167,60 @@ async def backfill(
     print(f"{symbol}: {written} candle(s) written in {elapsed:.1f}s "
           f"({written / max(elapsed, 1e-9):.0f}/s); candles_1m now covers "
           f"{since.isoformat()} to {end.isoformat()}", file=sys.stderr)
+
+
+EXPORTS = ("candles",)  # trades join once the trade streams store them
+
+
+@contextlib.contextmanager
+def _output(path: str, binary: bool) -> Iterator[IO[Any]]:
+    """The file at ``path``, or stdout for ``-`` (left open)."""
+    if path == "-":
+        yield sys.stdout
+        return
+    with open(path, "wb") if binary else open(path, "w", encoding="utf-8", newline="") as out:
+        yield out
+
+
+@app.command(
+    argument("what", type=click.Choice(EXPORTS)),
+    argument("symbol", callback=_symbol),
+    option("--since", required=True, callback=_moment, help="first minute, e.g. 2026-11-01"),
+    option("--until", callback=_moment, help="end (exclusive); default: now, with the open candle"),
+    option("--interval", type=click.Choice(list(INTERVALS)), default="1m", show_default=True,
+           help="candle size"),
+    option("--format", "fmt", type=click.Choice(FORMATS), default="csv", show_default=True,
+           help="parquet needs the parquet extra"),
+    option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), default="-",
+           help="file to write; - is stdout"),
+)
+async def export(
+    self: AppCommand, what: str, symbol: str, since: datetime, until: datetime | None,
+    interval: str, fmt: str, output: str,
+) -> None:
+    """Write the recorded candles of SYMBOL in [--since, --until) to a file, a page at a
+    time, with the values of /api/candles/."""
+    spec = INTERVALS[interval]
+    end = until or datetime.now(UTC)
+    if end <= since:
+        raise click.BadParameter("--until must come after --since")
+    if fmt in BINARY and output == "-":
+        raise click.BadParameter(f"{fmt} is binary: give a file", param_hint="-o/--output")
+    started = time.monotonic()
+    try:
+        if fmt == "parquet":
+            parquet_module()  # before the file is created
+        with _output(output, fmt in BINARY) as out, click.progressbar(
+                length=slots(spec, since, end), label=f"{symbol} {interval} {what}",
+                show_pos=True, show_eta=True, file=sys.stderr) as bar:
+            writer = open_writer(fmt, out)
+            written = await export_candles(app.store, symbol, spec, since, end, writer,
+                                           bar.update)
+            writer.close()
+    except MissingExtra as err:
+        raise click.ClickException(str(err)) from None
+    finally:
+        await app.store.close()
+    print(f"{symbol}: {written} {interval} candle(s) from {since.isoformat()} to "
+          f"{end.isoformat()} written to {'stdout' if output == '-' else output} in "
+          f"{time.monotonic() - started:.1f}s", file=sys.stderr)

@@ -103,3 +103,11 @@ class ApiError(CryptoflowError):
 
 class BrokerStateLost(CryptoflowError):
     """The broker no longer has the app's topics: a memory-only broker restarted."""
+
+
+class HistoryTooDense(CryptoflowError):
+    """A candle not built yet has more stored ticks than one bounded read may fetch."""
+
+
+class MissingExtra(CryptoflowError):
+    """An optional dependency is not installed; the message says which extra brings it."""

@@ -19,27 +19,21 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime
 
 from pymongo.errors import PyMongoError
 
 from cryptoflow import metrics
 from cryptoflow.app import app
-from cryptoflow.records import PriceTick
 from cryptoflow.settings import topic_name
-from cryptoflow.tables.candles import candle, roll_up
+from cryptoflow.tables.series import INTERVALS, minute_candles, rolled_up
 
 log = logging.getLogger(__name__)
 
-CANDLES = "candles_1m"
-HOURLY = "candles_1h"
-MINUTE = timedelta(minutes=1)
-HOUR = timedelta(hours=1)
-LOOKBACK = timedelta(hours=1)
-HOURLY_LOOKBACK = timedelta(hours=48)
+CANDLES, LOOKBACK = "candles_1m", INTERVALS["1m"].built_within
+HOURLY, HOURLY_LOOKBACK = "candles_1h", INTERVALS["1h"].built_within
+HOUR = INTERVALS["1h"].size
 
 
 async def build_candles(now: datetime) -> int:
@@ -53,12 +47,8 @@ async def build_candles(now: datetime) -> int:
     for symbol in app.settings.symbols:
         newest = await app.store.latest_start(CANDLES, symbol)
         start = max(newest or end - LOOKBACK, end - LOOKBACK)
-        by_minute: dict[datetime, list[PriceTick]] = defaultdict(list)
-        for doc in await app.store.ticks_between(topic_name(symbol), symbol, start, end):
-            minute = doc["ts"].replace(second=0, microsecond=0)
-            by_minute[minute].append(PriceTick(symbol=symbol, price=doc["price"], ts=doc["ts"]))
-        docs = [doc for minute, ticks in sorted(by_minute.items())
-                if (doc := candle(symbol, minute, minute + MINUTE, ticks)) is not None]
+        docs = minute_candles(
+            symbol, await app.store.ticks_between(topic_name(symbol), symbol, start, end))
         await app.store.replace(CANDLES, docs)
         written += len(docs)
     return written
@@ -71,11 +61,8 @@ async def build_hourly_candles(now: datetime) -> int:
     for symbol in app.settings.symbols:
         newest = await app.store.latest_start(HOURLY, symbol)
         start = max(newest or end - HOURLY_LOOKBACK, end - HOURLY_LOOKBACK)
-        by_hour: dict[datetime, list[dict[str, Any]]] = defaultdict(list)
-        for part in await app.store.candles_between(CANDLES, symbol, start, end):
-            by_hour[part["start"].replace(minute=0)].append(part)
-        docs = [doc for hour, parts in sorted(by_hour.items())
-                if (doc := roll_up(symbol, hour, hour + HOUR, parts)) is not None]
+        docs = rolled_up(
+            symbol, await app.store.candles_between(CANDLES, symbol, start, end), HOUR)
         await app.store.replace(HOURLY, docs)
         written += len(docs)
     return written

@@ -12,6 +12,7 @@ from typing import Any
 
 from cryptoflow.exceptions import ApiError, InvalidTick
 from cryptoflow.records import PriceTick, format_ts, parse_ts
+from cryptoflow.tables.series import INTERVALS, Interval
 from cryptoflow.tables.stats import RollingStats
 from cryptoflow.tables.trade_stats import SpreadStats, TradeStats
 from cryptoflow.tables.windows import DEFAULT_WINDOW, WINDOWS, WindowSpec
@@ -33,6 +34,15 @@ def parse_window(query: Mapping[str, str]) -> WindowSpec:
         raise ApiError(400, f"window must be one of {', '.join(WINDOWS)}, "
                             f"got {name[:MAX_PARAM_CHARS]!r}", param="window")
     return WINDOWS[name]
+
+
+def parse_interval(query: Mapping[str, str]) -> Interval:
+    """A candle size, ``1m`` (default), ``5m`` or ``1h``."""
+    name = query.get("interval", "1m")
+    if name not in INTERVALS:
+        raise ApiError(400, f"interval must be one of {', '.join(INTERVALS)}, "
+                            f"got {name[:MAX_PARAM_CHARS]!r}", param="interval")
+    return INTERVALS[name]
 
 
 def parse_count(query: Mapping[str, str], param: str, default: int, most: int) -> int:

@@ -1,0 +1,125 @@
+"""Recorded history written to a file a page at a time: CSV, JSON lines or Parquet.
+
+``faust -A cryptoflow export candles BTCUSDT --since ...`` (``cryptoflow.commands``)
+reads pages with ``cryptoflow.readback.candle_pages`` and hands each to a writer, so
+the whole range is never in memory. The rows are the API's (``public_candle``): a file
+holds the same values as ``/api/candles/``. Parquet needs pyarrow, an optional extra.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import IO, Any, Protocol
+
+from cryptoflow.exceptions import MissingExtra
+from cryptoflow.readback import candle_pages
+from cryptoflow.sinks.mongo import TickStore
+from cryptoflow.tables.series import CANDLE_COLUMNS, Interval, ceil_to, public_candle
+from cryptoflow.web.paging import write_csv
+
+FORMATS = ("csv", "jsonl", "parquet")
+BINARY = {"parquet"}
+PAGE = 1000  # candles a read, the API's most
+PARQUET_MISSING = "--format parquet needs pyarrow: pip install 'cryptoflow[parquet]'"
+
+
+class RowWriter(Protocol):
+    def write(self, rows: Sequence[Mapping[str, Any]]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class CsvWriter:
+    """A header line, then one line per row (an unknown value is an empty cell)."""
+
+    def __init__(self, out: IO[str], columns: Sequence[str]) -> None:
+        self._out, self._columns = out, columns
+        write_csv(out, columns, [], header=True)
+
+    def write(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        write_csv(self._out, self._columns, rows, header=False)
+
+    def close(self) -> None:
+        self._out.flush()
+
+
+class JsonLinesWriter:
+    """One JSON object per line, as the API's JSON has it."""
+
+    def __init__(self, out: IO[str]) -> None:
+        self._out = out
+
+    def write(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        self._out.writelines(json.dumps(row) + "\n" for row in rows)
+
+    def close(self) -> None:
+        self._out.flush()
+
+
+def parquet_module() -> Any:
+    """pyarrow (with its parquet module), or ``MissingExtra`` saying how to install it."""
+    try:  # optional: imported only when Parquet is asked for
+        import pyarrow
+        import pyarrow.parquet
+    except ImportError:
+        raise MissingExtra(PARQUET_MISSING) from None
+    return pyarrow
+
+
+class ParquetWriter:
+    """One row group per page; ``start`` as a UTC timestamp, unknown values as nulls."""
+
+    def __init__(self, out: IO[bytes]) -> None:
+        pa = parquet_module()
+        self._pa = pa
+        self._schema = pa.schema([
+            ("start", pa.timestamp("ms", tz="UTC")),
+            *((name, pa.float64()) for name in ("open", "high", "low", "close", "volume",
+                                                 "quote_volume")),
+            ("trades", pa.int64()), ("count", pa.int64()), ("source", pa.string()),
+            ("closed", pa.bool_()),
+        ])
+        self._writer = pa.parquet.ParquetWriter(out, self._schema)
+
+    def write(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        if not rows:
+            return
+        columns = {name: [row.get(name) for row in rows] for name in self._schema.names}
+        columns["start"] = [datetime.fromisoformat(value) for value in columns["start"]]
+        self._writer.write_table(self._pa.table(columns, schema=self._schema))
+
+    def close(self) -> None:
+        self._writer.close()
+
+
+def open_writer(fmt: str, out: IO[Any]) -> RowWriter:
+    """The writer of ``fmt`` on ``out`` (text for csv/jsonl, binary for parquet)."""
+    if fmt == "csv":
+        return CsvWriter(out, CANDLE_COLUMNS)
+    if fmt == "jsonl":
+        return JsonLinesWriter(out)
+    return ParquetWriter(out)
+
+
+def slots(interval: Interval, start: datetime, end: datetime) -> int:
+    """How many candles of ``interval`` fit in [start, end): the progress bar's length."""
+    return max(0, (ceil_to(end, interval.size) - ceil_to(start, interval.size)) // interval.size)
+
+
+async def export_candles(
+    store: TickStore, symbol: str, interval: Interval, start: datetime, end: datetime,
+    writer: RowWriter, progress: Callable[[int], None],
+) -> int:
+    """Write every candle of [start, end) a page at a time; returns how many. ``progress``
+    gets the number of slots each page covered."""
+    written, cursor = 0, start
+    async for page, now in candle_pages(store, symbol, interval, start, end, PAGE,
+                                        lambda: datetime.now(UTC)):
+        writer.write([public_candle(doc, now) for doc in page.candles])
+        written += len(page.candles)
+        reached = page.next or end
+        progress(slots(interval, cursor, reached))
+        cursor = reached
+    return written

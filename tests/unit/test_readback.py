@@ -1,0 +1,122 @@
+"""Candle pages: following ``next`` yields every candle of a range once, however the
+reads are cut (page size, candles the job has not built yet, the bound on tick reads).
+
+The store here is a stand-in holding Python lists, so the paging logic is checked
+over many shapes of data; tests/integration/test_history.py checks the same against
+a real worker and database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cryptoflow import readback
+from cryptoflow.exceptions import HistoryTooDense
+from cryptoflow.tables.series import INTERVALS, MINUTE, floor_to, minute_candles, rolled_up
+
+NOW = datetime(2026, 11, 24, 13, 0, 30, tzinfo=UTC)  # the open minute is 13:00
+FIRST = NOW - timedelta(minutes=55)
+
+
+class ListStore:
+    """The three reads ``candle_page`` makes, over lists, with the store's limits."""
+
+    def __init__(self, ticks: list[dict[str, Any]], stored: list[dict[str, Any]]) -> None:
+        self.ticks = ticks  # oldest first, as the (symbol, ts) index returns them
+        self.stored = stored
+        self.reads: list[int] = []  # how many documents each read returned
+
+    async def candles_between(
+        self, collection: str, symbol: str, start: datetime, end: datetime, limit: int = 0,
+    ) -> list[dict[str, Any]]:
+        assert collection == "candles_1m"
+        found = [c for c in self.stored if start <= c["start"] < end]
+        return self._read(found[:limit] if limit else found)
+
+    async def latest_start(self, collection: str, symbol: str) -> datetime | None:
+        return self.stored[-1]["start"] if self.stored else None
+
+    async def ticks_between(
+        self, collection: str, symbol: str, start: datetime, end: datetime, limit: int = 0,
+    ) -> list[dict[str, Any]]:
+        found = [t for t in self.ticks if start <= t["ts"] < end]
+        return self._read(found[:limit] if limit else found)
+
+    def _read(self, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        self.reads.append(len(docs))
+        return docs
+
+
+def follow(store: ListStore, interval: str, start: datetime, end: datetime,
+           limit: int) -> list[list[dict[str, Any]]]:
+    async def run() -> list[list[dict[str, Any]]]:
+        return [page.candles async for page, _ in readback.candle_pages(
+            store, "BTCUSDT", INTERVALS[interval], start, end, limit, lambda: NOW)]  # type: ignore[arg-type]
+
+    return asyncio.run(run())
+
+
+offsets = st.integers(0, 55 * 60)  # seconds after FIRST, up to NOW (in the open minute)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(offsets, st.floats(1, 1e6)), min_size=0, max_size=120,
+             unique_by=lambda t: t[0]),
+    st.integers(0, 57), st.integers(1, 12), st.sampled_from(["1m", "5m"]),
+    st.integers(-10, 60), st.integers(-10, 62), st.integers(0, 30),
+)
+def test_following_next_yields_every_candle_of_the_range_once(
+    prices: list[tuple[int, float]], built_minutes: int, limit: int, interval: str,
+    start_minute: int, end_minute: int, extra_ticks: int,
+) -> None:
+    ticks = [{"price": p, "ts": FIRST + timedelta(seconds=s)} for s, p in sorted(prices)]
+    built_until = floor_to(FIRST, MINUTE) + built_minutes * MINUTE  # the job got this far
+    size = INTERVALS[interval].size
+    every_minute = minute_candles("BTCUSDT", ticks)
+    store = ListStore(ticks, [c for c in every_minute if c["start"] < built_until])
+    per_slot = max([sum(floor_to(t["ts"], size) == floor_to(u["ts"], size) for u in ticks)
+                    for t in ticks], default=0)
+    readback.TAIL_TICKS, saved = per_slot + 1 + extra_ticks, readback.TAIL_TICKS
+    start = FIRST + timedelta(minutes=start_minute, seconds=17)
+    end = FIRST + timedelta(minutes=end_minute)
+    try:
+        pages = follow(store, interval, start, end, limit)
+    finally:
+        readback.TAIL_TICKS = saved
+    expected = every_minute if interval == "1m" else rolled_up("BTCUSDT", every_minute, size)
+    expected = [c for c in expected if start <= c["start"] < end]
+    assert [c for page in pages for c in page] == expected
+    assert all(len(page) <= limit for page in pages)
+    assert max(store.reads, default=0) <= max(limit + 1, (limit + 1) * 5, readback.TAIL_TICKS)
+
+
+def test_more_ticks_in_one_unbuilt_candle_than_a_read_may_fetch_is_an_error() -> None:
+    minute = floor_to(FIRST, MINUTE)
+    ticks = [{"price": 1.0 + i, "ts": minute + timedelta(milliseconds=i)} for i in range(5)]
+    readback.TAIL_TICKS, saved = 4, readback.TAIL_TICKS
+    try:
+        with pytest.raises(HistoryTooDense, match="more than 4 ticks in one 1m candle"):
+            follow(ListStore(ticks, []), "1m", minute, NOW, 10)
+    finally:
+        readback.TAIL_TICKS = saved
+
+
+def test_the_open_minute_comes_last_and_is_not_closed() -> None:
+    ticks = [{"price": p, "ts": NOW - timedelta(seconds=s)} for s, p in [(90, 1.0), (10, 2.0)]]
+
+    async def run() -> list[dict[str, Any]]:
+        page = await readback.candle_page(
+            ListStore(ticks, []), "BTCUSDT", INTERVALS["1m"],  # type: ignore[arg-type]
+            NOW - timedelta(minutes=5), NOW, 10, NOW)
+        return page.candles
+
+    candles = asyncio.run(run())
+    assert [(c["start"], c["end"] <= NOW) for c in candles] == [
+        (floor_to(NOW, MINUTE) - MINUTE, True), (floor_to(NOW, MINUTE), False)]
