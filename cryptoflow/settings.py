@@ -92,6 +92,16 @@ def _count(raw: str) -> int:
     return value
 
 
+def _count_up_to(most: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        value = _count(raw)
+        if value > most:
+            raise ValueError(f"expected a whole number from 1 to {most}, got {raw!r}")
+        return value
+
+    return parse
+
+
 def _days(raw: str) -> int:
     if not raw.strip().isdigit():
         raise ValueError(f"expected a whole number of days >= 0, got {raw!r}")
@@ -183,6 +193,11 @@ class Settings:
     binance_ws_url: str = _setting(
         "BINANCE_WS_URL", _url(("wss", "ws")), "wss://stream.binance.com:9443",
         "Binance WebSocket base URL (combined streams at /stream)",
+    )
+    streams_per_connection: int = _setting(
+        "STREAMS_PER_CONNECTION", _count_up_to(1024), "1024",
+        "streams one WebSocket connection carries (Binance allows 1024); more symbols, more "
+        "connections",
     )
     stream_silence: float = _setting(
         "STREAM_SILENCE", _positive_seconds, "30.0",

@@ -57,7 +57,7 @@ from cryptoflow.settings import Settings
 from cryptoflow.sources.binance import BinanceClient
 from cryptoflow.sources.gapfill import GapFiller, RecordGap
 from cryptoflow.sources.gaps import Gap, TradeSequence, Verdict
-from cryptoflow.sources.streams import MAX_STREAMS, ConnectionGate, StreamConnection
+from cryptoflow.sources.streams import ConnectionGate, StreamConnection
 
 log = logging.getLogger(__name__)
 
@@ -169,8 +169,9 @@ class MarketStreams:
                  ",".join(sorted(symbols)) or "none")
         streams = [f"{symbol.lower()}@{kind}" for symbol in sorted(symbols)
                    for kind in self._stream_kinds()]
-        for number, start in enumerate(range(0, len(streams), MAX_STREAMS), start=1):
-            part = streams[start:start + MAX_STREAMS]
+        per = self.settings.streams_per_connection
+        for number, start in enumerate(range(0, len(streams), per), start=1):
+            part = streams[start:start + per]
             names = {stream.split("@", 1)[0].upper() for stream in part}
             connection = StreamConnection(
                 f"binance-{number}", self.settings.binance_ws_url, part,

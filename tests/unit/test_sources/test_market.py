@@ -207,3 +207,38 @@ async def test_frames_that_are_not_market_data_are_dead_letters(
     assert len(recorded.dead) == 4
     await settle(market, recorded)
     assert_every_trade_once(market, recorded)
+
+
+@pytest.mark.asyncio
+async def test_three_hundred_symbols_stream_over_several_connections() -> None:
+    symbols = tuple(f"S{n:03d}USDT" for n in range(300))
+    sim = SimExchange(symbols, seed=9, trade_rate=1.0, book_rate=1.0)
+    await sim.start()
+    client = BinanceClient(sim.url, 2.0)
+    recorded = Recorded()
+
+    async def nothing_recorded(symbol: str) -> None:
+        return None
+
+    settings = Settings.from_env({"CRYPTOFLOW_BINANCE_WS_URL": sim.ws_url,
+                                  "CRYPTOFLOW_STREAMS_PER_CONNECTION": "250"}, env_file=None)
+    streams = MarketStreams(
+        settings, client, send=recorded.send, dead_letter=recorded.dead_letter,
+        record_gap=recorded.record_gap, resume=nothing_recorded, owned=lambda: symbols)
+    task = asyncio.ensure_future(streams.run())
+    try:
+        for _ in range(100):
+            await asyncio.sleep(0.1)
+            if len({name for name, _ in recorded.trades}) > 250:
+                break
+        assert [len(c.streams) for c in streams.connections] == [250, 250, 100]
+        assert len(sim.connections) == 3
+        assert {c.state for c in streams.connections} == {"connected"}
+        assert len({name for name, _ in recorded.trades}) > 250  # trades of most symbols
+        assert not recorded.dead and not recorded.gaps
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await client.close()
+        await sim.stop()
