@@ -19,8 +19,10 @@ MAX_PARAM_CHARS = 64
 
 
 def parse_symbol(raw: str, symbols: Collection[str]) -> str:
+    """Case-insensitive in ASCII only: ``str.upper`` maps some other letters to ASCII
+    ones (long s, U+017F, -> ``S``), which would make aliases of a symbol."""
     symbol = raw.upper()
-    if symbol not in symbols:
+    if not raw.isascii() or symbol not in symbols:
         raise ApiError(404, f"unknown symbol {raw[:MAX_PARAM_CHARS]!r}; "
                             f"known: {', '.join(sorted(symbols))}", param="symbol")
     return symbol
@@ -35,9 +37,12 @@ def parse_window(query: Mapping[str, str]) -> WindowSpec:
 
 
 def parse_count(query: Mapping[str, str], param: str, default: int, most: int) -> int:
-    """A whole number from 1 to ``most`` (``limit``, ``minutes``)."""
+    """A whole number from 1 to ``most`` (``limit``, ``minutes``), in ASCII digits:
+    ``str.isdigit`` also takes ``²`` (which ``int`` refuses) and ``٣`` (which it reads
+    as 3), and ``int`` refuses more than 4,300 digits, so the length is capped first."""
     raw = query.get(param, str(default))
-    if not raw.isdigit() or not 1 <= int(raw) <= most:
+    if (len(raw) > MAX_PARAM_CHARS or not raw.isascii() or not raw.isdigit()
+            or not 1 <= int(raw) <= most):
         raise ApiError(400, f"{param} must be a whole number from 1 to {most}, "
                             f"got {raw[:MAX_PARAM_CHARS]!r}", param=param)
     return int(raw)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cryptoflow.exceptions import ApiError
 from cryptoflow.records import PriceTick
@@ -18,6 +20,12 @@ NOW = datetime(2026, 11, 24, 12, 0, 42, 500000, tzinfo=UTC)
 
 def test_symbols_are_case_insensitive() -> None:
     assert api.parse_symbol("btcusdt", SYMBOLS) == "BTCUSDT"
+
+
+def test_a_symbol_is_case_insensitive_in_ascii_only() -> None:
+    with pytest.raises(ApiError) as caught:
+        api.parse_symbol("btcu\u017fdt", SYMBOLS)  # long s: its upper() is 'S'
+    assert (caught.value.status, caught.value.param) == (404, "symbol")
 
 
 def test_an_unknown_symbol_is_a_404_naming_the_known_ones() -> None:
@@ -128,3 +136,27 @@ def test_history_minutes_are_bounded() -> None:
         with pytest.raises(ApiError) as caught:
             api.parse_count({"minutes": bad}, "minutes", 60, 1440)
         assert (caught.value.status, caught.value.param) == (400, "minutes")
+
+
+@pytest.mark.parametrize(
+    "bad", ["\u00b2", "\u0663", "\U0001d7d7", "1\u00b2", "9" * 4301, "1" + "0" * 5000, " 5",
+            "5 ", "+5", "5_0", ""],
+)
+def test_counts_are_ascii_digits_only(bad: str) -> None:
+    # '²' passed isdigit() and failed int(); Arabic-Indic and bold digits were read as 3 and 9;
+    # 4,301 digits made int() raise: each was a 500 or accepted, now a 400.
+    with pytest.raises(ApiError) as caught:
+        api.parse_count({"limit": bad}, "limit", 50, 500)
+    assert (caught.value.status, caught.value.param) == (400, "limit")
+    assert len(caught.value.message) < 200
+
+
+@given(st.text())
+def test_any_count_is_a_number_in_range_or_a_400(raw: str) -> None:
+    try:
+        value = api.parse_count({"limit": raw}, "limit", 50, 500)
+    except ApiError as err:
+        assert err.status == 400
+    else:
+        assert raw.isascii() and raw.isdigit() and value == int(raw)
+        assert 1 <= value <= 500
