@@ -25,6 +25,7 @@ from cryptoflow.app import app
 from cryptoflow.records import format_ts
 from cryptoflow.settings import topic_name
 from cryptoflow.sources.backfill import backfill as load_klines
+from cryptoflow.web.api import json_safe
 
 
 def window_stats(prices: Sequence[float]) -> dict[str, Any]:
@@ -65,7 +66,7 @@ def render(rows: list[dict[str, Any]], as_json: bool, empty: str = NOTHING_STORE
     """A plain text table (or JSON) of ``rows``, columns in the order of the first row;
     ``empty`` when there are none."""
     if as_json:
-        return json.dumps(rows, indent=2)
+        return json.dumps(json_safe(rows), indent=2)
     if not rows:
         return empty
     columns = list(rows[0])

@@ -6,6 +6,7 @@ one place and unit-tested without a worker.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
@@ -61,6 +62,19 @@ def parse_time(query: Mapping[str, str], param: str, now: datetime) -> datetime 
         return parse_ts(raw.replace(" ", "+"), now)  # a '+' in a query arrives as ' '
     except InvalidTick as err:
         raise ApiError(400, f"{param}: {err.reason}", param=param) from None
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with every float that is not finite as None: ``Infinity`` and ``NaN``
+    are not JSON (browsers' ``JSON.parse`` refuses them), ``null`` is. Every answer of
+    the views and every live event passes through this, whatever the stored data hold."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(item) for item in value]
+    return value
 
 
 def alert_body(document: Mapping[str, Any]) -> dict[str, Any]:

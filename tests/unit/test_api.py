@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -160,3 +162,30 @@ def test_any_count_is_a_number_in_range_or_a_400(raw: str) -> None:
     else:
         assert raw.isascii() and raw.isdigit() and value == int(raw)
         assert 1 <= value <= 500
+
+
+def json_like(floats: st.SearchStrategy[float]) -> st.SearchStrategy[Any]:
+    return st.recursive(
+        st.none() | st.booleans() | st.integers() | floats | st.text(max_size=5),
+        lambda inner: st.lists(inner, max_size=4) | st.tuples(inner, inner)
+        | st.dictionaries(st.text(max_size=5), inner, max_size=4),
+        max_leaves=20,
+    )
+
+
+@given(json_like(st.floats()))
+def test_json_safe_answers_are_json(value: Any) -> None:
+    json.dumps(api.json_safe(value), allow_nan=False)  # raises on Infinity and NaN
+
+
+@given(json_like(st.floats(allow_nan=False, allow_infinity=False)))
+def test_json_safe_keeps_every_finite_answer_as_it_is(value: Any) -> None:
+    assert json.dumps(api.json_safe(value)) == json.dumps(value)
+
+
+def test_stats_of_absurd_prices_recovered_from_before_the_bounds_are_null() -> None:
+    tick = PriceTick(symbol="BTCUSDT", price=1.7e308, ts=NOW)
+    stats = RollingStats() + tick + PriceTick(symbol="BTCUSDT", price=1e-300, ts=NOW)
+    body = api.json_safe(api.window_stats("BTCUSDT", WINDOWS["1h"], NOW, stats))
+    assert body["stddev"] is None
+    json.dumps(body, allow_nan=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -49,3 +50,9 @@ def test_change_pct_has_two_decimals_in_every_row() -> None:
     lines = jumps_report("BTCUSDT", ticks, 0.0, as_json=False).splitlines()
     assert lines[0].split()[-1] == "change_pct"
     assert [line.split()[-1] for line in lines[1:]] == ["0.50", "2.49", "-2.00"]
+
+
+def test_json_output_has_null_for_a_number_that_is_not_finite() -> None:
+    text = render([{"symbol": "BTCUSDT", "change_pct": math.inf}], as_json=True)
+    assert json.loads(text, parse_constant=lambda c: pytest.fail(c)) == [
+        {"symbol": "BTCUSDT", "change_pct": None}]
