@@ -1,12 +1,17 @@
 """Store every dead letter in MongoDB's ``deadletters`` collection, once.
 
 The document keeps the refused value exactly (text when it is UTF-8, bytes
-otherwise), the reason, and the origin as ``_id``, so a redelivered dead letter
-is a duplicate, not a second document.
+otherwise), the reason and the origin the letter names. Its ``_id`` is computed
+here from all of that (``letter_id``), not taken from a header: anyone can write
+to the dead-letter topic, and a letter whose ``cryptoflow-origin`` named where a
+real poison record lands next made the real letter a "duplicate" (its value and
+reason were lost). Now only a letter that holds exactly the same is one: a
+redelivered letter, or one resent after a restart, makes no second document.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from datetime import UTC, datetime
 from typing import Any
@@ -23,18 +28,29 @@ COLLECTION = "deadletters"
 
 def dead_letter_document(
     value: bytes | None, key: bytes | None, headers: dict[str, bytes], received: datetime,
-    fallback_origin: str,
+    position: str,
 ) -> dict[str, Any]:
-    """``fallback_origin`` (where this message sits) names letters sent without headers."""
-    origin = headers.get(ORIGIN_HEADER, fallback_origin.encode()).decode(
-        errors="backslashreplace")
+    """``position`` (where the worker read the letter) is the origin of a letter sent
+    without one (or with an empty or null one), so two such letters are two documents."""
+    origin = headers.get(ORIGIN_HEADER) or position.encode()
+    reason = headers.get(REASON_HEADER)
     return {
-        "_id": origin,
-        "reason": headers.get(REASON_HEADER, b"no reason given").decode(errors="backslashreplace"),
+        "_id": letter_id(origin, reason, key, value),
+        "origin": origin.decode(errors="backslashreplace"),
+        "reason": (reason or b"no reason given").decode(errors="backslashreplace"),
         "key": _readable(key),
         "value": _readable(value),
         "received_at": received,
     }
+
+
+def letter_id(*parts: bytes | None) -> str:
+    """SHA-256 of ``parts``, each length-prefixed (``None`` apart from empty), so no two
+    different letters share an identity and every copy of one letter has the same."""
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(b"-" if part is None else b"+%d:%b" % (len(part), part))
+    return digest.hexdigest()
 
 
 def _readable(raw: bytes | None) -> str | bytes | None:
@@ -65,7 +81,8 @@ async def store_dead_letters(stream: Any) -> None:
             # The database refused a document as such (too large, say): keep the
             # letter and its reason, without the value it cannot hold.
             for document, why in outcome.rejected:
-                log.error("dead letter %s stored without its value: %s", document["_id"], why)
+                log.error("dead letter %s from %.200s stored without its value: %s",
+                          document["_id"], document["origin"], why)
                 document.update(value=None, value_error=why)
             again = await app.store.insert(COLLECTION, [doc for doc, _ in outcome.rejected])
             outcome.inserted += again.inserted

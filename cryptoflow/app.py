@@ -22,6 +22,7 @@ from cryptoflow.settings import Settings
 from cryptoflow.sinks.mongo import TickStore
 from cryptoflow.sources.binance import BinanceClient
 from cryptoflow.web.livefeed import LiveFeed
+from cryptoflow.web.router import CryptoflowRouter
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ class CryptoflowApp(faust.App):
             web_port=settings.web_port,
             web_bind=settings.web_bind,
             web_host=settings.web_host,
+            Router=CryptoflowRouter,  # a JSON 404 for /router/<unknown table>/
             **options,
         )
         # faust's sensor statistics at /stats/ (it would take /, which stays free);

@@ -30,6 +30,7 @@ from cryptoflow.records import format_ts
 from cryptoflow.settings import topic_name
 from cryptoflow.sources.backfill import backfill as load_klines
 from cryptoflow.tables.series import INTERVALS
+from cryptoflow.web.api import json_safe
 
 
 def window_stats(prices: Sequence[float]) -> dict[str, Any]:
@@ -53,23 +54,40 @@ def consecutive_jumps(
     return jumps
 
 
-def render(rows: list[dict[str, Any]], as_json: bool) -> str:
-    """A plain text table (or JSON) of ``rows``, columns in the order of the first row."""
+NOTHING_STORED = "(nothing stored yet)"
+
+
+def jumps_report(
+    symbol: str, ticks: Sequence[tuple[float, datetime]], threshold: float, as_json: bool,
+) -> str:
+    """What ``jumps`` prints: the jumps, or why there are none (no ticks, or no move
+    beyond ``threshold`` among them)."""
+    empty = (f"no jumps beyond {threshold:.2%} in the {len(ticks)} stored tick(s) of {symbol}"
+             if ticks else NOTHING_STORED)
+    return render(consecutive_jumps(ticks, threshold), as_json, empty)
+
+
+def render(rows: list[dict[str, Any]], as_json: bool, empty: str = NOTHING_STORED) -> str:
+    """A plain text table (or JSON) of ``rows``, columns in the order of the first row;
+    ``empty`` when there are none."""
     if as_json:
-        return json.dumps(rows, indent=2)
+        return json.dumps(json_safe(rows), indent=2)
     if not rows:
-        return "(nothing stored yet)"
+        return empty
     columns = list(rows[0])
-    cells = [[_cell(row.get(c)) for c in columns] for row in rows]
+    cells = [[_cell(c, row.get(c)) for c in columns] for row in rows]
     widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
     lines += ["  ".join(v.rjust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
     return "\n".join(lines)
 
 
-def _cell(value: Any) -> str:
+def _cell(column: str, value: Any) -> str:
+    """Percentages with two decimals; prices below 1 with 8 significant digits."""
     if value is None:
         return "-"
+    if isinstance(value, float) and column.endswith("_pct"):
+        return f"{value:,.2f}"
     if isinstance(value, float):
         return f"{value:,.8g}" if abs(value) < 1 else f"{value:,.2f}"
     return str(value)
@@ -123,8 +141,7 @@ async def jumps(
 ) -> None:
     """Jumps between consecutive stored ticks of SYMBOL beyond --threshold."""
     ticks = await _last_ticks(symbol, limit)
-    rows = consecutive_jumps([(t["price"], t["ts"]) for t in ticks], threshold)
-    print(render(rows, as_json))
+    print(jumps_report(symbol, [(t["price"], t["ts"]) for t in ticks], threshold, as_json))
 
 
 def _moment(_ctx: click.Context, param: click.Parameter, raw: str | None) -> datetime | None:

@@ -3,7 +3,7 @@
 Declared once here, in prometheus-client's default registry, so that the Grafana
 dashboard in deploy/ and the code agree on one list of names. Label values are
 bounded: symbols and collections come from the settings, error kinds from the
-exception classes, dead-letter reasons are cut to their first words.
+exception classes, dead-letter reasons from a fixed set of kinds (``reason_label``).
 """
 
 from __future__ import annotations
@@ -47,7 +47,28 @@ DEAD_LETTERS = Counter(
     "cryptoflow_dead_letters", "Records set aside as dead letters", ["reason"])
 
 
+# The kind of a dead letter, by how its reason starts (cryptoflow.records, the poller,
+# the MongoDB sink); any other reason (a forged letter's, say) is "other". Labels
+# come from this fixed set only, never from the letter: the full reason stays in it.
+REASON_KINDS: tuple[tuple[str, str], ...] = (
+    ("message too large", "too_large"),
+    ("empty message", "not_json"),
+    ("not JSON", "not_json"),
+    ("expected a JSON object", "not_json"),
+    ("missing field", "missing_field"),
+    ("unknown symbol", "unknown_symbol"),
+    ("symbol must be", "unknown_symbol"),
+    ("Binance answered for a symbol", "unknown_symbol"),
+    ("price ", "bad_price"),
+    ("ts ", "bad_ts"),
+    ("source must be", "bad_source"),
+    ("database rejected", "database_rejected"),
+)
+OTHER_REASON = "other"
+REASON_LABELS = frozenset(kind for _, kind in REASON_KINDS) | {OTHER_REASON}
+
+
 def reason_label(reason: str) -> str:
-    """'unknown symbol 'X'' -> 'unknown symbol': the kind of reason, without the value."""
-    head = reason.split(":", 1)[0]
-    return " ".join(word for word in head.split()[:2] if "'" not in word and '"' not in word)
+    """'unknown symbol 'X'' -> 'unknown_symbol': the kind of reason, one of REASON_LABELS."""
+    return next((kind for start, kind in REASON_KINDS if reason.startswith(start)),
+                OTHER_REASON)

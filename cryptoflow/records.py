@@ -32,6 +32,13 @@ MAX_TICK_BYTES = 4096
 # in 1970. Binance opened in 2017.
 EARLIEST_TS = datetime(2017, 1, 1, tzinfo=UTC)
 LATEST_AHEAD = timedelta(days=1)
+# Prices outside these bounds are dead letters: no exchange quotes them, and 1.7e308
+# made the variance overflow (stddev Infinity, which is not JSON). Binance quotes
+# prices with 8 decimals, so none is below 1e-8; the dearest quotes (bitcoin in
+# rupiah-pegged BIDR) are near 2e9, 50 times below 1e11, whose square (1e22) keeps
+# every sum of the statistics finite by far.
+MIN_PRICE = 1e-8
+MAX_PRICE = 1e11
 
 
 class PriceTick(faust.Record, serializer="json", include_metadata=False, isodates=True):
@@ -66,7 +73,7 @@ def to_millis(ts: datetime) -> datetime:
 
 
 def parse_price(raw: Any) -> float:
-    """A finite price > 0 from a JSON number or a decimal string."""
+    """A price from MIN_PRICE to MAX_PRICE from a JSON number or a decimal string."""
     if isinstance(raw, bool) or not isinstance(raw, int | float | str):
         raise InvalidTick(f"price must be a number, got {type(raw).__name__}")
     try:
@@ -77,6 +84,9 @@ def parse_price(raw: Any) -> float:
         raise InvalidTick(f"price is not finite: {raw!r:.40}")
     if price <= 0:
         raise InvalidTick(f"price must be > 0, got {raw!r:.40}")
+    if not MIN_PRICE <= price <= MAX_PRICE:
+        raise InvalidTick(
+            f"price out of range ({MIN_PRICE:g} to {MAX_PRICE:g}): {raw!r:.40}")
     return price
 
 

@@ -9,6 +9,7 @@ Kafka CA file, when one is named).
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import re
@@ -18,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 import faust
 
@@ -27,6 +28,13 @@ from cryptoflow.exceptions import SettingsError
 PREFIX = "CRYPTOFLOW_"
 SECRETS = frozenset({"kafka_sasl_password"})  # never shown, not even masked in part
 SYMBOL_PATTERN = re.compile(r"^[A-Z0-9]{2,20}$")
+# URI options whose value is (or holds) a credential: MongoDB's
+# tlsCertificateKeyFilePassword, proxyPassword and authMechanismProperties
+# (AWS_SESSION_TOKEN:..., OIDC tokens), the legacy sslPEMKeyPassword, anything
+# named with pass, secret, token or credential.
+CREDENTIAL_OPTION = re.compile(r"pass|secret|token|credential|authmechanismproperties", re.I)
+OPTION_SEPARATOR = re.compile(r"[?&;]")
+MASK = "***"
 
 
 def _text(raw: str) -> str:
@@ -382,13 +390,63 @@ def topic_name(symbol: str) -> str:
 
 
 def mask_uri(uri: str) -> str:
-    """Hide the password of a URI so it can be logged."""
-    parts = urlsplit(uri)
-    if parts.password is None:
+    """Hide every credential of a URI so it can be logged or shown: the password of
+    ``user:password@`` and the value of each option that carries one
+    (``CREDENTIAL_OPTION``). Works on faust's ``;``-separated list of URIs too.
+
+    Not with ``urlsplit``: a password with an unescaped ``/``, ``?`` or ``#`` moves its
+    idea of where the host starts, and it knows nothing of options. A password with an
+    unescaped ``@``, ``:``, ``&`` or ``?`` makes a URI ambiguous; then everything that
+    could be a password is hidden: more rather than less (in a list of URIs, from the
+    first one's port to the password of the last that has one)."""
+    scheme, sep, rest = uri.partition("://")
+    if not sep:
         return uri
-    userinfo, _, hostinfo = parts.netloc.rpartition("@")
-    user = userinfo.split(":", 1)[0]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{hostinfo}"))
+    hidden = _credential_options(rest)
+    # The user info ends at the last '@', unless that '@' is inside an option's value.
+    for at in {rest.rfind("@"), _last_at_outside(rest, hidden)}:
+        colon = rest.find(":", 0, at) if at > 0 else -1
+        if colon >= 0:
+            hidden.append((colon + 1, at))
+    return scheme + sep + _hide(rest, hidden)
+
+
+def _credential_options(rest: str) -> list[tuple[int, int]]:
+    """Spans of the values of credential options. A piece without ``=`` after one
+    (``...Password=a&b``) is taken as part of its value: an unescaped ``&`` or ``?``."""
+    spans: list[tuple[int, int]] = []
+    hiding = False
+    bounds = [m.start() for m in OPTION_SEPARATOR.finditer(rest)] + [len(rest)]
+    for first, last in itertools.pairwise(bounds):
+        name, equals, _ = rest[first + 1:last].partition("=")
+        if equals:
+            hiding = bool(CREDENTIAL_OPTION.search(unquote(name)))
+            if hiding:
+                spans.append((first + 1 + len(name) + 1, last))
+        elif hiding:
+            spans.append((first, last))
+    return spans
+
+
+def _last_at_outside(rest: str, spans: list[tuple[int, int]]) -> int:
+    inside = {i for first, last in spans for i in range(first, last)}
+    return max((i for i, char in enumerate(rest) if char == "@" and i not in inside),
+               default=-1)
+
+
+def _hide(text: str, spans: list[tuple[int, int]]) -> str:
+    """``text`` with each run of overlapping or touching ``spans`` replaced by one MASK."""
+    merged: list[list[int]] = []
+    for first, last in sorted(spans):
+        if merged and first <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], last)
+        else:
+            merged.append([first, last])
+    shown, end = [], 0
+    for first, last in merged:
+        shown += [text[end:first], MASK]
+        end = last
+    return "".join(shown) + text[end:]
 
 
 def read_env_file(path: Path) -> dict[str, str]:

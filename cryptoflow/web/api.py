@@ -6,6 +6,7 @@ one place and unit-tested without a worker.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
@@ -21,8 +22,10 @@ MAX_PARAM_CHARS = 64
 
 
 def parse_symbol(raw: str, symbols: Collection[str]) -> str:
+    """Case-insensitive in ASCII only: ``str.upper`` maps some other letters to ASCII
+    ones (long s, U+017F, -> ``S``), which would make aliases of a symbol."""
     symbol = raw.upper()
-    if symbol not in symbols:
+    if not raw.isascii() or symbol not in symbols:
         raise ApiError(404, f"unknown symbol {raw[:MAX_PARAM_CHARS]!r}; "
                             f"known: {', '.join(sorted(symbols))}", param="symbol")
     return symbol
@@ -46,9 +49,12 @@ def parse_interval(query: Mapping[str, str]) -> Interval:
 
 
 def parse_count(query: Mapping[str, str], param: str, default: int, most: int) -> int:
-    """A whole number from 1 to ``most`` (``limit``, ``minutes``)."""
+    """A whole number from 1 to ``most`` (``limit``, ``minutes``), in ASCII digits:
+    ``str.isdigit`` also takes ``²`` (which ``int`` refuses) and ``٣`` (which it reads
+    as 3), and ``int`` refuses more than 4,300 digits, so the length is capped first."""
     raw = query.get(param, str(default))
-    if not raw.isdigit() or not 1 <= int(raw) <= most:
+    if (len(raw) > MAX_PARAM_CHARS or not raw.isascii() or not raw.isdigit()
+            or not 1 <= int(raw) <= most):
         raise ApiError(400, f"{param} must be a whole number from 1 to {most}, "
                             f"got {raw[:MAX_PARAM_CHARS]!r}", param=param)
     return int(raw)
@@ -67,6 +73,19 @@ def parse_time(query: Mapping[str, str], param: str, now: datetime) -> datetime 
         return parse_ts(raw.replace(" ", "+"), now)  # a '+' in a query arrives as ' '
     except InvalidTick as err:
         raise ApiError(400, f"{param}: {err.reason}", param=param) from None
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with every float that is not finite as None: ``Infinity`` and ``NaN``
+    are not JSON (browsers' ``JSON.parse`` refuses them), ``null`` is. Every answer of
+    the views and every live event passes through this, whatever the stored data hold."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(item) for item in value]
+    return value
 
 
 def alert_body(document: Mapping[str, Any]) -> dict[str, Any]:

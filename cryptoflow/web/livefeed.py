@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from cryptoflow.records import BookTicker, PriceTick, Trade, format_ts
+from cryptoflow.web.api import json_safe
 
 DEFAULT_QUEUE = 256
 
@@ -73,8 +74,9 @@ def stats_event(symbol: str, window: str, summary: dict[str, Any]) -> dict[str, 
 
 
 def sse_message(event: dict[str, Any]) -> bytes:
-    """One Server-Sent Events message: a single ``data:`` line of JSON."""
-    return b"data: " + json.dumps(event, separators=(",", ":")).encode() + b"\n\n"
+    """One Server-Sent Events message: a single ``data:`` line of JSON (null for a
+    number that is not finite)."""
+    return b"data: " + json.dumps(json_safe(event), separators=(",", ":")).encode() + b"\n\n"
 
 
 def trades_event(symbol: str, trades: Sequence[Trade]) -> dict[str, Any]:

@@ -56,6 +56,10 @@ class ApiView(View):
             headers = {"Retry-After": f"{err.retry_after:g}"} if err.retry_after else None
             return self.json(api.error_body(err), status=err.status, headers=headers)
 
+    def json(self, value: Any, **kwargs: Any) -> Response:
+        """No answer holds a non-finite number (not JSON): those become null."""
+        return super().json(api.json_safe(value), **kwargs)
+
     async def post(self, request: Request, **_: Any) -> Response:
         raise ApiError(405, f"{request.method} is not allowed here; use GET")
 

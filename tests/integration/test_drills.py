@@ -152,7 +152,7 @@ def test_drill_5_poison_records(
     )
     reasons = {doc["reason"].split(":")[0] for doc in mongo["deadletters"].find()}
     assert len(reasons) >= 6, reasons
-    assert all(doc["_id"].startswith("btc/") for doc in mongo["deadletters"].find())
+    assert all(doc["origin"].startswith("btc/") for doc in mongo["deadletters"].find())
     assert not math.isnan(mongo["btc"].find_one(sort=[("price", -1)])["price"])  # type: ignore[index]
 
 
@@ -171,9 +171,18 @@ def test_drill_6_bad_web_requests(start_worker: Callable[..., WorkerProcess]) ->
         ("/api/prices/latest/", "POST", 405),
         ("/api/health/", "DELETE", 405),
         ("/api/stats/BTCUSDT/", "PUT", 405),
+        # digits that are not ASCII, and more digits than int() reads (were 500s or accepted)
+        ("/api/alerts/?limit=%C2%B2", "GET", 400),
+        ("/api/alerts/?limit=%D9%A3", "GET", 400),
+        ("/api/prices/history/BTCUSDT/?minutes=%F0%9D%9F%97", "GET", 400),
+        ("/api/prices/history/BTCUSDT/?minutes=" + "9" * 4301, "GET", 400),
+        ("/api/alerts/?limit=" + "1" * 5000, "GET", 400),
     ]:
         code, body = get(worker, path, method)
         assert code == status, (path, method, code, body)
         assert body["error"]["status"] == status
+    # faust's own router page for a table it does not have (was a plain-text 500)
+    assert get(worker, "/router/nosuch/") == (404, {"error": "unknown table", "name": "nosuch"})
+    assert get(worker, "/router/nosuch/BTCUSDT/")[0] == 404
     assert get(worker, "/api/prices/latest/")[0] == 200
     assert worker.running

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import urllib.request
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from aiokafka import AIOKafkaProducer
+from prometheus_client.parser import text_string_to_metric_families
 from pymongo.database import Database
 
+from cryptoflow.devstack.localstack import LocalStack
 from cryptoflow.devstack.simexchange import SimExchangeThread
 from tests.integration.conftest import WorkerProcess, served, stop_serving, stored, wait_for
 
@@ -86,5 +91,66 @@ def test_records_from_other_producers_are_stored_and_garbage_is_dead_lettered(
     assert letter["reason"].startswith("not JSON")
     assert letter["value"] == b"\xff\x00 not json"  # not UTF-8: kept as bytes
     assert letter["key"] == "\x00garbage"
-    assert letter["_id"].startswith("eth/")
+    assert letter["origin"].startswith("eth/")
     assert mongo["deadletters"].count_documents({}) == 1
+
+
+def test_a_forged_dead_letter_origin_does_not_displace_the_real_letter(
+    stack: LocalStack, start_worker: Callable[..., WorkerProcess],
+    mongo: Database[dict[str, Any]],
+) -> None:
+    """Anyone may write to the dead-letter topic: a letter naming the origin where a real
+    poison record lands next must not make the real letter a duplicate (it did: the
+    real value and reason were lost). Copies of one letter still make one document."""
+    worker = start_worker(CRYPTOFLOW_POLL_INTERVAL="0")
+    letters = mongo["deadletters"]
+    now = datetime.now(UTC).isoformat()
+    good = json.dumps({"symbol": "BTCUSDT", "price": 1.5, "ts": now}).encode()
+    (placed,) = send_to(stack, "btc", [(b"BTCUSDT", good, [])], partition=0)
+    origin = f"btc/0/{placed + 1}".encode()  # where the next record of btc/0 lands
+    send_to(stack, "cryptoflow-deadletter", [(b"BTCUSDT", b"forged", [
+        ("cryptoflow-reason", b"forged reason"), ("cryptoflow-origin", origin)])])
+    wait_for(lambda: letters.count_documents({}) == 1, what="the forged letter stored")
+    assert send_to(stack, "btc", [(b"BTCUSDT", b"real poison", [])], partition=0) == [
+        placed + 1]
+    wait_for(lambda: letters.count_documents({}) == 2, what="the real letter stored too")
+    kept = {(doc["origin"], doc["value"], doc["reason"].split(":")[0]) for doc in letters.find()}
+    assert kept == {(origin.decode(), "forged", "forged reason"),
+                    (origin.decode(), "real poison", "not JSON")}
+    # and a reason of the sender's own choosing is no metric label
+    assert dead_letter_labels(worker) == {"other", "not_json"}
+
+    # A new group reads every topic again: persist resends the real letter, the
+    # dead-letter agent reads all three again; a last poison record marks the end.
+    assert worker.stop() == 0
+    start_worker("reread", CRYPTOFLOW_APP_ID="cryptoflow-reread", CRYPTOFLOW_POLL_INTERVAL="0")
+    send_to(stack, "btc", [(b"BTCUSDT", b"last poison", [])], partition=0)
+    wait_for(lambda: letters.find_one({"value": "last poison"}), what="the re-read done")
+    assert letters.count_documents({}) == 3
+    assert mongo["btc"].count_documents({}) == 1
+
+
+def send_to(
+    stack: LocalStack, topic: str, records: list[tuple[bytes, bytes, list[tuple[str, bytes]]]],
+    partition: int | None = None,
+) -> list[int]:
+    """Send (key, value, headers) records, in order; returns their offsets."""
+    async def run() -> list[int]:
+        producer = AIOKafkaProducer(bootstrap_servers=f"127.0.0.1:{stack.kafka_port}")
+        await producer.start()
+        try:
+            return [(await producer.send_and_wait(
+                topic, key=key, value=value, headers=headers, partition=partition)).offset
+                for key, value, headers in records]
+        finally:
+            await producer.stop()
+
+    return asyncio.run(run())
+
+
+def dead_letter_labels(worker: WorkerProcess) -> set[str]:
+    url = f"http://127.0.0.1:{worker.web_port}/metrics"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        text = response.read().decode()
+    return {sample.labels["reason"] for family in text_string_to_metric_families(text)
+            if family.name == "cryptoflow_dead_letters" for sample in family.samples}

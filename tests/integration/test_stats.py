@@ -6,6 +6,8 @@ import json
 import math
 import statistics
 import time
+import urllib.request
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -207,3 +209,43 @@ def test_ticks_flowing_while_a_second_worker_joins_are_stored_and_counted_once(
     tables_caught_up(second, mongo)
     for symbol in SYMBOLS:
         expected_stats(mongo, symbol, answered(second, f"/api/stats/{symbol}/?window=1h"))
+
+
+def strictly_json(worker: WorkerProcess, path: str) -> Any:
+    """The 200 body, parsed as JSON is defined: ``Infinity`` or ``NaN`` fail the test."""
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"{path} answered {constant}, which is not JSON")
+    with urllib.request.urlopen(
+            f"http://127.0.0.1:{worker.web_port}{path}", timeout=10) as response:
+        return json.loads(response.read(), parse_constant=refuse)
+
+
+def test_absurd_prices_are_dead_letters_and_no_answer_holds_a_number_that_is_not_json(
+    start_worker: Callable[..., WorkerProcess], mongo: Database[dict[str, Any]],
+    produce: Callable[[str, list[tuple[bytes | None, bytes | None]]], None],
+) -> None:
+    worker = start_worker(CRYPTOFLOW_POLL_INTERVAL="0")
+    now = datetime.now(UTC).replace(microsecond=0)
+    absurd = [json.dumps({"symbol": "BTCUSDT", "price": price,
+                          "ts": (now - timedelta(seconds=i)).isoformat()}).encode()
+              for i, price in enumerate((1.7e308, 1e-300), start=1)]
+    good = {"symbol": "BTCUSDT", "price": 67_000.5, "ts": now.isoformat()}
+    produce("btc", [(b"BTCUSDT", value) for value in absurd]
+            + [(b"BTCUSDT", json.dumps(good).encode())])
+    assert_accounted_for(mongo, Counter({("BTCUSDT", 67_000.5): 1}), Counter(absurd))
+    assert all(doc["reason"].startswith("price out of range")
+               for doc in mongo["deadletters"].find())
+    wait_for(lambda: answered(worker, "/api/prices/latest/BTCUSDT/")["price"] == 67_000.5,
+             what="the good tick counted")
+    body = strictly_json(worker, "/api/stats/BTCUSDT/?window=1h")
+    assert (body["count"], body["stddev"]) == (1, 0.0)
+
+    # What was stored before prices were bounded is answered with null, not Infinity.
+    mongo["btc"].insert_one({"symbol": "BTCUSDT", "price": math.inf,
+                             "ts": now - timedelta(seconds=30)})
+    mongo["alerts"].insert_one({"symbol": "BTCUSDT", "from_price": 1e-300, "to_price": 1.7e308,
+                                "change_pct": math.inf, "from_ts": now, "ts": now})
+    history = strictly_json(worker, "/api/prices/history/BTCUSDT/")["ticks"]
+    assert [tick["price"] for tick in history] == [None, 67_000.5]
+    (alert,) = strictly_json(worker, "/api/alerts/")
+    assert (alert["to_price"], alert["change_pct"]) == (1.7e308, None)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cryptoflow.exceptions import ApiError
 from cryptoflow.records import BookTicker, PriceTick, Trade
@@ -19,6 +23,12 @@ NOW = datetime(2026, 11, 24, 12, 0, 42, 500000, tzinfo=UTC)
 
 def test_symbols_are_case_insensitive() -> None:
     assert api.parse_symbol("btcusdt", SYMBOLS) == "BTCUSDT"
+
+
+def test_a_symbol_is_case_insensitive_in_ascii_only() -> None:
+    with pytest.raises(ApiError) as caught:
+        api.parse_symbol("btcu\u017fdt", SYMBOLS)  # long s: its upper() is 'S'
+    assert (caught.value.status, caught.value.param) == (404, "symbol")
 
 
 def test_an_unknown_symbol_is_a_404_naming_the_known_ones() -> None:
@@ -155,3 +165,54 @@ def test_history_minutes_are_bounded() -> None:
         with pytest.raises(ApiError) as caught:
             api.parse_count({"minutes": bad}, "minutes", 60, 1440)
         assert (caught.value.status, caught.value.param) == (400, "minutes")
+
+
+@pytest.mark.parametrize(
+    "bad", ["\u00b2", "\u0663", "\U0001d7d7", "1\u00b2", "9" * 4301, "1" + "0" * 5000, " 5",
+            "5 ", "+5", "5_0", ""],
+)
+def test_counts_are_ascii_digits_only(bad: str) -> None:
+    # '²' passed isdigit() and failed int(); Arabic-Indic and bold digits were read as 3 and 9;
+    # 4,301 digits made int() raise: each was a 500 or accepted, now a 400.
+    with pytest.raises(ApiError) as caught:
+        api.parse_count({"limit": bad}, "limit", 50, 500)
+    assert (caught.value.status, caught.value.param) == (400, "limit")
+    assert len(caught.value.message) < 200
+
+
+@given(st.text())
+def test_any_count_is_a_number_in_range_or_a_400(raw: str) -> None:
+    try:
+        value = api.parse_count({"limit": raw}, "limit", 50, 500)
+    except ApiError as err:
+        assert err.status == 400
+    else:
+        assert raw.isascii() and raw.isdigit() and value == int(raw)
+        assert 1 <= value <= 500
+
+
+def json_like(floats: st.SearchStrategy[float]) -> st.SearchStrategy[Any]:
+    return st.recursive(
+        st.none() | st.booleans() | st.integers() | floats | st.text(max_size=5),
+        lambda inner: st.lists(inner, max_size=4) | st.tuples(inner, inner)
+        | st.dictionaries(st.text(max_size=5), inner, max_size=4),
+        max_leaves=20,
+    )
+
+
+@given(json_like(st.floats()))
+def test_json_safe_answers_are_json(value: Any) -> None:
+    json.dumps(api.json_safe(value), allow_nan=False)  # raises on Infinity and NaN
+
+
+@given(json_like(st.floats(allow_nan=False, allow_infinity=False)))
+def test_json_safe_keeps_every_finite_answer_as_it_is(value: Any) -> None:
+    assert json.dumps(api.json_safe(value)) == json.dumps(value)
+
+
+def test_stats_of_absurd_prices_recovered_from_before_the_bounds_are_null() -> None:
+    tick = PriceTick(symbol="BTCUSDT", price=1.7e308, ts=NOW)
+    stats = RollingStats() + tick + PriceTick(symbol="BTCUSDT", price=1e-300, ts=NOW)
+    body = api.json_safe(api.window_stats("BTCUSDT", WINDOWS["1h"], NOW, stats))
+    assert body["stddev"] is None
+    json.dumps(body, allow_nan=False)

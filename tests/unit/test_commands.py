@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from cryptoflow.commands import consecutive_jumps, render, window_stats
+from cryptoflow.commands import consecutive_jumps, jumps_report, render, window_stats
 
 T0 = datetime(2026, 11, 24, tzinfo=UTC)
 
@@ -33,3 +34,25 @@ def test_render_as_table_and_json() -> None:
         "symbol   price      ts", "BTCUSDT  67,234.50   -"]
     assert json.loads(render(rows, as_json=True)) == rows
     assert render([], as_json=False) == "(nothing stored yet)"
+
+
+def test_jumps_says_whether_ticks_are_stored_or_none_jumped() -> None:
+    calm = [(100.0, T0), (100.5, T0 + timedelta(seconds=3))]
+    assert jumps_report("BTCUSDT", [], 0.01, as_json=False) == "(nothing stored yet)"
+    assert jumps_report("BTCUSDT", calm, 0.01, as_json=False) == (
+        "no jumps beyond 1.00% in the 2 stored tick(s) of BTCUSDT")
+    assert json.loads(jumps_report("BTCUSDT", calm, 0.01, as_json=True)) == []
+
+
+def test_change_pct_has_two_decimals_in_every_row() -> None:
+    ticks = [(100.0, T0), (100.5, T0 + timedelta(seconds=3)),
+             (103.0, T0 + timedelta(seconds=6)), (103.0 * 0.98, T0 + timedelta(seconds=9))]
+    lines = jumps_report("BTCUSDT", ticks, 0.0, as_json=False).splitlines()
+    assert lines[0].split()[-1] == "change_pct"
+    assert [line.split()[-1] for line in lines[1:]] == ["0.50", "2.49", "-2.00"]
+
+
+def test_json_output_has_null_for_a_number_that_is_not_finite() -> None:
+    text = render([{"symbol": "BTCUSDT", "change_pct": math.inf}], as_json=True)
+    assert json.loads(text, parse_constant=lambda c: pytest.fail(c)) == [
+        {"symbol": "BTCUSDT", "change_pct": None}]

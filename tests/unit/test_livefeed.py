@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from datetime import UTC, datetime
 
 import pytest
@@ -53,3 +54,10 @@ def test_events_serialise_as_one_sse_data_line() -> None:
     assert json.loads(message[6:]) == {
         "type": "tick", "symbol": "BTCUSDT", "price": 67234.5, "ts": "2026-11-24T00:00:00.123Z"}
     assert stats_event("ETHUSDT", "1m", {"count": 2})["type"] == "stats"
+
+
+def test_a_number_that_is_not_finite_is_sent_as_null() -> None:
+    message = sse_message(stats_event("BTCUSDT", "1h", {"count": 2, "stddev": math.inf,
+                                                        "mean": math.nan, "min": 1.5}))
+    body = json.loads(message[6:], parse_constant=lambda constant: pytest.fail(constant))
+    assert (body["stddev"], body["mean"], body["min"]) == (None, None, 1.5)

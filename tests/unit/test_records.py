@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cryptoflow.exceptions import InvalidTick
-from cryptoflow.records import PriceTick, format_ts, parse_tick
+from cryptoflow.records import MAX_PRICE, MIN_PRICE, PriceTick, format_ts, parse_price, parse_tick
 
 SYMBOLS = {"BTCUSDT", "ETHUSDT"}
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -62,6 +62,10 @@ def test_other_timezones_become_utc_with_milliseconds() -> None:
         (b'{"symbol":"BTCUSDT","price":NaN,"ts":"2026-11-24T11:59:59Z"}', "not finite"),
         (b'{"symbol":"BTCUSDT","price":Infinity,"ts":"2026-11-24T11:59:59Z"}', "not finite"),
         (wire(price="1e999"), "not finite"),
+        (wire(price=1.7e308), "price out of range (1e-08 to 1e+11): 1.7e+308"),
+        (wire(price=1e-300), "price out of range (1e-08 to 1e+11): 1e-300"),
+        (wire(price="0.000000009"), "price out of range"),
+        (wire(price=1.00000001e11), "price out of range"),
         (wire(price="cheap"), "price is not a number"),
         (wire(price=True), "price must be a number, got bool"),
         (wire(price=[1]), "price must be a number, got list"),
@@ -82,7 +86,7 @@ def test_invalid_values_are_refused_with_a_reason(value: bytes | None, reason: s
 
 
 @given(
-    price=st.floats(min_value=1e-8, max_value=1e12, allow_nan=False, allow_infinity=False),
+    price=st.floats(min_value=MIN_PRICE, max_value=MAX_PRICE),
     millis=st.integers(min_value=1_483_228_800_000, max_value=1_795_000_000_000),
 )
 def test_the_wire_format_round_trips(price: float, millis: int) -> None:
@@ -99,3 +103,19 @@ def test_the_wire_format_round_trips(price: float, millis: int) -> None:
 def test_the_faust_serialisation_keeps_a_datetime() -> None:
     tick = PriceTick(symbol="BTCUSDT", price=1.5, ts=NOW)
     assert PriceTick.loads(tick.dumps()).ts == NOW
+
+
+def test_the_price_bounds_are_inclusive() -> None:
+    assert parse_price(MIN_PRICE) == MIN_PRICE
+    assert parse_price("100000000000.00000000") == MAX_PRICE
+
+
+@given(st.floats(allow_nan=False) | st.floats(min_value=0, max_value=1e-7)
+       | st.floats(min_value=1e10, max_value=1e12))
+def test_a_price_is_accepted_exactly_within_the_bounds(price: float) -> None:
+    try:
+        parse_price(price)
+    except InvalidTick as err:
+        assert not MIN_PRICE <= price <= MAX_PRICE, err.reason
+    else:
+        assert MIN_PRICE <= price <= MAX_PRICE

@@ -10,6 +10,8 @@ from pathlib import Path
 import faust
 import pytest
 from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
 from cryptoflow.exceptions import SettingsError
 from cryptoflow.settings import Settings, mask_uri, read_env_file, topic_name
@@ -93,6 +95,17 @@ def test_describe_masks_passwords() -> None:
     assert "mongo_uri=mongodb://admin:***@db:27017/?authSource=admin" in line
 
 
+def test_describe_masks_passwords_in_uri_options() -> None:
+    settings = Settings.from_env(
+        {"CRYPTOFLOW_MONGO_URI": "mongodb://db/?tls=true&tlsCertificateKeyFilePassword=k3y"
+                                 "&authMechanismProperties=AWS_SESSION_TOKEN:t0ken"},
+        env_file=None,
+    )
+    line = settings.describe()
+    assert "k3y" not in line
+    assert "t0ken" not in line
+
+
 @pytest.mark.parametrize(
     ("uri", "masked"),
     [
@@ -100,10 +113,75 @@ def test_describe_masks_passwords() -> None:
         ("mongodb://user@host", "mongodb://user@host"),
         ("mongodb://user:p%40ss@h1:1,h2:2/db", "mongodb://user:***@h1:1,h2:2/db"),
         ("mongodb+srv://u:pw@cluster.example.net", "mongodb+srv://u:***@cluster.example.net"),
+        # the forms MongoDB's connection-string manual shows
+        ("mongodb://myDatabaseUser:D1fficultP%40ssw0rd@mongodb0.example.com:27017/"
+         "?authSource=admin",
+         "mongodb://myDatabaseUser:***@mongodb0.example.com:27017/?authSource=admin"),
+        ("mongodb://myDatabaseUser:D1fficultP%40ssw0rd@mongodb0.example.com:27017,"
+         "mongodb1.example.com:27017,mongodb2.example.com:27017/?authSource=admin&replicaSet=r",
+         "mongodb://myDatabaseUser:***@mongodb0.example.com:27017,mongodb1.example.com:27017,"
+         "mongodb2.example.com:27017/?authSource=admin&replicaSet=r"),
+        ("mongodb+srv://myDatabaseUser:D1fficultP%40ssw0rd@cluster0.example.mongodb.net/"
+         "?retryWrites=true&w=majority",
+         "mongodb+srv://myDatabaseUser:***@cluster0.example.mongodb.net/"
+         "?retryWrites=true&w=majority"),
+        ("mongodb://u:pw@[::1]:27017,[fe80::1]:27018/db",
+         "mongodb://u:***@[::1]:27017,[fe80::1]:27018/db"),
+        ("mongodb://%2Ftmp%2Fmongodb-27017.sock/db", "mongodb://%2Ftmp%2Fmongodb-27017.sock/db"),
+        ("mongodb://db.example.com/?authMechanism=MONGODB-X509&tls=true"
+         "&tlsCertificateKeyFile=/etc/ssl/client.pem&tlsCertificateKeyFilePassword=s3cr3t&w=1",
+         "mongodb://db.example.com/?authMechanism=MONGODB-X509&tls=true"
+         "&tlsCertificateKeyFile=/etc/ssl/client.pem&tlsCertificateKeyFilePassword=***&w=1"),
+        ("mongodb://AKIAEXAMPLE:wJalrXUtnFEMI%2FK7MDENG@cluster0.example.com/testdb"
+         "?authMechanism=MONGODB-AWS&authMechanismProperties=AWS_SESSION_TOKEN:FwoGZXIvY",
+         "mongodb://AKIAEXAMPLE:***@cluster0.example.com/testdb"
+         "?authMechanism=MONGODB-AWS&authMechanismProperties=***"),
+        ("mongodb://h/?authMechanism=MONGODB-OIDC&AUTHMECHANISMPROPERTIES=ENVIRONMENT:azure,"
+         "TOKEN_RESOURCE:x;proxyHost=p;proxyPassword=pp;ssl_pem_passphrase=x",
+         "mongodb://h/?authMechanism=MONGODB-OIDC&AUTHMECHANISMPROPERTIES=***;proxyHost=p;"
+         "proxyPassword=***;ssl_pem_passphrase=***"),
+        # passwords with characters left unescaped
+        ("mongodb://u:pa/ss@h1:1,h2/db?w=1", "mongodb://u:***@h1:1,h2/db?w=1"),
+        ("mongodb://u:pa#ss@h", "mongodb://u:***@h"),
+        ("mongodb://u:pa?ss@h/?w=1", "mongodb://u:***@h/?w=1"),
+        ("mongodb://u:p@ss:w@rd@h:1", "mongodb://u:***@h:1"),
+        ("mongodb://h/?tlsCertificateKeyFilePassword=a&b?c#d@e:f&tls=true",
+         "mongodb://h/?tlsCertificateKeyFilePassword=***&tls=true"),
+        ("mongodb://h:1/?tlsCertificateKeyFilePassword=p@ss", "mongodb://h:***"),
+        ("mongodb://u:a&password=b@h", "mongodb://u:***"),
+        # Kafka: faust's URL, also a ;-separated list
+        ("kafka://localhost:9092", "kafka://localhost:9092"),
+        ("kafka://user:hunter2@broker:9092", "kafka://user:***@broker:9092"),
+        ("kafka://h1:9092;kafka://h2:9092", "kafka://h1:9092;kafka://h2:9092"),
+        ("kafka://u:p@h1:9092;kafka://h2:9092", "kafka://u:***@h1:9092;kafka://h2:9092"),
+        ("kafka://h1:9092;kafka://u:p@h2:9092", "kafka://h1:***@h2:9092"),
+        ("cryptoflow-data", "cryptoflow-data"),
     ],
 )
 def test_mask_uri(uri: str, masked: str) -> None:
     assert mask_uri(uri) == masked
+
+
+PRINTABLE = st.characters(min_codepoint=0x21, max_codepoint=0x7E)
+
+
+@given(st.text(PRINTABLE, min_size=1))
+def test_no_password_in_the_user_info_is_shown(secret: str) -> None:
+    masked = mask_uri(f"mongodb://user:{secret}@h1:27017,h2/db?authSource=admin")
+    assert masked.startswith("mongodb://user:***")
+    if not set(secret) & set("?&;"):  # characters that could start an option
+        assert masked == "mongodb://user:***@h1:27017,h2/db?authSource=admin"
+    else:
+        shown = "mongodb://user:***@h1:27017,h2/db"
+        assume(len(secret) > 3 and secret not in shown)
+        assert secret not in masked
+
+
+@given(st.text(PRINTABLE.filter(lambda c: c != "="), max_size=30))
+def test_no_password_in_an_option_is_shown(secret: str) -> None:
+    # An '=' after an unescaped '&' would start another option, for MongoDB too.
+    masked = mask_uri(f"mongodb://h1,h2/?tls=true&tlsCertificateKeyFilePassword={secret}")
+    assert masked == "mongodb://h1,h2/?tls=true&tlsCertificateKeyFilePassword=***"
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cryptoflow.records import PriceTick
+from cryptoflow.records import MAX_PRICE, MIN_PRICE, PriceTick
 from cryptoflow.tables.stats import RollingStats, ticks_to_count
 
 T0 = datetime(2026, 11, 24, tzinfo=UTC)
@@ -108,3 +108,9 @@ def test_ticks_stored_before_count_only_when_newer_than_the_newest_counted() -> 
     assert ticks_to_count([(b, True), (c, True), (d, False)], b.ts) == [c, d]
     assert ticks_to_count([(c, True), (c, True)], None) == [c]
     assert ticks_to_count([(a, False)], d.ts) == [a]  # new but late: still counted
+
+
+@given(st.lists(st.floats(min_value=MIN_PRICE, max_value=MAX_PRICE), min_size=1, max_size=100))
+def test_prices_within_the_bounds_keep_every_statistic_finite(values: list[float]) -> None:
+    summary = RollingStats.of(ticks(values)).summary()
+    assert all(math.isfinite(v) for v in summary.values() if isinstance(v, float)), summary
