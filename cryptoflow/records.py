@@ -34,9 +34,9 @@ EARLIEST_TS = datetime(2017, 1, 1, tzinfo=UTC)
 LATEST_AHEAD = timedelta(days=1)
 # Prices outside these bounds are dead letters: no exchange quotes them, and 1.7e308
 # made the variance overflow (stddev Infinity, which is not JSON). Binance quotes
-# prices with 8 decimals, so none is below 1e-8; the dearest quotes (bitcoin in
-# rupiah-pegged BIDR) are near 2e9, 50 times below 1e11, whose square (1e22) keeps
-# every sum of the statistics finite by far.
+# prices with 8 decimals, so none is below 1e-8; among the dearest quotes, bitcoin in
+# Indonesian rupiah is about 1.6e9 at 100,000 USD, 60 times below 1e11, whose square
+# (1e22) keeps every sum of the statistics finite by far.
 MIN_PRICE = 1e-8
 MAX_PRICE = 1e11
 
