@@ -88,8 +88,8 @@ async def checked_by_symbol(
             expected = partition_of(record.symbol)
             if message.partition != expected:
                 raise InvalidRecord(
-                    f"{record.symbol} belongs on partition {expected}, not {message.partition} "
-                    f"(key it by the symbol as JSON)")
+                    f"wrong partition: {record.symbol} belongs on {expected}, "
+                    f"not {message.partition} (key it by the symbol as JSON)")
         except InvalidRecord as err:
             await send_dead_letter(
                 event.value, err.reason,

@@ -63,6 +63,17 @@ REASON_KINDS: tuple[tuple[str, str], ...] = (
     ("ts ", "bad_ts"),
     ("source must be", "bad_source"),
     ("database rejected", "database_rejected"),
+    # streamed market data (cryptoflow/records.py, cryptoflow/sources/market.py)
+    ("stream frame", "bad_frame"),
+    ("a stream this worker did not ask for", "bad_frame"),
+    ("stream ", "bad_frame"),
+    ("'p' (price)", "bad_price"),
+    ("book price", "bad_price"),
+    ("'", "bad_field"),
+    ("last trade id", "bad_field"),
+    ("crossed or empty book", "bad_field"),
+    ("'n', 'sum_bps'", "bad_field"),
+    ("wrong partition", "wrong_partition"),
 )
 OTHER_REASON = "other"
 REASON_LABELS = frozenset(kind for _, kind in REASON_KINDS) | {OTHER_REASON}

@@ -68,3 +68,12 @@ def test_any_reason_maps_into_the_fixed_set(reason: str) -> None:
     # 20,000 forged reasons made 20,000 series; now at most len(REASON_LABELS).
     assert reason_label(reason) in REASON_LABELS
 
+
+
+def test_market_data_reasons_have_their_own_kinds() -> None:
+    assert reason_label("stream frame is not JSON: Expecting value") == "bad_frame"
+    assert reason_label("a stream this worker did not ask for: x@weird") == "bad_frame"
+    assert reason_label("'p' (price): price out of range") == "bad_price"
+    assert reason_label("'q' must be a finite number > 0, got '0'") == "bad_field"
+    assert reason_label("wrong partition: BTCUSDT belongs on 0, not 2") == "wrong_partition"
+    assert {"bad_frame", "bad_field", "wrong_partition"} <= REASON_LABELS
