@@ -170,6 +170,10 @@ def parse_tick(value: bytes | None, symbols: Collection[str], now: datetime) -> 
 
 MAX_MARKET_BYTES = 1024
 BASIS_POINTS = 10_000
+# Sums of quantities and of price * quantity stay finite with prices up to 1e11.
+MAX_QUANTITY = 1e12
+# bid < ask, so a spread is below 2 * BASIS_POINTS of the mid.
+MAX_SPREAD_BPS = 2 * BASIS_POINTS
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,6 +284,8 @@ def _amount(data: dict[str, Any], name: str, *, zero: bool = False) -> float:
         raise InvalidRecord(f"{name!r} is not a number: {raw!r:.40}") from None
     if not math.isfinite(value) or value < 0 or (value == 0 and not zero):
         raise InvalidRecord(f"{name!r} must be a finite number > 0, got {raw!r:.40}")
+    if value > MAX_QUANTITY:
+        raise InvalidRecord(f"{name!r} is out of range (at most {MAX_QUANTITY:g}): {raw!r:.40}")
     return value
 
 
@@ -365,8 +371,9 @@ def parse_book(value: bytes | None, symbols: Collection[str], now: datetime) -> 
     if updates < 1 or not all(
         isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
         for v in (total, widest)
-    ):
-        raise InvalidRecord("'n', 'sum_bps' and 'max_bps' must be finite numbers, n >= 1")
+    ) or widest > MAX_SPREAD_BPS or total > updates * MAX_SPREAD_BPS:  # type: ignore[operator]
+        raise InvalidRecord("'n', 'sum_bps' and 'max_bps' must be finite numbers, n >= 1, "
+                            f"spreads below {MAX_SPREAD_BPS} bps")
     return BookTicker(
         symbol=book.symbol, update_id=book.update_id, bid=book.bid, bid_qty=book.bid_qty,
         ask=book.ask, ask_qty=book.ask_qty, received_ms=book.received_ms, updates=updates,

@@ -1,0 +1,94 @@
+"""Streamed market data: what a Trade and a BookTicker accept, and why they refuse."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cryptoflow.exceptions import InvalidRecord
+from cryptoflow.records import (
+    BookTicker,
+    agg_trade_wire,
+    parse_book,
+    parse_trade,
+    trade_key,
+)
+
+NOW = datetime(2026, 12, 1, tzinfo=UTC)
+T = int(NOW.timestamp() * 1000) - 5_000
+SYMBOLS = {"BTCUSDT"}
+FIELDS: dict[str, Any] = {"a": 12345, "p": "67234.50", "q": "0.012", "f": 100, "l": 105,
+                          "T": T, "m": True, "M": True, "e": "aggTrade", "E": T + 3}
+
+
+def wire(**changes: Any) -> bytes:
+    fields = {**FIELDS, **changes}
+    return json.dumps({"s": "BTCUSDT", **{k: v for k, v in fields.items() if v is not None}}
+                      ).encode()
+
+
+def test_the_topic_carries_binance_fields_as_they_came() -> None:
+    value = agg_trade_wire(FIELDS, "BTCUSDT")
+    assert json.loads(value) == {"s": "BTCUSDT", "a": 12345, "p": "67234.50", "q": "0.012",
+                                 "f": 100, "l": 105, "T": T, "m": True}
+    trade = parse_trade(value, SYMBOLS, NOW)
+    assert (trade.trade_id, trade.price, trade.qty, trade.raw_trades) == (12345, 67234.5, 0.012, 6)
+    assert trade.ts == datetime.fromtimestamp(T / 1000, tz=UTC)
+    document = trade.to_document()
+    assert document["_id"] == trade_key("BTCUSDT", 12345) == "BTCUSDT:00000000000000012345"
+    assert document["is_buyer_maker"] is True
+
+
+@given(st.integers(0, 10**18), st.integers(0, 10**18))
+def test_trade_keys_sort_like_their_ids(first: int, second: int) -> None:
+    assert (trade_key("X", first) < trade_key("X", second)) == (first < second)
+
+
+@pytest.mark.parametrize(("changes", "reason"), [
+    ({"a": -1}, "'a'"), ({"a": "12"}, "'a'"), ({"a": True}, "'a'"), ({"a": None}, "'a'"),
+    ({"p": "0"}, "price"), ({"p": "1e300"}, "price"), ({"p": "abc"}, "price"),
+    ({"q": "0"}, "'q'"), ({"q": "-1"}, "'q'"), ({"q": "1e13"}, "'q'"), ({"q": "nan"}, "'q'"),
+    ({"f": 10, "l": 9}, "last trade id"), ({"m": "yes"}, "'m'"),
+    ({"T": 10**15}, "ts"), ({"T": 1}, "ts"),
+])
+def test_a_bad_trade_is_refused_with_its_reason(changes: dict[str, Any], reason: str) -> None:
+    with pytest.raises(InvalidRecord) as refused:
+        parse_trade(wire(**changes), SYMBOLS, NOW)
+    assert reason in refused.value.reason
+
+
+@pytest.mark.parametrize(("value", "reason"), [
+    (None, "empty"), (b"x" * 2000, "too large"), (b"not json", "not JSON"), (b"[1]", "object"),
+    (b'{"s": "ETHUSDT"}', "unknown symbol"), (b'{"s": 5}', "symbol"),
+])
+def test_a_message_that_is_no_trade_is_refused(value: bytes | None, reason: str) -> None:
+    with pytest.raises(InvalidRecord) as refused:
+        parse_trade(value, SYMBOLS, NOW)
+    assert reason in refused.value.reason
+
+
+def book(**changes: Any) -> BookTicker:
+    fields = {"symbol": "BTCUSDT", "update_id": 7, "bid": 100.0, "bid_qty": 1.0, "ask": 100.5,
+              "ask_qty": 2.0, "received_ms": T, "updates": 3, "spread_bps_sum": 1.5,
+              "spread_bps_max": 0.6, **changes}
+    return BookTicker(**fields)
+
+
+def test_a_conflated_book_ticker_round_trips() -> None:
+    assert parse_book(book().to_wire(), SYMBOLS, NOW) == book()
+    assert book().spread_bps == pytest.approx(0.5 / 100.25 * 10_000)
+
+
+@pytest.mark.parametrize("changes", [
+    {"bid": 101.0}, {"bid": 100.5}, {"updates": 0}, {"spread_bps_max": 20_001.0},
+    {"spread_bps_sum": 3 * 20_000 + 1.0}, {"spread_bps_sum": float("inf")},
+    {"ask": 1e300}, {"bid_qty": -1.0},
+])
+def test_a_bad_book_ticker_is_refused(changes: dict[str, Any]) -> None:
+    with pytest.raises(InvalidRecord):
+        parse_book(book(**changes).to_wire(), SYMBOLS, NOW)
