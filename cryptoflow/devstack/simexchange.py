@@ -63,6 +63,7 @@ CLOSE_TIMEOUT = 2.0  # how long a close waits for the client's close frame
 SEND_QUEUE = 1000  # generation steps a connection may fall behind before it is dropped
 RECORDS_KEPT = 10_000  # connection, attempt and violation records kept (newest)
 MAX_CLIENT_FRAME = 64 * 1024
+MAX_REQUEST_LINE = 64 * 1024  # 1024 stream names fit in the URL
 
 
 @dataclass(frozen=True)
@@ -252,14 +253,16 @@ class SimExchange:
     ``trade_rate``: mean aggregate trades per second per symbol; ``book_rate``: book
     updates per second per symbol; ``trade_retention``: trades kept per symbol (older
     ones are not served by aggTrades); ``ping_interval``, ``pong_timeout`` and
-    ``max_connection_age`` (seconds) are Binance's 20 s, 60 s and 24 h by default."""
+    ``max_connection_age`` (seconds) are Binance's 20 s, 60 s and 24 h by default;
+    ``history``: seconds of trades that already happened when the server starts (so
+    closed minutes and past trades exist at once)."""
 
     def __init__(
         self, symbols: Sequence[str] = DEFAULT_SYMBOLS, *, seed: int | None = None,
         start_prices: dict[str, float] | None = None, volatility: float = 0.001,
         trade_rate: float = 5.0, book_rate: float = 5.0, trade_retention: int = 200_000,
         ping_interval: float = 20.0, pong_timeout: float = 60.0,
-        max_connection_age: float = 86_400.0,
+        max_connection_age: float = 86_400.0, history: float = 0.0,
     ) -> None:
         self.prices = {s: (start_prices or START_PRICES).get(s, 100.0) for s in symbols}
         self.volatility = volatility
@@ -268,6 +271,7 @@ class SimExchange:
             trade_rate, book_rate, trade_retention)
         self.ping_interval, self.pong_timeout = ping_interval, pong_timeout
         self.max_connection_age = max_connection_age
+        self.history = history
         self._start_prices = dict(self.prices)
         self._random = random.Random(seed)  # noqa: S311  (a random walk, not crypto)
         self._state = _State()
@@ -368,15 +372,19 @@ class SimExchange:
         return app
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
-        """Serve; the trade history begins at the first start (a restart goes on with it)."""
+        """Serve; the trade history begins at the first start, ``history`` seconds back
+        (a restart goes on with it)."""
         if not self._markets:
             now_ms = int(time.time() * 1000)
             with self._lock:
                 self._markets = {s: SymbolMarket(
-                    s, self._start_prices[s], now_ms, seed=self.seed,
-                    trade_rate=self.trade_rate, book_rate=self.book_rate,
+                    s, self._start_prices[s], now_ms - int(self.history * 1000),
+                    seed=self.seed, trade_rate=self.trade_rate, book_rate=self.book_rate,
                     retention=self.trade_retention) for s in self.prices}
-        self._runner = web.AppRunner(self.make_app(), access_log=None)
+                for market in self._markets.values():  # the past, before anyone connects
+                    market.advance(now_ms)
+        self._runner = web.AppRunner(self.make_app(), access_log=None,
+                                     max_line_size=MAX_REQUEST_LINE)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()
@@ -700,7 +708,7 @@ class SimExchange:
                     StreamViolation("messages", now, conn.id, conn.window_frames))
         if kind is WSMsgType.PING:
             self._push(conn, WSMsgType.PONG, [data], now)
-        elif kind is WSMsgType.PONG and data in conn.pings:
+        elif kind is WSMsgType.PONG and bytes(data) in conn.pings:
             conn.pings.clear()  # an answer to a later ping answers the earlier ones too
             conn.unanswered_since = None
             conn.pongs += 1
