@@ -55,6 +55,18 @@ async def receive(ws: aiohttp.ClientWebSocketResponse) -> aiohttp.WSMessage:
     return await ws.receive(timeout=WAIT)
 
 
+async def closing(ws: aiohttp.ClientWebSocketResponse, pong: bytes | None = None,
+                  ) -> aiohttp.WSMessage:
+    """The first message that is neither data nor a ping (answering pings with ``pong``
+    if given): how the connection ended."""
+    async with asyncio.timeout(WAIT):
+        while (msg := await receive(ws)).type in (aiohttp.WSMsgType.TEXT,
+                                                  aiohttp.WSMsgType.PING):
+            if msg.type is aiohttp.WSMsgType.PING and pong is not None:
+                await ws.pong(pong)
+    return msg
+
+
 async def trades(ws: aiohttp.ClientWebSocketResponse, count: int) -> list[dict[str, Any]]:
     """The data of the next ``count`` aggTrade messages (other messages skipped)."""
     got: list[dict[str, Any]] = []
@@ -193,8 +205,7 @@ async def test_a_dropped_connection_closes_without_a_close_frame() -> None:
     async with exchange() as sim, session() as http, http.ws_connect(sim.ws_url + STREAMS) as ws:
         await trades(ws, 1)
         sim.inject_stream(StreamFault.drop_connection())
-        while (msg := await receive(ws)).type is aiohttp.WSMsgType.TEXT:
-            pass
+        msg = await closing(ws)
         assert msg.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR)
         assert ws.close_code == aiohttp.WSCloseCode.ABNORMAL_CLOSURE  # no close frame came
         await wait_until(lambda: sim.connections[0].closed_at is not None, "closed")
@@ -267,8 +278,7 @@ async def test_a_server_shutdown_closes_with_1001() -> None:
     async with exchange() as sim, session() as http, http.ws_connect(sim.ws_url + STREAMS) as ws:
         await trades(ws, 1)
         sim.inject_stream(StreamFault.shutdown())
-        while (msg := await receive(ws)).type is aiohttp.WSMsgType.TEXT:
-            pass
+        msg = await closing(ws)
         assert msg.type is aiohttp.WSMsgType.CLOSE
         assert (msg.data, msg.extra) == (1001, "server shutdown")
         await wait_until(lambda: sim.connections[0].closed_at is not None, "closed")
@@ -325,9 +335,7 @@ async def test_a_client_that_pongs_stays_and_a_silent_one_is_closed() -> None:
                     await receive(answering)  # which answers the pings (autoping)
             assert sim.connections[0].closed_at is None and not answering.closed
         async with http.ws_connect(sim.ws_url + STREAMS, autoping=False) as silent:
-            while (msg := await receive(silent)).type in (
-                    aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.PING):
-                pass
+            msg = await closing(silent)
             assert (msg.type, msg.data, msg.extra) == (
                 aiohttp.WSMsgType.CLOSE, 1008, "pong timeout")
         await wait_until(lambda: sim.connections[1].closed_at is not None, "closed")
@@ -339,19 +347,15 @@ async def test_a_client_that_pongs_stays_and_a_silent_one_is_closed() -> None:
 async def test_unsolicited_pongs_do_not_keep_a_connection() -> None:
     async with exchange(ping_interval=0.05, pong_timeout=0.3) as sim, session() as http, \
             http.ws_connect(sim.ws_url + STREAMS, autoping=False) as ws:
-        while (msg := await receive(ws)).type in (aiohttp.WSMsgType.TEXT,
-                                                  aiohttp.WSMsgType.PING):
-            if msg.type is aiohttp.WSMsgType.PING:
-                await ws.pong(b"not the payload")
-        assert msg.data == 1008
+        msg = await closing(ws, pong=b"not the payload")
+        assert (msg.data, msg.extra) == (1008, "pong timeout")
 
 
 @pytest.mark.asyncio
 async def test_connections_are_closed_at_their_maximum_age() -> None:
     async with exchange(max_connection_age=0.3) as sim, session() as http, \
             http.ws_connect(sim.ws_url + STREAMS) as ws:
-        while (msg := await receive(ws)).type is aiohttp.WSMsgType.TEXT:
-            pass
+        msg = await closing(ws)
         assert (msg.data, msg.extra) == (1000, "connection age limit")
 
 
@@ -417,7 +421,6 @@ async def test_stopping_the_server_closes_connections_with_1001() -> None:
         async with exchange() as sim:
             ws = await http.ws_connect(sim.ws_url + STREAMS)
             await trades(ws, 1)
-        while (msg := await receive(ws)).type is aiohttp.WSMsgType.TEXT:
-            pass
+        msg = await closing(ws)
         assert (msg.data, msg.extra) == (1001, "server stopped")
         await ws.close()
