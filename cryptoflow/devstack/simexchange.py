@@ -231,7 +231,7 @@ class _Connection:
         self, ident: int, ws: web.WebSocketResponse, request: web.Request,
         streams: tuple[str, ...], opened_at: float,
     ) -> None:
-        self.id, self.ws, self.request, self.streams = ident, ws, request, streams
+        self.id, self.ws, self.request, self.streams = ident, ws, request, list(streams)
         self.opened_at = opened_at
         self.queue: asyncio.Queue[tuple[WSMsgType, list[bytes]]] = asyncio.Queue(SEND_QUEUE)
         self.sent = self.received = self.pongs = 0
@@ -243,7 +243,7 @@ class _Connection:
         self.window, self.window_frames = 0, 0
 
     def record(self, closed_at: float | None) -> ConnectionRecord:
-        return ConnectionRecord(self.id, self.streams, self.opened_at, closed_at, self.sent,
+        return ConnectionRecord(self.id, tuple(self.streams), self.opened_at, closed_at, self.sent,
                                 self.received, self.pongs, self.close_reason)
 
 
@@ -654,13 +654,16 @@ class SimExchange:
                                    "empty/null, or malformed.")
         if len(names) > MAX_STREAMS:
             raise _ApiError(-1101, f"Too many streams: at most {MAX_STREAMS} per connection.")
+        self._check_streams(names)
+        return names
+
+    def _check_streams(self, names: Sequence[str]) -> None:
         for name in names:
             symbol, at, kind = name.partition("@")
             if not at or kind not in STREAM_KINDS:
                 raise _ApiError(-1100, f"Invalid stream name: {name[:40]!r}.")
             if symbol != symbol.lower() or symbol.upper() not in self._markets:
                 raise _ApiError(-1121, f"Invalid symbol in stream {name[:40]!r}.")
-        return names
 
     def _attempted(self, now: float, streams_param: str, status: int) -> None:
         attempts = self._attempt_times
@@ -707,18 +710,56 @@ class SimExchange:
                 self._state.stream_violations.append(
                     StreamViolation("messages", now, conn.id, conn.window_frames))
         if kind is WSMsgType.PING:
-            self._push(conn, WSMsgType.PONG, [data], now)
+            self._push(conn, WSMsgType.PONG, [bytes(data)], now)
         elif kind is WSMsgType.PONG and bytes(data) in conn.pings:
             conn.pings.clear()  # an answer to a later ping answers the earlier ones too
             conn.unanswered_since = None
             conn.pongs += 1
         elif kind is WSMsgType.TEXT:
-            # Binance's SUBSCRIBE/UNSUBSCRIBE/LIST_SUBSCRIPTIONS are not simulated.
-            ident = _request_id(data)
-            error = {"code": 2, "msg": "Invalid request: the simulated exchange serves "
-                                       "combined streams named in the URL only."}
-            frame = json.dumps({"error": error, "id": ident}).encode()
-            self._push(conn, WSMsgType.TEXT, [frame], now)
+            reply = self._control(conn, data)
+            self._push(conn, WSMsgType.TEXT, [json.dumps(reply).encode()], now)
+
+    def _control(self, conn: _Connection, text: str) -> dict[str, Any]:
+        """Answer a control message: SUBSCRIBE, UNSUBSCRIBE or LIST_SUBSCRIPTIONS with
+        ``params`` (stream names) and an ``id``, as Binance does, or its error."""
+        try:
+            message = json.loads(text)
+        except json.JSONDecodeError:
+            return _control_error(3, "Invalid JSON: expected a JSON object", None)
+        if not isinstance(message, dict) or "method" not in message:
+            return _control_error(2, "Invalid request: missing field `method`", None)
+        ident = message.get("id")
+        if ident is not None and (isinstance(ident, bool) or not isinstance(ident, int)
+                                  or ident < 0):
+            return _control_error(2, "Invalid request: request ID must be an unsigned "
+                                     "integer", None)
+        method, params = message["method"], message.get("params", [])
+        if method == "LIST_SUBSCRIPTIONS":
+            return {"result": list(conn.streams), "id": ident}
+        if method not in ("SUBSCRIBE", "UNSUBSCRIBE"):
+            return _control_error(2, f"Invalid request: unknown method {str(method)[:40]!r}",
+                                  ident)
+        if not isinstance(params, list) or not all(isinstance(p, str) for p in params):
+            return _control_error(2, "Invalid request: params must be stream names", ident)
+        names = list(dict.fromkeys(params))
+        if method == "UNSUBSCRIBE":
+            for name in names:
+                if name in conn.streams:
+                    conn.streams.remove(name)
+                    self._subscribers[name].discard(conn)
+            return {"result": None, "id": ident}
+        try:
+            self._check_streams(names)
+        except _ApiError as err:
+            return _control_error(2, f"Invalid request: {err.msg}", ident)
+        added = [name for name in names if name not in conn.streams]
+        if len(conn.streams) + len(added) > MAX_STREAMS:
+            return _control_error(2, f"Invalid request: at most {MAX_STREAMS} streams per "
+                                     "connection", ident)
+        conn.streams += added
+        for name in added:
+            self._subscribers.setdefault(name, set()).add(conn)
+        return {"result": None, "id": ident}
 
     def _push(self, conn: _Connection, kind: WSMsgType, frames: list[bytes], now: float) -> None:
         if now < conn.stalled_until or conn.close_reason is not None:
@@ -831,7 +872,8 @@ class SimExchange:
                     self._push(conn, WSMsgType.TEXT, self._malformed(conn, fault.count), now)
 
     def _malformed(self, conn: _Connection, count: int) -> list[bytes]:
-        stream = next((s for s in conn.streams if s.endswith("@aggTrade")), conn.streams[0])
+        stream = next((s for s in conn.streams if s.endswith("@aggTrade")),
+                      f"{next(iter(self._markets)).lower()}@aggTrade")
         symbol = stream.partition("@")[0].upper()
         with self._lock:
             last_id = self._markets[symbol].next_agg_id - 1
@@ -888,14 +930,8 @@ def _book_frame(stream: str, symbol: str, book: BookQuote) -> bytes:
     ).encode()
 
 
-def _request_id(text: str) -> Any:
-    """The ``id`` of a control message, if it has one a reply may echo."""
-    try:
-        message = json.loads(text)
-    except json.JSONDecodeError:
-        return None
-    ident = message.get("id") if isinstance(message, dict) else None
-    return ident if isinstance(ident, int | str) else None
+def _control_error(code: int, msg: str, ident: int | None) -> dict[str, Any]:
+    return {"error": {"code": code, "msg": msg}, "id": ident}
 
 
 def _whole(query: Any, name: str, default: int | None) -> Any:

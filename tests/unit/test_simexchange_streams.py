@@ -323,6 +323,39 @@ async def test_rest_faults_go_to_the_path_they_are_for() -> None:
         assert len(sim.violations) == 2  # both sent inside the Retry-After
 
 
+@pytest.mark.asyncio
+async def test_control_messages_subscribe_list_and_unsubscribe() -> None:
+    async with exchange() as sim, session() as http, \
+            http.ws_connect(sim.ws_url + "/stream?streams=btcusdt@bookTicker") as ws:
+
+        async def ask(request: Any) -> dict[str, Any]:
+            await ws.send_str(request if isinstance(request, str) else json.dumps(request))
+            async with asyncio.timeout(WAIT):
+                while True:
+                    message = json.loads((await receive(ws)).data)
+                    if "stream" not in message:
+                        return message
+
+        assert await ask({"method": "SUBSCRIBE", "params": ["ethusdt@aggTrade"], "id": 1}) == {
+            "result": None, "id": 1}
+        async with asyncio.timeout(WAIT):
+            while json.loads((await receive(ws)).data)["stream"] != "ethusdt@aggTrade":
+                pass
+        assert await ask({"method": "LIST_SUBSCRIPTIONS", "id": 2}) == {
+            "result": ["btcusdt@bookTicker", "ethusdt@aggTrade"], "id": 2}
+        assert await ask({"method": "UNSUBSCRIBE", "params": ["btcusdt@bookTicker"],
+                          "id": 3}) == {"result": None, "id": 3}
+        assert sim.connections[0].streams == ("ethusdt@aggTrade",)
+        errors = [await ask(bad) for bad in (
+            "{not json", {"params": []}, {"method": "SUBSCRIBE", "params": ["x@y"], "id": 4},
+            {"method": "SUBSCRIBE", "params": "btcusdt@aggTrade", "id": 5},
+            {"method": "FLY", "id": 6}, {"method": "LIST_SUBSCRIPTIONS", "id": -1})]
+        assert [(e["error"]["code"], e["id"]) for e in errors] == [
+            (3, None), (2, None), (2, 4), (2, 5), (2, 6), (2, None)]
+        assert all(e["error"]["msg"] for e in errors)
+        assert sim.connections[0].streams == ("ethusdt@aggTrade",)
+
+
 # -- keep-alive and limits ----------------------------------------------------------------
 
 
@@ -410,8 +443,10 @@ async def test_at_most_1024_streams_a_connection() -> None:
         async with http.get(f"{sim.url}/stream", params={"streams": "/".join(names)}) as r:
             assert (r.status, (await r.json())["code"]) == (400, -1101)
         url = f"{sim.ws_url}/stream?streams={'/'.join(names[:MAX_STREAMS])}"
-        async with http.ws_connect(url):
-            await wait_until(lambda: sim.connections, "a connection")
+        async with http.ws_connect(url) as ws:
+            await ws.send_json({"method": "SUBSCRIBE", "params": names[MAX_STREAMS:], "id": 7})
+            reply = json.loads((await receive(ws)).data)
+            assert (reply["error"]["code"], reply["id"]) == (2, 7)
         assert len(sim.connections[0].streams) == MAX_STREAMS
 
 
