@@ -670,7 +670,7 @@ class SimExchange:
         attempts.append(now)
         with self._lock:
             self._state.attempts.append(
-                ConnectionAttempt(now, streams_param.count("/") + 1, status))
+                ConnectionAttempt(now, len([n for n in streams_param.split("/") if n]), status))
             if len(attempts) > MAX_ATTEMPTS and now - attempts[0] < ATTEMPT_WINDOW:
                 self._state.stream_violations.append(
                     StreamViolation("attempts", now, None, len(attempts)))
