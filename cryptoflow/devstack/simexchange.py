@@ -63,6 +63,7 @@ CLOSE_TIMEOUT = 2.0  # how long a close waits for the client's close frame
 SEND_QUEUE = 1000  # generation steps a connection may fall behind before it is dropped
 RECORDS_KEPT = 10_000  # connection, attempt and violation records kept (newest)
 MAX_CLIENT_FRAME = 64 * 1024
+MAX_REQUEST_LINE = 64 * 1024  # 1024 stream names fit in the URL
 
 
 @dataclass(frozen=True)
@@ -230,7 +231,7 @@ class _Connection:
         self, ident: int, ws: web.WebSocketResponse, request: web.Request,
         streams: tuple[str, ...], opened_at: float,
     ) -> None:
-        self.id, self.ws, self.request, self.streams = ident, ws, request, streams
+        self.id, self.ws, self.request, self.streams = ident, ws, request, list(streams)
         self.opened_at = opened_at
         self.queue: asyncio.Queue[tuple[WSMsgType, list[bytes]]] = asyncio.Queue(SEND_QUEUE)
         self.sent = self.received = self.pongs = 0
@@ -242,7 +243,7 @@ class _Connection:
         self.window, self.window_frames = 0, 0
 
     def record(self, closed_at: float | None) -> ConnectionRecord:
-        return ConnectionRecord(self.id, self.streams, self.opened_at, closed_at, self.sent,
+        return ConnectionRecord(self.id, tuple(self.streams), self.opened_at, closed_at, self.sent,
                                 self.received, self.pongs, self.close_reason)
 
 
@@ -252,14 +253,16 @@ class SimExchange:
     ``trade_rate``: mean aggregate trades per second per symbol; ``book_rate``: book
     updates per second per symbol; ``trade_retention``: trades kept per symbol (older
     ones are not served by aggTrades); ``ping_interval``, ``pong_timeout`` and
-    ``max_connection_age`` (seconds) are Binance's 20 s, 60 s and 24 h by default."""
+    ``max_connection_age`` (seconds) are Binance's 20 s, 60 s and 24 h by default;
+    ``history``: seconds of trades that already happened when the server starts (so
+    closed minutes and past trades exist at once)."""
 
     def __init__(
         self, symbols: Sequence[str] = DEFAULT_SYMBOLS, *, seed: int | None = None,
         start_prices: dict[str, float] | None = None, volatility: float = 0.001,
         trade_rate: float = 5.0, book_rate: float = 5.0, trade_retention: int = 200_000,
         ping_interval: float = 20.0, pong_timeout: float = 60.0,
-        max_connection_age: float = 86_400.0,
+        max_connection_age: float = 86_400.0, history: float = 0.0,
     ) -> None:
         self.prices = {s: (start_prices or START_PRICES).get(s, 100.0) for s in symbols}
         self.volatility = volatility
@@ -268,6 +271,7 @@ class SimExchange:
             trade_rate, book_rate, trade_retention)
         self.ping_interval, self.pong_timeout = ping_interval, pong_timeout
         self.max_connection_age = max_connection_age
+        self.history = history
         self._start_prices = dict(self.prices)
         self._random = random.Random(seed)  # noqa: S311  (a random walk, not crypto)
         self._state = _State()
@@ -368,15 +372,19 @@ class SimExchange:
         return app
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
-        """Serve; the trade history begins at the first start (a restart goes on with it)."""
+        """Serve; the trade history begins at the first start, ``history`` seconds back
+        (a restart goes on with it)."""
         if not self._markets:
             now_ms = int(time.time() * 1000)
             with self._lock:
                 self._markets = {s: SymbolMarket(
-                    s, self._start_prices[s], now_ms, seed=self.seed,
-                    trade_rate=self.trade_rate, book_rate=self.book_rate,
+                    s, self._start_prices[s], now_ms - int(self.history * 1000),
+                    seed=self.seed, trade_rate=self.trade_rate, book_rate=self.book_rate,
                     retention=self.trade_retention) for s in self.prices}
-        self._runner = web.AppRunner(self.make_app(), access_log=None)
+                for market in self._markets.values():  # the past, before anyone connects
+                    market.advance(now_ms)
+        self._runner = web.AppRunner(self.make_app(), access_log=None,
+                                     max_line_size=MAX_REQUEST_LINE)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()
@@ -646,20 +654,23 @@ class SimExchange:
                                    "empty/null, or malformed.")
         if len(names) > MAX_STREAMS:
             raise _ApiError(-1101, f"Too many streams: at most {MAX_STREAMS} per connection.")
+        self._check_streams(names)
+        return names
+
+    def _check_streams(self, names: Sequence[str]) -> None:
         for name in names:
             symbol, at, kind = name.partition("@")
             if not at or kind not in STREAM_KINDS:
                 raise _ApiError(-1100, f"Invalid stream name: {name[:40]!r}.")
             if symbol != symbol.lower() or symbol.upper() not in self._markets:
                 raise _ApiError(-1121, f"Invalid symbol in stream {name[:40]!r}.")
-        return names
 
     def _attempted(self, now: float, streams_param: str, status: int) -> None:
         attempts = self._attempt_times
         attempts.append(now)
         with self._lock:
             self._state.attempts.append(
-                ConnectionAttempt(now, streams_param.count("/") + 1, status))
+                ConnectionAttempt(now, len([n for n in streams_param.split("/") if n]), status))
             if len(attempts) > MAX_ATTEMPTS and now - attempts[0] < ATTEMPT_WINDOW:
                 self._state.stream_violations.append(
                     StreamViolation("attempts", now, None, len(attempts)))
@@ -699,18 +710,56 @@ class SimExchange:
                 self._state.stream_violations.append(
                     StreamViolation("messages", now, conn.id, conn.window_frames))
         if kind is WSMsgType.PING:
-            self._push(conn, WSMsgType.PONG, [data], now)
-        elif kind is WSMsgType.PONG and data in conn.pings:
+            self._push(conn, WSMsgType.PONG, [bytes(data)], now)
+        elif kind is WSMsgType.PONG and bytes(data) in conn.pings:
             conn.pings.clear()  # an answer to a later ping answers the earlier ones too
             conn.unanswered_since = None
             conn.pongs += 1
         elif kind is WSMsgType.TEXT:
-            # Binance's SUBSCRIBE/UNSUBSCRIBE/LIST_SUBSCRIPTIONS are not simulated.
-            ident = _request_id(data)
-            error = {"code": 2, "msg": "Invalid request: the simulated exchange serves "
-                                       "combined streams named in the URL only."}
-            frame = json.dumps({"error": error, "id": ident}).encode()
-            self._push(conn, WSMsgType.TEXT, [frame], now)
+            reply = self._control(conn, data)
+            self._push(conn, WSMsgType.TEXT, [json.dumps(reply).encode()], now)
+
+    def _control(self, conn: _Connection, text: str) -> dict[str, Any]:
+        """Answer a control message: SUBSCRIBE, UNSUBSCRIBE or LIST_SUBSCRIPTIONS with
+        ``params`` (stream names) and an ``id``, as Binance does, or its error."""
+        try:
+            message = json.loads(text)
+        except json.JSONDecodeError:
+            return _control_error(3, "Invalid JSON: expected a JSON object", None)
+        if not isinstance(message, dict) or "method" not in message:
+            return _control_error(2, "Invalid request: missing field `method`", None)
+        ident = message.get("id")
+        if ident is not None and (isinstance(ident, bool) or not isinstance(ident, int)
+                                  or ident < 0):
+            return _control_error(2, "Invalid request: request ID must be an unsigned "
+                                     "integer", None)
+        method, params = message["method"], message.get("params", [])
+        if method == "LIST_SUBSCRIPTIONS":
+            return {"result": list(conn.streams), "id": ident}
+        if method not in ("SUBSCRIBE", "UNSUBSCRIBE"):
+            return _control_error(2, f"Invalid request: unknown method {str(method)[:40]!r}",
+                                  ident)
+        if not isinstance(params, list) or not all(isinstance(p, str) for p in params):
+            return _control_error(2, "Invalid request: params must be stream names", ident)
+        names = list(dict.fromkeys(params))
+        if method == "UNSUBSCRIBE":
+            for name in names:
+                if name in conn.streams:
+                    conn.streams.remove(name)
+                    self._subscribers[name].discard(conn)
+            return {"result": None, "id": ident}
+        try:
+            self._check_streams(names)
+        except _ApiError as err:
+            return _control_error(2, f"Invalid request: {err.msg}", ident)
+        added = [name for name in names if name not in conn.streams]
+        if len(conn.streams) + len(added) > MAX_STREAMS:
+            return _control_error(2, f"Invalid request: at most {MAX_STREAMS} streams per "
+                                     "connection", ident)
+        conn.streams += added
+        for name in added:
+            self._subscribers.setdefault(name, set()).add(conn)
+        return {"result": None, "id": ident}
 
     def _push(self, conn: _Connection, kind: WSMsgType, frames: list[bytes], now: float) -> None:
         if now < conn.stalled_until or conn.close_reason is not None:
@@ -823,7 +872,8 @@ class SimExchange:
                     self._push(conn, WSMsgType.TEXT, self._malformed(conn, fault.count), now)
 
     def _malformed(self, conn: _Connection, count: int) -> list[bytes]:
-        stream = next((s for s in conn.streams if s.endswith("@aggTrade")), conn.streams[0])
+        stream = next((s for s in conn.streams if s.endswith("@aggTrade")),
+                      f"{next(iter(self._markets)).lower()}@aggTrade")
         symbol = stream.partition("@")[0].upper()
         with self._lock:
             last_id = self._markets[symbol].next_agg_id - 1
@@ -880,14 +930,8 @@ def _book_frame(stream: str, symbol: str, book: BookQuote) -> bytes:
     ).encode()
 
 
-def _request_id(text: str) -> Any:
-    """The ``id`` of a control message, if it has one a reply may echo."""
-    try:
-        message = json.loads(text)
-    except json.JSONDecodeError:
-        return None
-    ident = message.get("id") if isinstance(message, dict) else None
-    return ident if isinstance(ident, int | str) else None
+def _control_error(code: int, msg: str, ident: int | None) -> dict[str, Any]:
+    return {"error": {"code": code, "msg": msg}, "id": ident}
 
 
 def _whole(query: Any, name: str, default: int | None) -> Any:

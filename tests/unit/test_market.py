@@ -1,0 +1,138 @@
+"""The simulated market's history: ids, times, books and klines, whatever the steps."""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from decimal import Decimal, localcontext
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cryptoflow.devstack.market import MINUTE_MS, AggTrade, SymbolMarket
+
+START_MS = 1_800_000_017_345  # mid-minute, as a real start would be
+
+
+def market(rate: float = 20.0, retention: int = 100_000, seed: int = 5) -> SymbolMarket:
+    return SymbolMarket("BTCUSDT", 67_000.0, START_MS, seed=seed, trade_rate=rate,
+                        book_rate=5.0, retention=retention)
+
+
+def run(sim: SymbolMarket, steps: list[int]) -> list[AggTrade]:
+    trades, now = [], START_MS
+    for step in steps:
+        now += step
+        trades += sim.advance(now)[0]
+    return trades
+
+
+def aggregate(trades: list[dict[str, Any]]) -> list[Any]:
+    """A minute's kline from its aggTrades items, summed with Decimal, on its own."""
+    with localcontext() as context:
+        context.prec = 60
+        prices = [Decimal(t["p"]) for t in trades]
+        quantities = [Decimal(t["q"]) for t in trades]
+        eighth = Decimal("1e-8")
+        buy = [(p, q) for p, q, t in zip(prices, quantities, trades, strict=True) if not t["m"]]
+        return [f"{prices[0]:.8f}", f"{max(prices):.8f}", f"{min(prices):.8f}",
+                f"{prices[-1]:.8f}", f"{sum(quantities):.8f}",
+                f"{sum(p * q for p, q in zip(prices, quantities, strict=True)).quantize(eighth):f}",
+                sum(t["l"] - t["f"] + 1 for t in trades), f"{sum(q for _, q in buy):.8f}",
+                f"{sum((p * q for p, q in buy), Decimal(0)).quantize(eighth):f}"]
+
+
+steps = st.lists(st.integers(min_value=1, max_value=7_000), min_size=1, max_size=60)
+
+
+@settings(max_examples=40, deadline=None)
+@given(steps)
+def test_the_history_does_not_depend_on_how_time_is_cut(cuts: list[int]) -> None:
+    total = sum(cuts)
+    assert run(market(), cuts) == run(market(), [total])
+
+
+@settings(max_examples=40, deadline=None)
+@given(steps, st.floats(min_value=0.5, max_value=300))
+def test_ids_are_consecutive_and_times_ordered(cuts: list[int], rate: float) -> None:
+    trades = run(market(rate), cuts)
+    for before, after in itertools.pairwise(trades):
+        assert after.agg_id == before.agg_id + 1
+        assert after.first_id == before.last_id + 1
+        assert after.time_ms >= before.time_ms
+    assert all(1 <= t.last_id - t.first_id + 1 <= 3 and t.qty > 0 and t.price > 0
+               for t in trades)
+
+
+def test_bursts_quiet_seconds_shared_milliseconds_and_a_trade_on_every_minute() -> None:
+    sim = market(rate=5.0)
+    trades = run(sim, [50] * (20 * 600))  # ten minutes in 50 ms steps
+    per_second = Counter(t.time_ms // 1000 for t in trades)
+    seconds = range(START_MS // 1000, (START_MS + 600_000) // 1000)
+    counts = [per_second.get(s, 0) for s in seconds]
+    assert counts.count(0) > 30  # quiet seconds
+    assert max(counts) > 4 * 5  # bursts
+    assert 0.7 * 5 < len(trades) / 600 < 1.3 * 5  # the mean rate asked for
+    assert max(Counter(t.time_ms for t in trades).values()) >= 3
+    boundaries = {t.time_ms for t in trades if t.time_ms % MINUTE_MS == 0}
+    first = START_MS // MINUTE_MS * MINUTE_MS + MINUTE_MS
+    assert boundaries == set(range(first, START_MS + 600_000, MINUTE_MS))
+
+
+def test_the_same_seed_gives_the_same_history_and_another_seed_another() -> None:
+    assert run(market(seed=1), [10_000]) == run(market(seed=1), [10_000])
+    assert run(market(seed=1), [10_000]) != run(market(seed=2), [10_000])
+
+
+def test_book_updates_have_bid_below_ask_and_rising_ids() -> None:
+    sim = market()
+    books = []
+    for i in range(1, 400):
+        books += sim.advance(START_MS + 100 * i)[1]
+    assert len(books) > 100
+    assert all(b.bid < b.ask and b.bid_qty > 0 and b.ask_qty > 0 for b in books)
+    assert all(a.update_id < b.update_id for a, b in itertools.pairwise(books))
+
+
+def test_only_the_retention_is_kept_and_queries_answer_from_it() -> None:
+    sim = market(rate=50.0, retention=300)
+    trades = run(sim, [100] * 300)
+    kept = sim.trades()
+    assert len(trades) > 600
+    assert kept == trades[-300:]
+    assert sim.oldest_id == kept[0].agg_id
+    assert sim.from_id(trades[0].agg_id, 5) == kept[:5]  # older than kept: from the oldest
+    assert sim.from_id(kept[10].agg_id, 3) == kept[10:13]
+    assert sim.from_id(sim.next_agg_id, 5) == []
+    middle = kept[150].time_ms
+    assert sim.between(middle, middle + 500, 1000) == [
+        t for t in kept if middle <= t.time_ms <= middle + 500]
+    assert sim.between(None, middle, 4) == [t for t in kept if t.time_ms <= middle][-4:]
+    assert sim.latest(2) == kept[-2:]
+
+
+@settings(max_examples=25, deadline=None)
+@given(steps, st.floats(min_value=0.01, max_value=100))
+def test_klines_of_closed_minutes_equal_an_aggregation_of_their_trades(
+    cuts: list[int], rate: float,
+) -> None:
+    sim = market(rate)
+    trades = [t.rest() for t in run(sim, [*cuts, 3 * MINUTE_MS])]
+    clock = START_MS + sum(cuts) + 3 * MINUTE_MS
+    open_ms = sim.first_minute()
+    last_price = None
+    while open_ms + MINUTE_MS <= clock:
+        row = sim.kline(open_ms)
+        assert row is not None
+        minute = [t for t in trades if open_ms <= t["T"] < open_ms + MINUTE_MS]
+        assert row[0] == open_ms and row[6] == open_ms + MINUTE_MS - 1 and row[11] == "0"
+        if minute:
+            assert row[1:6] + row[7:11] == aggregate(minute)
+            last_price = minute[-1]["p"]
+        else:  # no trade: the previous close, nothing traded
+            assert row[1] == row[2] == row[3] == row[4] != ""
+            assert last_price is None or row[4] == last_price
+            assert (row[5], row[8]) == ("0.00000000", 0)
+        open_ms += MINUTE_MS
+    assert sim.kline(clock - clock % MINUTE_MS + MINUTE_MS) is None  # not begun
