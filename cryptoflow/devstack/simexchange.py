@@ -774,14 +774,14 @@ class SimExchange:
         ws = conn.ws
         while True:
             kind, frames = await conn.queue.get()
+            if conn.close_reason is not None:
+                return  # closing: nothing more goes out (an abort would lose the close frame)
             try:
                 for frame in frames:
                     await ws.send_frame(frame, kind)
             except ConnectionError as err:
-                if conn.close_reason is None:
-                    conn.close_reason = f"send failed: {err}"
-                if conn.request.transport is not None:
-                    conn.request.transport.abort()
+                if conn.close_reason is None:  # the peer went away
+                    self._abort(conn, f"send failed: {err}")
                 return
             if kind is WSMsgType.TEXT:
                 conn.sent += len(frames)

@@ -7,6 +7,10 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import re
+import signal
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -20,6 +24,7 @@ from cryptoflow.devstack.simexchange import (
     MINUTE_MS,
     Fault,
     SimExchange,
+    SimExchangeThread,
     StreamFault,
 )
 from tests.unit.test_market import aggregate
@@ -459,3 +464,45 @@ async def test_stopping_the_server_closes_connections_with_1001() -> None:
         msg = await closing(ws)
         assert (msg.data, msg.extra) == (1001, "server stopped")
         await ws.close()
+
+
+def test_the_thread_form_serves_streams_and_reads_back_from_another_thread() -> None:
+    with SimExchangeThread(seed=3, trade_rate=50.0) as running:
+        assert running.ws_url == running.url.replace("http://", "ws://")
+
+        async def client() -> aiohttp.WSMessage:
+            async with session() as http, http.ws_connect(running.ws_url + STREAMS) as ws:
+                (first,) = await trades(ws, 1)
+                assert first["a"] in {t["a"] for t in running.sim.agg_trades("BTCUSDT")}
+                running.sim.inject_stream(StreamFault.shutdown())  # from this thread
+                return await closing(ws)
+
+        assert asyncio.run(client()).data == 1001
+        assert [c.close_reason for c in running.sim.connections] == ["server shutdown"]
+
+
+def test_the_command_line_serves_rest_and_streams_on_one_port() -> None:
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "cryptoflow.devstack.simexchange", "--port", "0",
+         "--symbols", "BTCUSDT,DOGEUSDT", "--trade-rate", "40", "--book-rate", "2",
+         "--seed", "4"], stderr=subprocess.PIPE, text=True)
+    try:
+        assert cli.stderr is not None
+        line = cli.stderr.readline()
+        rest, ws_url = re.findall(r"(?:http|ws)://127\.0\.0\.1:\d+", line)
+        assert ws_url == rest.replace("http://", "ws://")
+
+        async def client() -> list[dict[str, Any]]:
+            async with session() as http, \
+                    http.ws_connect(f"{ws_url}/stream?streams=dogeusdt@aggTrade") as ws:
+                got = []
+                while len(got) < 3:
+                    got.append(json.loads((await receive(ws)).data))
+                return got
+
+        assert {m["data"]["s"] for m in asyncio.run(client())} == {"DOGEUSDT"}
+        cli.send_signal(signal.SIGINT)
+        assert cli.wait(timeout=WAIT) == 0
+    finally:
+        cli.kill()
+        cli.communicate()
