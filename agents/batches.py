@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import weakref
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol, TypeVar
 
@@ -23,6 +23,7 @@ from faust.types import EventT, StreamT
 
 from cryptoflow.broker.topics import message_origin, send_dead_letter
 from cryptoflow.exceptions import InvalidRecord
+from cryptoflow.tables.windows import WINDOWS, Timed
 
 
 class _OfSymbol(Protocol):
@@ -97,3 +98,21 @@ async def checked_by_symbol(
         else:
             groups[record.symbol].append((event, record))
     return dict(groups)
+
+
+Stats = TypeVar("Stats")
+
+
+def add_to_windows(
+    windows: Mapping[str, Any], symbol: str, records: Sequence[Timed],
+    uncounted: Callable[[Sequence[Timed], Stats], Stats | None],
+) -> None:
+    """Add ``records`` (in stream order) to each window kind's window holding them: one
+    table write per window. ``uncounted(part, current)`` says what the part adds to the
+    window's current value (None: nothing, all of it was counted before)."""
+    for name, table in windows.items():
+        for part in WINDOWS[name].split(records).values():
+            window = table.relative_to(part[0].ts)[symbol]
+            fresh = uncounted(part, window.value())
+            if fresh is not None:
+                window += fresh

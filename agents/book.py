@@ -10,18 +10,28 @@ the newest update id they counted, so a message read again counts once.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-from cryptoflow.agents.batches import acting_for, checked_by_symbol, written_batches
+from cryptoflow.agents.batches import (
+    acting_for,
+    add_to_windows,
+    checked_by_symbol,
+    written_batches,
+)
 from cryptoflow.app import app
 from cryptoflow.broker.topics import book_topic, symbol_partition
-from cryptoflow.records import format_ts, parse_book
+from cryptoflow.records import BookTicker, format_ts, parse_book
 from cryptoflow.tables.market_tables import latest_books, spread_windows
 from cryptoflow.tables.trade_stats import SpreadStats
-from cryptoflow.tables.windows import WINDOWS
 from cryptoflow.web.livefeed import book_event
+
+
+def uncounted_books(part: Sequence[BookTicker], current: SpreadStats) -> SpreadStats | None:
+    fresh = SpreadStats.of(part, after_id=current.update_id)
+    return fresh if fresh.updates else None
 
 
 @app.agent(book_topic)
@@ -41,11 +51,6 @@ async def record_book(stream: Any) -> None:
                         "bid_qty": newest.bid_qty, "ask": newest.ask, "ask_qty": newest.ask_qty,
                         "spread_bps": newest.spread_bps, "ts": format_ts(newest.ts),
                     }
-                for name, table in spread_windows.items():
-                    for part in WINDOWS[name].split(books).values():
-                        window = table.relative_to(part[0].ts)[symbol]
-                        fresh = SpreadStats.of(part, after_id=window.value().update_id)
-                        if fresh.updates:
-                            window += fresh
+                add_to_windows(spread_windows, symbol, books, uncounted_books)
             if app.live_feed.subscribers:
                 app.live_feed.publish(book_event(symbol, newest))

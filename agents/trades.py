@@ -23,7 +23,12 @@ from typing import Any
 from faust.types import EventT
 
 from cryptoflow import metrics
-from cryptoflow.agents.batches import acting_for, checked_by_symbol, written_batches
+from cryptoflow.agents.batches import (
+    acting_for,
+    add_to_windows,
+    checked_by_symbol,
+    written_batches,
+)
 from cryptoflow.app import app
 from cryptoflow.broker.topics import send_dead_letter, symbol_partition, trades_topic
 from cryptoflow.jobs import CANDLES
@@ -31,7 +36,6 @@ from cryptoflow.records import Trade, parse_trade
 from cryptoflow.tables.market_tables import trade_candles, trade_windows
 from cryptoflow.tables.trade_candles import candle_document, fold_trades
 from cryptoflow.tables.trade_stats import TradeStats
-from cryptoflow.tables.windows import WINDOWS
 from cryptoflow.web.livefeed import trades_event
 
 log = logging.getLogger(__name__)
@@ -75,14 +79,14 @@ async def record_batch(events: Sequence[EventT[bytes]]) -> None:
         with acting_for(last_event):
             if state is not None:
                 trade_candles[symbol] = state
-            for name, table in trade_windows.items():
-                for part in WINDOWS[name].split(trades).values():
-                    window = table.relative_to(part[0].ts)[symbol]
-                    fresh = TradeStats.of(part, after_id=window.value().last_trade_id)
-                    if fresh.agg_trades:
-                        window += fresh
+            add_to_windows(trade_windows, symbol, trades, uncounted_trades)
         if app.live_feed.subscribers:
             app.live_feed.publish(trades_event(symbol, trades))
+
+
+def uncounted_trades(part: Sequence[Trade], current: TradeStats) -> TradeStats | None:
+    fresh = TradeStats.of(part, after_id=current.last_trade_id)
+    return fresh if fresh.agg_trades else None
 
 
 async def store(trades: list[Trade]) -> dict[str, set[int]]:

@@ -117,18 +117,26 @@ def parse_ts(raw: Any, now: datetime) -> datetime:
     return to_millis(ts.astimezone(UTC))
 
 
-def parse_tick(value: bytes | None, symbols: Collection[str], now: datetime) -> PriceTick:
-    """Validate one message value; ``InvalidTick`` says why it was refused."""
+def json_object(
+    value: bytes | None, limit: int, refused: type[InvalidRecord] = InvalidRecord,
+) -> dict[str, Any]:
+    """The JSON object a message value holds, at most ``limit`` bytes, or ``refused``."""
     if value is None:
-        raise InvalidTick("empty message (no value)")
-    if len(value) > MAX_TICK_BYTES:
-        raise InvalidTick(f"message too large: {len(value)} bytes (limit {MAX_TICK_BYTES})")
+        raise refused("empty message (no value)")
+    if len(value) > limit:
+        raise refused(f"message too large: {len(value)} bytes (limit {limit})")
     try:
         data = json.loads(value)
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise InvalidTick(f"not JSON: {err}") from None
+        raise refused(f"not JSON: {err}") from None
     if not isinstance(data, dict):
-        raise InvalidTick(f"expected a JSON object, got {type(data).__name__}")
+        raise refused(f"expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def parse_tick(value: bytes | None, symbols: Collection[str], now: datetime) -> PriceTick:
+    """Validate one message value; ``InvalidTick`` says why it was refused."""
+    data = json_object(value, MAX_TICK_BYTES, InvalidTick)
     for name in ("symbol", "price", "ts"):
         if name not in data:
             raise InvalidTick(f"missing field {name!r}")
@@ -304,18 +312,6 @@ def _symbol(data: dict[str, Any], symbols: Collection[str]) -> str:
     return symbol
 
 
-def _object(value: bytes | None) -> dict[str, Any]:
-    if value is None:
-        raise InvalidRecord("empty message (no value)")
-    if len(value) > MAX_MARKET_BYTES:
-        raise InvalidRecord(f"message too large: {len(value)} bytes (limit {MAX_MARKET_BYTES})")
-    try:
-        data = json.loads(value)
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise InvalidRecord(f"not JSON: {err}") from None
-    if not isinstance(data, dict):
-        raise InvalidRecord(f"expected a JSON object, got {type(data).__name__}")
-    return data
 
 
 def trade_from_fields(data: dict[str, Any], symbol: str, now: datetime) -> Trade:
@@ -357,13 +353,13 @@ def book_from_fields(
 
 def parse_trade(value: bytes | None, symbols: Collection[str], now: datetime) -> Trade:
     """Validate one ``trades`` message; ``InvalidRecord`` says why it was refused."""
-    data = _object(value)
+    data = json_object(value, MAX_MARKET_BYTES)
     return trade_from_fields(data, _symbol(data, symbols), now)
 
 
 def parse_book(value: bytes | None, symbols: Collection[str], now: datetime) -> BookTicker:
     """Validate one ``book`` message; ``InvalidRecord`` says why it was refused."""
-    data = _object(value)
+    data = json_object(value, MAX_MARKET_BYTES)
     symbol = _symbol(data, symbols)
     book = book_from_fields(data, symbol, _time_ms(data, "E", now))
     updates = _whole(data, "n")
