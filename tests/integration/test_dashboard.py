@@ -63,7 +63,8 @@ def test_the_stream_carries_the_served_prices_and_clients_leave_no_trace(
 
 
 @pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
-                    reason="needs Debian's chromium and chromium-driver (.ci/run installs them)")
+                    reason="the browser test needs Chromium and its driver on PATH: "
+                           "apt-get install chromium chromium-driver (.ci/run does)")
 def test_the_page_shows_every_symbol_and_moves_without_a_reload(
     exchange: SimExchangeThread, start_worker: Callable[..., WorkerProcess],
 ) -> None:
