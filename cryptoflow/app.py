@@ -75,6 +75,12 @@ class CryptoflowApp(faust.App):
         await super().on_start()
         log.info("cryptoflow settings: %s", self.settings.describe())
 
+    async def on_started(self) -> None:
+        """After faust's own ``Worker: Ready``: where to point a browser."""
+        await super().on_started()
+        if not self.should_stop:
+            log.info("cryptoflow: dashboard at %s", self.conf.canonical_url.with_path("/"))
+
     async def on_stop(self) -> None:
         await super().on_stop()
         await self.binance.close()

@@ -192,7 +192,9 @@ class HealthView(ApiView):
 HISTORY_LIMIT = 5000
 HISTORY_MAX_MINUTES = 24 * 60
 KEEPALIVE = 15.0
-DASHBOARD = (resources.files("cryptoflow.web") / "static" / "dashboard.html").read_text("utf-8")
+STATIC = resources.files("cryptoflow.web") / "static"
+DASHBOARD = (STATIC / "dashboard.html").read_text("utf-8")
+FAVICON = (STATIC / "favicon.svg").read_bytes()
 
 
 @app.page("/api/prices/history/{symbol}/")
@@ -269,6 +271,15 @@ class DashboardView(View):
 
     async def get(self, request: Request) -> Response:
         return self.html(DASHBOARD)
+
+
+@app.page("/favicon.ico")
+class FaviconView(View):
+    """The icon browsers ask for by this name (an SVG): no 404 in their console."""
+
+    async def get(self, request: Request) -> Response:
+        return self.bytes(FAVICON, content_type="image/svg+xml",
+                          headers={"Cache-Control": "max-age=86400"})
 
 
 @app.page("/api/{path:.*}")

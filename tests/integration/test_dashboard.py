@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from cryptoflow.devstack.simexchange import SimExchangeThread
-from tests.integration.conftest import WorkerProcess, get, served, wait_for
+from tests.integration.conftest import READY_LINE, WorkerProcess, get, served, wait_for
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 CHROMIUM = shutil.which("chromium")
@@ -39,6 +39,10 @@ def test_the_stream_carries_the_served_prices_and_clients_leave_no_trace(
     exchange: SimExchangeThread, start_worker: Callable[..., WorkerProcess],
 ) -> None:
     worker = start_worker()
+    dashboard_line = f"cryptoflow: dashboard at http://127.0.0.1:{worker.web_port}/"
+    log = wait_for(lambda: dashboard_line in worker.log() and worker.log(), timeout=10,
+                   what="the dashboard's URL in the log")
+    assert log.index(READY_LINE) < log.index(dashboard_line)
     wait_for(lambda: len(exchange.sim.served) >= 3, what="a first poll")
     events = read_events(worker, 6)
     ticks = [e for e in events if e["type"] == "tick"]
@@ -80,6 +84,7 @@ def test_the_page_shows_every_symbol_and_moves_without_a_reload(
                  "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--window-size=1200,800"):
         options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     browser = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
     try:
         browser.get(f"http://127.0.0.1:{worker.web_port}/")
@@ -100,6 +105,8 @@ def test_the_page_shows_every_symbol_and_moves_without_a_reload(
         assert browser.execute_script("return cf.formatPrice(67234.5)") == "67,234.50"
         assert browser.execute_script("return cf.formatPrice(0.000123456)") == "0.00012346"
         assert browser.execute_script("return cf.formatPct(1.234)") == "+1.23 %"
+        errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+        assert errors == [], f"the browser console has errors: {errors}"
         ARTIFACTS.mkdir(exist_ok=True)
         browser.save_screenshot(str(ARTIFACTS / "dashboard.png"))
     finally:
