@@ -22,6 +22,7 @@ from cryptoflow.settings import Settings
 from cryptoflow.sinks.mongo import TickStore
 from cryptoflow.sources.binance import BinanceClient
 from cryptoflow.web.livefeed import LiveFeed
+from cryptoflow.web.reads import WebReads
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,8 @@ class CryptoflowApp(faust.App):
         self.binance = BinanceClient(settings.binance_url, settings.http_timeout)
         self.store = TickStore(settings.mongo_uri, settings.mongo_db)
         self.live_feed = LiveFeed()
+        # every database read of the web views goes through this (cryptoflow/web/reads.py)
+        self.web_reads = WebReads(settings.web_reads, settings.web_reads_queue)
 
     def _new_transport(self) -> TransportT:
         # faust's aiokafka transport (kafka:// and aiokafka:// both name it) with the

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from datetime import UTC, datetime, timedelta
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 from aiohttp import web
@@ -42,6 +42,10 @@ RETRY_AFTER = 2.0
 FORWARD_TIMEOUT = aiohttp.ClientTimeout(total=5.0)
 
 Answer = Callable[[], dict[str, Any]]
+T = TypeVar("T")
+# Identical database reads within this many seconds share one query (a dashboard
+# page polls; many pages poll the same thing).
+READ_CACHE_SECONDS = 1.0
 
 
 class ApiView(View):
@@ -154,6 +158,16 @@ class LatestPricesView(ApiView):
         )
 
 
+async def database_read(key: Hashable, fetch: Callable[[], Awaitable[T]]) -> T:
+    """A view's MongoDB query: bounded and shared (``app.web_reads``), a database
+    error answered as a 503."""
+    try:
+        return await app.web_reads.cached(key, READ_CACHE_SECONDS, fetch)
+    except PyMongoError as err:
+        raise ApiError(503, f"database: {type(err).__name__}",
+                       retry_after=RETRY_AFTER) from None
+
+
 HEALTH_TIMEOUT = 2.0
 STARTED = datetime.now(UTC)
 
@@ -186,6 +200,7 @@ class HealthView(ApiView):
         }
         status, body = api.health_body(checks)
         body["stream_clients"] = len(app.live_feed.subscribers)
+        body["web_reads"] = app.web_reads.describe()
         return self.json(body, status=status)
 
 
@@ -204,16 +219,16 @@ class PriceHistoryView(ApiView):
     async def get(self, request: Request, symbol: str) -> Response:
         symbol = api.parse_symbol(symbol, app.settings.symbols)
         minutes = api.parse_count(request.query, "minutes", 60, HISTORY_MAX_MINUTES)
-        now = datetime.now(UTC)
-        try:
+
+        async def fetch() -> dict[str, Any]:
+            now = datetime.now(UTC)
             docs = await app.store.ticks_between(  # up to LATEST_AHEAD: clocks differ
                 topic_name(symbol), symbol, now - timedelta(minutes=minutes), now + LATEST_AHEAD,
                 HISTORY_LIMIT)
-        except PyMongoError as err:
-            raise ApiError(503, f"database: {type(err).__name__}",
-                           retry_after=RETRY_AFTER) from None
-        return self.json({"symbol": symbol, "minutes": minutes, "ticks": [
-            {"price": doc["price"], "ts": format_ts(doc["ts"])} for doc in docs]})
+            return {"symbol": symbol, "minutes": minutes, "ticks": [
+                {"price": doc["price"], "ts": format_ts(doc["ts"])} for doc in docs]}
+
+        return self.json(await database_read(("history", symbol, minutes), fetch))
 
 
 ALERTS_LIMIT = 500
@@ -229,12 +244,12 @@ class AlertsView(ApiView):
             "symbol") else None
         since = api.parse_time(query, "since", datetime.now(UTC))
         limit = api.parse_count(query, "limit", 50, ALERTS_LIMIT)
-        try:
+
+        async def fetch() -> list[dict[str, Any]]:
             docs = await app.store.recent_alerts("alerts", symbol, since, limit)
-        except PyMongoError as err:
-            raise ApiError(503, f"database: {type(err).__name__}",
-                           retry_after=RETRY_AFTER) from None
-        return self.json([api.alert_body(doc) for doc in docs])
+            return [api.alert_body(doc) for doc in docs]
+
+        return self.json(await database_read(("alerts", symbol, since, limit), fetch))
 
 
 @app.page("/api/stream/")
