@@ -63,7 +63,7 @@ class CryptoflowApp(faust.App):
         stats_blueprint.register(self, url_prefix="/stats/")
         self.binance = BinanceClient(settings.binance_url, settings.http_timeout)
         self.store = TickStore(settings.mongo_uri, settings.mongo_db)
-        self.live_feed = LiveFeed()
+        self.live_feed = LiveFeed(clients=settings.stream_clients)
         # every database read of the web views goes through this (cryptoflow/web/reads.py)
         self.web_reads = WebReads(settings.web_reads, settings.web_reads_queue)
 
@@ -85,6 +85,9 @@ class CryptoflowApp(faust.App):
             log.info("cryptoflow: dashboard at %s", self.conf.canonical_url.with_path("/"))
 
     async def on_stop(self) -> None:
+        # First, so the open event streams end before the web server waits for them
+        # (faust stops the app's services after this; aiohttp would wait 60 s).
+        self.live_feed.close()
         await super().on_stop()
         await self.binance.close()
         await self.store.close()

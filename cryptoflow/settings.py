@@ -196,6 +196,10 @@ class Settings:
         "WEB_READS_QUEUE", _count, "32",
         "most web requests waiting for a database query slot; past it they get a 503",
     )
+    stream_clients: int = _setting(
+        "STREAM_CLIENTS", _count, "100",
+        "most /api/stream/ clients at once; past it they get a 503",
+    )
     topic_partitions: int = _setting(
         "TOPIC_PARTITIONS", _count, "4", "partitions of every topic the app declares",
     )

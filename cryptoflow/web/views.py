@@ -207,6 +207,7 @@ class HealthView(ApiView):
 HISTORY_LIMIT = 5000
 HISTORY_MAX_MINUTES = 24 * 60
 KEEPALIVE = 15.0
+STREAM_RETRY_AFTER = 10.0
 STATIC = resources.files("cryptoflow.web") / "static"
 DASHBOARD = (STATIC / "dashboard.html").read_text("utf-8")
 FAVICON = (STATIC / "favicon.svg").read_bytes()
@@ -257,15 +258,21 @@ class LiveStreamView(ApiView):
     """Server-Sent Events: tick events for every tick, stats events when they change.
 
     Each client reads its own bounded queue (``LiveFeed``); a slow one loses its
-    oldest events, never stalls the agents; a closed connection ends the loop."""
+    oldest events, never stalls the agents; a closed connection ends the loop, and
+    so does the worker's stop (the feed closes). At most CRYPTOFLOW_STREAM_CLIENTS
+    at once: the next one is a 503."""
 
     async def get(self, request: Request) -> web.StreamResponse:
+        if app.live_feed.full:
+            raise ApiError(503, f"{app.live_feed.clients} live stream clients are connected, "
+                                "the most this worker serves; try again later",
+                           retry_after=STREAM_RETRY_AFTER)
         response = web.StreamResponse(headers={
             "Content-Type": "text/event-stream", "Cache-Control": "no-cache",
             "X-Accel-Buffering": "no",
         })
-        await response.prepare(request)  # type: ignore[arg-type]
-        with app.live_feed.subscribe() as subscription:
+        with app.live_feed.subscribe() as subscription:  # before any await: the cap holds
+            await response.prepare(request)  # type: ignore[arg-type]
             try:
                 await response.write(b": connected\n\n")
                 while True:
@@ -274,6 +281,8 @@ class LiveStreamView(ApiView):
                     except TimeoutError:
                         await response.write(b": keep-alive\n\n")
                         continue
+                    if event is None:  # the worker is stopping
+                        break
                     await response.write(sse_message(event))
             except ConnectionResetError:
                 log.debug("live stream client left")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import threading
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -64,6 +65,39 @@ def test_the_stream_carries_the_served_prices_and_clients_leave_no_trace(
     wait_for(lambda: get(worker, "/api/health/")[1]["stream_clients"] == 0,
              what="every stream client gone")
     assert worker.running
+
+
+def test_stream_clients_are_capped_and_a_stop_ends_the_open_streams(
+    start_worker: Callable[..., WorkerProcess],
+) -> None:
+    worker = start_worker(CRYPTOFLOW_STREAM_CLIENTS="3")
+    url = f"http://127.0.0.1:{worker.web_port}/api/stream/"
+    ended: list[str] = []
+
+    def watch() -> None:  # reads the stream to its end
+        try:
+            with urllib.request.urlopen(url, timeout=120) as response:
+                for _ in response:
+                    pass
+            ended.append("eof")
+        except OSError as err:
+            ended.append(repr(err))
+
+    clients = [threading.Thread(target=watch) for _ in range(3)]
+    for client in clients:
+        client.start()
+    wait_for(lambda: get(worker, "/api/health/")[1]["stream_clients"] == 3,
+             what="three stream clients")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(url, timeout=10)
+    assert refused.value.code == 503
+    assert refused.value.headers["Retry-After"]
+    assert json.loads(refused.value.read())["error"]["status"] == 503
+
+    assert worker.stop() == 0  # within the fixture's generous timeout, not 60 s of waiting
+    for client in clients:
+        client.join(timeout=30)
+    assert ended == ["eof"] * 3, ended
 
 
 @pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),

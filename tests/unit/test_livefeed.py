@@ -53,3 +53,25 @@ def test_events_serialise_as_one_sse_data_line() -> None:
     assert json.loads(message[6:]) == {
         "type": "tick", "symbol": "BTCUSDT", "price": 67234.5, "ts": "2026-11-24T00:00:00.123Z"}
     assert stats_event("ETHUSDT", "1m", {"count": 2})["type"] == "stats"
+
+
+@pytest.mark.asyncio
+async def test_close_ends_every_subscription_now_and_to_come() -> None:
+    feed = LiveFeed()
+    with feed.subscribe() as client:
+        feed.publish({"n": 1})
+        waiting = asyncio.create_task(client.next())
+        assert await asyncio.wait_for(waiting, 1) == {"n": 1}
+        waiting = asyncio.create_task(client.next())
+        await asyncio.sleep(0.01)
+        feed.close()
+        assert await asyncio.wait_for(waiting, 1) is None  # woken, told the feed ended
+    with feed.subscribe() as late:
+        assert await asyncio.wait_for(late.next(), 1) is None
+
+
+def test_the_feed_is_full_at_its_number_of_clients() -> None:
+    feed = LiveFeed(clients=2)
+    with feed.subscribe(), feed.subscribe():
+        assert feed.full
+    assert not feed.full
