@@ -201,6 +201,7 @@ class HealthView(ApiView):
         status, body = api.health_body(checks)
         body["stream_clients"] = len(app.live_feed.subscribers)
         body["web_reads"] = app.web_reads.describe()
+        body["exchange"] = api.exchange_source(settings.binance_url, app.binance.simulated)
         return self.json(body, status=status)
 
 

@@ -45,6 +45,8 @@ def test_the_stream_carries_the_served_prices_and_clients_leave_no_trace(
                    what="the dashboard's URL in the log")
     assert log.index(READY_LINE) < log.index(dashboard_line)
     wait_for(lambda: len(exchange.sim.served) >= 3, what="a first poll")
+    assert get(worker, "/api/health/")[1]["exchange"] == {
+        "host": exchange.url.removeprefix("http://"), "simulated": True}
     events = read_events(worker, 6)
     ticks = [e for e in events if e["type"] == "tick"]
     assert len(ticks) == 6
@@ -133,6 +135,9 @@ def test_the_page_shows_every_symbol_and_moves_without_a_reload(
             return now if len(now) == 3 and NO_VALUE not in now.values() else None
 
         first = wait_for(shown, what="three symbols with prices")
+        source = wait_for(lambda: browser.find_element(By.ID, "source").text,
+                          what="the header naming the price source")
+        assert source == f"prices from the simulated exchange ({exchange.url.removeprefix('http://')})"
         assert set(first) == {"BTCUSDT", "ETHUSDT", "SOLUSDT"}
         wait_for(lambda: prices()["BTCUSDT"] != first["BTCUSDT"], timeout=10,
                  what="the BTCUSDT price to change without a reload")

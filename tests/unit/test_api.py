@@ -128,3 +128,13 @@ def test_history_minutes_are_bounded() -> None:
         with pytest.raises(ApiError) as caught:
             api.parse_count({"minutes": bad}, "minutes", 60, 1440)
         assert (caught.value.status, caught.value.param) == (400, "minutes")
+
+
+@pytest.mark.parametrize(("url", "host"), [
+    ("https://api.binance.com", "api.binance.com"),
+    ("http://127.0.0.1:8081", "127.0.0.1:8081"),
+    ("https://user:secret@proxy.example:8443/binance", "proxy.example:8443"),
+])
+def test_the_exchange_source_names_the_host_and_never_credentials(url: str, host: str) -> None:
+    assert api.exchange_source(url, None) == {"host": host, "simulated": None}
+    assert api.exchange_source(url, True)["simulated"] is True
