@@ -27,7 +27,7 @@ from cryptoflow.exceptions import ApiError
 
 T = TypeVar("T")
 
-DEFAULT_CACHE_ENTRIES = 256
+DEFAULT_CACHE_ENTRIES = 64
 RETRY_AFTER = 1.0
 
 
@@ -89,10 +89,14 @@ class WebReads:
     async def _load(self, key: Hashable, ttl: float, fetch: Callable[[], Awaitable[T]]) -> T:
         async with self.slot():
             value = await fetch()
-        self._cache[key] = (self._clock() + ttl, value)
+        now = self._clock()
+        self._cache[key] = (now + ttl, value)
         self._cache.move_to_end(key)
-        while len(self._cache) > self._cache_entries:
-            self._cache.popitem(last=False)  # the oldest entry
+        # Oldest first: drop what has expired, and the oldest beyond the size bound, so
+        # that large answers are not kept past their use.
+        while self._cache and (len(self._cache) > self._cache_entries
+                               or next(iter(self._cache.values()))[0] <= now):
+            self._cache.popitem(last=False)
         return value
 
     def _finished(self, key: Hashable, task: asyncio.Task[Any]) -> None:
@@ -104,4 +108,5 @@ class WebReads:
     def describe(self) -> dict[str, int]:
         """For /api/health/: how busy the web's database reads are."""
         return {"concurrency": self.concurrency, "queue": self.queue, "running": self.running,
-                "waiting": self.waiting, "peak": self.peak, "rejected": self.rejected}
+                "waiting": self.waiting, "peak": self.peak, "rejected": self.rejected,
+                "cached": len(self._cache)}

@@ -140,3 +140,13 @@ async def test_the_cache_holds_at_most_its_number_of_entries() -> None:
         await reads.cached(key, 60.0, fetcher(key))
     # "c" pushed out "a" (the oldest), "a" then pushed out "b": both asked again
     assert calls == ["a", "b", "c", "a", "b"]
+
+
+@pytest.mark.asyncio
+async def test_expired_answers_are_let_go_not_kept_until_the_size_bound() -> None:
+    now = [0.0]
+    reads = WebReads(concurrency=1, queue=1, cache_entries=100, clock=lambda: now[0])
+    for key in range(50):
+        await reads.cached(key, 1.0, lambda key=key: asyncio.sleep(0, result=key))
+        now[0] += 0.5  # each answer outlives the next one only
+    assert reads.describe()["cached"] <= 2
