@@ -13,11 +13,12 @@ run: $(STAMP)
 	$(BIN)/python -m cryptoflow.devstack.localstack --data-dir .cryptoflow -- \
 		$(BIN)/faust -A cryptoflow worker -l info
 
-## demo: the same, but against the simulated exchange (no internet needed);
+## demo: the same, but against the simulated exchange (no internet needed), with its
+## own data (.cryptoflow-demo, database fx_demo) so simulated prices never mix with real ones;
 ## live statistics at http://127.0.0.1:6066/api/stats/
 demo: $(STAMP)
 	@echo "cryptoflow demo: dashboard at http://127.0.0.1:6066/ (JSON under /api/) once ready"
-	$(BIN)/python -m cryptoflow.devstack.localstack --data-dir .cryptoflow --simulated-exchange 8081 -- \
+	$(BIN)/python -m cryptoflow.devstack.localstack --data-dir .cryptoflow-demo --simulated-exchange 8081 -- \
 		$(BIN)/faust -A cryptoflow worker -l info
 
 ## test: ruff, then the whole test suite (unit + integration on the local stack)
@@ -43,4 +44,4 @@ $(STAMP): setup.cfg pyproject.toml
 	touch $@
 
 clean:
-	rm -rf $(VENV) .cryptoflow cryptoflow-data build dist *.egg-info
+	rm -rf $(VENV) .cryptoflow .cryptoflow-demo cryptoflow-data build dist *.egg-info

@@ -22,6 +22,7 @@ from cryptoflow.settings import Settings
 from cryptoflow.sinks.mongo import TickStore
 from cryptoflow.sources.binance import BinanceClient
 from cryptoflow.web.livefeed import LiveFeed
+from cryptoflow.web.reads import WebReads
 from cryptoflow.web.router import CryptoflowRouter
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,9 @@ class CryptoflowApp(faust.App):
         stats_blueprint.register(self, url_prefix="/stats/")
         self.binance = BinanceClient(settings.binance_url, settings.http_timeout)
         self.store = TickStore(settings.mongo_uri, settings.mongo_db)
-        self.live_feed = LiveFeed()
+        self.live_feed = LiveFeed(clients=settings.stream_clients)
+        # every database read of the web views goes through this (cryptoflow/web/reads.py)
+        self.web_reads = WebReads(settings.web_reads, settings.web_reads_queue)
 
     def _new_transport(self) -> TransportT:
         # faust's aiokafka transport (kafka:// and aiokafka:// both name it) with the
@@ -77,7 +80,16 @@ class CryptoflowApp(faust.App):
         await super().on_start()
         log.info("cryptoflow settings: %s", self.settings.describe())
 
+    async def on_started(self) -> None:
+        """After faust's own ``Worker: Ready``: where to point a browser."""
+        await super().on_started()
+        if not self.should_stop:
+            log.info("cryptoflow: dashboard at %s", self.conf.canonical_url.with_path("/"))
+
     async def on_stop(self) -> None:
+        # First, so the open event streams end before the web server waits for them
+        # (faust stops the app's services after this; aiohttp would wait 60 s).
+        self.live_feed.close()
         await super().on_stop()
         await self.binance.close()
         await self.store.close()

@@ -257,6 +257,18 @@ class Settings:
         "WEB_HOST", _host, "127.0.0.1",
         "host name other workers use to reach this one; @hostname: this machine's name",
     )
+    web_reads: int = _setting(
+        "WEB_READS", _count, "4",
+        "most database queries the web views run at once (history, alerts)",
+    )
+    web_reads_queue: int = _setting(
+        "WEB_READS_QUEUE", _count, "32",
+        "most web requests waiting for a database query slot; past it they get a 503",
+    )
+    stream_clients: int = _setting(
+        "STREAM_CLIENTS", _count, "100",
+        "most /api/stream/ clients at once; past it they get a 503",
+    )
     topic_partitions: int = _setting(
         "TOPIC_PARTITIONS", _count, "4", "partitions of every topic the app declares",
     )

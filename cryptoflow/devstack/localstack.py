@@ -11,7 +11,9 @@ connections, lets fault drills stop, kill and restart each one, and always reaps
 them. Run as a module it prints the environment a worker needs, or runs a command
 with it (``python -m cryptoflow.devstack.localstack -- faust -A cryptoflow worker``), and
 stops everything on Ctrl-C, SIGTERM or a hang-up; ``--simulated-exchange PORT`` also
-serves the simulated Binance, for offline demos.
+serves the simulated Binance, for offline demos, and keeps the demo's data apart from
+a live run's (its own data dir and database), so that simulated prices never pass
+for real ones.
 """
 
 from __future__ import annotations
@@ -50,6 +52,9 @@ COMMAND_STOP_TIMEOUT = 30.0
 POLL_INTERVAL = 0.2
 LOG_TAIL_BYTES = 2000
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+DATA_DIR = Path(".cryptoflow")
+DEMO_DATA_DIR = Path(".cryptoflow-demo")  # with --simulated-exchange
+DEMO_DATABASE = "fx_demo"
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
@@ -462,29 +467,35 @@ def _parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--host", default="127.0.0.1", help="address of both servers")
     parser.add_argument("--kafka-port", type=int, default=9092, help="0 picks a free port")
     parser.add_argument("--mongo-port", type=int, default=27017, help="0 picks a free port")
-    parser.add_argument("--data-dir", type=Path, default=Path(".cryptoflow"),
-                        help="database files and server logs, kept between runs")
+    parser.add_argument("--data-dir", type=Path,
+                        help=f"database files and server logs, kept between runs (default "
+                             f"{DATA_DIR}, {DEMO_DATA_DIR} with --simulated-exchange)")
     parser.add_argument("--simulated-exchange", type=int, metavar="PORT",
                         help="also serve the simulated Binance on PORT (0: a free one) and "
                              "point CRYPTOFLOW_BINANCE_URL and CRYPTOFLOW_BINANCE_WS_URL at it, "
-                             "for offline demos")
+                             "for offline demos; the worker then writes to the database "
+                             f"{DEMO_DATABASE}")
     return parser.parse_args(argv[:split]), argv[split + 1:]
 
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry; the exit status is the command's, or 1 if the stack failed."""
     args, command = _parse_args(sys.argv[1:] if argv is None else argv)
+    demo = args.simulated_exchange is not None
+    data_dir = args.data_dir or (DEMO_DATA_DIR if demo else DATA_DIR)
     with _stop_requests() as stop_requests:
         try:
             with contextlib.ExitStack() as running:
                 stack = running.enter_context(LocalStack(
                     host=args.host, kafka_port=args.kafka_port, mongo_port=args.mongo_port,
-                    data_dir=args.data_dir))
+                    data_dir=data_dir))
                 env = stack.env()
-                if args.simulated_exchange is not None:
+                if demo:
                     exchange = _serve_exchange(running, args.host, args.simulated_exchange)
                     env["CRYPTOFLOW_BINANCE_URL"] = exchange.url
                     env["CRYPTOFLOW_BINANCE_WS_URL"] = exchange.ws_url
+                    env["CRYPTOFLOW_MONGO_DB"] = DEMO_DATABASE
+                    env["CRYPTOFLOW_DATA_DIR"] = str(data_dir / "worker")
                 return _serve(stack, env, command, stop_requests)
         except LocalStackError as err:
             print(f"localstack: {err}", file=sys.stderr)

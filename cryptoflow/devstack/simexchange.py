@@ -38,6 +38,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from cryptoflow.devstack.market import AggTrade, BookQuote, SymbolMarket, decimal_string
+from cryptoflow.sources.binance import SIMULATED_HEADER
 
 log = logging.getLogger(__name__)
 
@@ -607,6 +608,7 @@ class SimExchange:
                 state.weight_minute, state.weight = minute, 0
             state.weight += weight
             response.headers["X-MBX-USED-WEIGHT-1M"] = str(state.weight)
+            response.headers[SIMULATED_HEADER] = "1"
             record = RequestRecord(request.path, dict(request.query), at, response.status,
                                    fault.kind if fault else None)
             state.requests.append(record)

@@ -41,6 +41,9 @@ WEIGHT_HEADER = "X-MBX-USED-WEIGHT-1M"
 WEIGHT_BUDGET = 5000
 # Binance sends Retry-After with every 429/418; if a proxy drops it, wait this long.
 DEFAULT_RETRY_AFTER = 60.0
+# The simulated exchange (cryptoflow/devstack/simexchange.py) marks every answer with
+# this header, so a worker can say that its prices are not Binance's; Binance never sends it.
+SIMULATED_HEADER = "X-Cryptoflow-Simulated-Exchange"
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,7 @@ class BinanceClient:
         self.base_url = base_url.rstrip("/")
         self.timeout = aiohttp.ClientTimeout(total=None, connect=timeout, sock_read=timeout)
         self.used_weight: int | None = None
+        self.simulated: bool | None = None  # known after the first answer
         self._session: aiohttp.ClientSession | None = None
         self._not_before = 0.0  # time.monotonic() before which no request may go out
         self._limit_status = 429  # the status that set _not_before (429 or 418)
@@ -166,6 +170,7 @@ class BinanceClient:
         return body
 
     def _note_weight(self, response: aiohttp.ClientResponse) -> None:
+        self.simulated = SIMULATED_HEADER in response.headers
         weight = response.headers.get(WEIGHT_HEADER)
         if weight is not None and weight.isdigit():
             self.used_weight = int(weight)

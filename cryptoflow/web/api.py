@@ -10,6 +10,7 @@ import math
 from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from cryptoflow.exceptions import ApiError, InvalidTick
 from cryptoflow.records import PriceTick, format_ts, parse_ts
@@ -137,6 +138,13 @@ def poll_health(
         why = f" ({failing})" if failing else ""
         return False, f"no successful poll for {age:.1f}s{why}"
     return True, f"last successful poll {age:.1f}s ago"
+
+
+def exchange_source(base_url: str, simulated: bool | None) -> dict[str, Any]:
+    """Where this worker's prices come from, for the dashboard's header: the host of
+    the configured exchange URL, and whether it is the simulated exchange (None until
+    it first answered; a worker that does not poll never knows)."""
+    return {"host": urlsplit(base_url).netloc.rpartition("@")[2], "simulated": simulated}
 
 
 def health_body(checks: Mapping[str, tuple[bool, str]]) -> tuple[int, dict[str, Any]]:

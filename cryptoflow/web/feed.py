@@ -4,11 +4,14 @@ The stats agent only sees the ticks of the partitions this worker owns. A browse
 connected to any worker should see all symbols, so each worker also reads
 ``cryptoflow-ticks`` with a plain consumer outside the consumer group (no group:
 all partitions, from the newest offset, nothing committed) and publishes each
-tick to the app's ``LiveFeed``.
+tick to the app's ``LiveFeed``. A Kafka error ends that consumer, not the feed: a
+new one starts after a backoff pause, for as long as the worker runs (the ticks
+in between are not shown; they are stored all the same).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from aiokafka import AIOKafkaConsumer
@@ -16,27 +19,46 @@ from aiokafka.errors import KafkaError
 from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 
 from cryptoflow.app import app
+from cryptoflow.backoff import Backoff
 from cryptoflow.broker.topics import ticks_topic
 from cryptoflow.records import PriceTick
 from cryptoflow.web.livefeed import tick_event
 
 log = logging.getLogger(__name__)
 
+RECONNECT = Backoff(base=1.0, cap=30.0)
 
-@app.task
-async def feed_live_ticks() -> None:
-    consumer = AIOKafkaConsumer(
+
+def _new_consumer() -> AIOKafkaConsumer:
+    return AIOKafkaConsumer(
         ticks_topic.get_topic_name(),
         bootstrap_servers=[f"{url.host}:{url.port or 9092}" for url in app.conf.broker],
         group_id=None, enable_auto_commit=False, auto_offset_reset="latest",
         **credentials_to_aiokafka_auth(app.settings.broker_credentials()),
     )
-    await consumer.start()
-    try:
-        async for message in consumer:
-            if app.live_feed.subscribers:  # nobody watching: no decoding either
-                app.live_feed.publish(tick_event(PriceTick.loads(message.value)))
-    except KafkaError as err:
-        log.error("live feed: %s; the dashboard gets no live ticks until a restart", err)
-    finally:
-        await consumer.stop()
+
+
+@app.task
+async def feed_live_ticks() -> None:
+    delays = RECONNECT.delays()
+    failed = False
+    while True:
+        consumer = _new_consumer()
+        try:
+            await consumer.start()
+            if failed:
+                log.info("live feed: reading %s again", ticks_topic.get_topic_name())
+                delays, failed = RECONNECT.delays(), False  # the next failure starts over
+            async for message in consumer:
+                if app.live_feed.subscribers:  # nobody watching: no decoding either
+                    app.live_feed.publish(tick_event(PriceTick.loads(message.value)))
+            problem = "the consumer stopped"
+        except KafkaError as err:
+            problem = f"{type(err).__name__}: {err}"
+        finally:
+            await consumer.stop()
+        failed = True
+        delay = next(delays)
+        log.warning("live feed: %s; the dashboard misses live ticks until it reconnects, "
+                    "in %.1fs", problem, delay)
+        await asyncio.sleep(delay)

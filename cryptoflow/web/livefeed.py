@@ -4,7 +4,10 @@ Agents and the feed consumer call ``LiveFeed.publish`` for every event; it never
 waits. Each subscriber has its own queue of at most ``maxlen`` events; when a slow
 client's queue is full the OLDEST event is dropped (a dashboard wants the newest
 price, not a backlog), so no client can stall an agent. A client that disconnects
-just unsubscribes: nothing is kept for it. Pure asyncio, no I/O.
+just unsubscribes: nothing is kept for it. At most ``clients`` subscribe at once
+(``full`` says when the next would be one too many), and ``close()`` ends every
+subscription, so the worker's stop is not held up by open streams. Pure asyncio,
+no I/O.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from cryptoflow.records import BookTicker, PriceTick, Trade, format_ts
 from cryptoflow.web.api import json_safe
 
 DEFAULT_QUEUE = 256
+DEFAULT_CLIENTS = 100
 
 
 class Subscription:
@@ -29,6 +33,7 @@ class Subscription:
         self._events: deque[dict[str, Any]] = deque(maxlen=maxlen)
         self._ready = asyncio.Event()
         self.dropped = 0
+        self.closed = False
 
     def push(self, event: dict[str, Any]) -> None:
         if len(self._events) == self._events.maxlen:
@@ -36,28 +41,48 @@ class Subscription:
         self._events.append(event)
         self._ready.set()
 
-    async def next(self) -> dict[str, Any]:
-        """The oldest queued event, waiting for one if there is none."""
-        while not self._events:
+    def close(self) -> None:
+        """End this subscription: ``next()`` answers None from now on."""
+        self.closed = True
+        self._ready.set()
+
+    async def next(self) -> dict[str, Any] | None:
+        """The oldest queued event, waiting for one if there is none; None once closed."""
+        while not self.closed and not self._events:
             self._ready.clear()
             await self._ready.wait()
-        return self._events.popleft()
+        return None if self.closed else self._events.popleft()
 
 
 class LiveFeed:
-    """The worker's hub: publish to all current subscribers."""
+    """The worker's hub: publish to all current subscribers, at most ``clients``."""
 
-    def __init__(self, maxlen: int = DEFAULT_QUEUE) -> None:
+    def __init__(self, maxlen: int = DEFAULT_QUEUE, clients: int = DEFAULT_CLIENTS) -> None:
         self.maxlen = maxlen
+        self.clients = clients
         self.subscribers: set[Subscription] = set()
+        self.closed = False
+
+    @property
+    def full(self) -> bool:
+        return len(self.subscribers) >= self.clients
 
     def publish(self, event: dict[str, Any]) -> None:
         for subscriber in self.subscribers:
             subscriber.push(event)
 
+    def close(self) -> None:
+        """End every subscription, now and to come (the worker is stopping)."""
+        self.closed = True
+        for subscriber in self.subscribers:
+            subscriber.close()
+
     @contextmanager
     def subscribe(self) -> Iterator[Subscription]:
+        """A new subscription; check ``full`` first (nothing here refuses one)."""
         subscription = Subscription(self.maxlen)
+        if self.closed:
+            subscription.close()
         self.subscribers.add(subscription)
         try:
             yield subscription

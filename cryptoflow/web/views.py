@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from datetime import UTC, datetime, timedelta
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 from aiohttp import web
@@ -44,6 +44,10 @@ RETRY_AFTER = 2.0
 FORWARD_TIMEOUT = aiohttp.ClientTimeout(total=5.0)
 
 Answer = Callable[[], dict[str, Any]]
+T = TypeVar("T")
+# Identical database reads within this many seconds share one query (a dashboard
+# page polls; many pages poll the same thing).
+READ_CACHE_SECONDS = 1.0
 
 
 class ApiView(View):
@@ -167,6 +171,16 @@ class LatestPricesView(ApiView):
         )
 
 
+async def database_read(key: Hashable, fetch: Callable[[], Awaitable[T]]) -> T:
+    """A view's MongoDB query: bounded and shared (``app.web_reads``), a database
+    error answered as a 503."""
+    try:
+        return await app.web_reads.cached(key, READ_CACHE_SECONDS, fetch)
+    except PyMongoError as err:
+        raise ApiError(503, f"database: {type(err).__name__}",
+                       retry_after=RETRY_AFTER) from None
+
+
 HEALTH_TIMEOUT = 2.0
 STARTED = datetime.now(UTC)
 
@@ -202,13 +216,18 @@ class HealthView(ApiView):
         }
         status, body = api.health_body(checks)
         body["stream_clients"] = len(app.live_feed.subscribers)
+        body["web_reads"] = app.web_reads.describe()
+        body["exchange"] = api.exchange_source(settings.binance_url, app.binance.simulated)
         return self.json(body, status=status)
 
 
 HISTORY_LIMIT = 5000
 HISTORY_MAX_MINUTES = 24 * 60
 KEEPALIVE = 15.0
-DASHBOARD = (resources.files("cryptoflow.web") / "static" / "dashboard.html").read_text("utf-8")
+STREAM_RETRY_AFTER = 10.0
+STATIC = resources.files("cryptoflow.web") / "static"
+DASHBOARD = (STATIC / "dashboard.html").read_text("utf-8")
+FAVICON = (STATIC / "favicon.svg").read_bytes()
 
 
 @app.page("/api/prices/history/{symbol}/")
@@ -218,16 +237,16 @@ class PriceHistoryView(ApiView):
     async def get(self, request: Request, symbol: str) -> Response:
         symbol = api.parse_symbol(symbol, app.settings.symbols)
         minutes = api.parse_count(request.query, "minutes", 60, HISTORY_MAX_MINUTES)
-        now = datetime.now(UTC)
-        try:
+
+        async def fetch() -> dict[str, Any]:
+            now = datetime.now(UTC)
             docs = await app.store.ticks_between(  # up to LATEST_AHEAD: clocks differ
                 topic_name(symbol), symbol, now - timedelta(minutes=minutes), now + LATEST_AHEAD,
                 HISTORY_LIMIT)
-        except PyMongoError as err:
-            raise ApiError(503, f"database: {type(err).__name__}",
-                           retry_after=RETRY_AFTER) from None
-        return self.json({"symbol": symbol, "minutes": minutes, "ticks": [
-            {"price": doc["price"], "ts": format_ts(doc["ts"])} for doc in docs]})
+            return {"symbol": symbol, "minutes": minutes, "ticks": [
+                {"price": doc["price"], "ts": format_ts(doc["ts"])} for doc in docs]}
+
+        return self.json(await database_read(("history", symbol, minutes), fetch))
 
 
 ALERTS_LIMIT = 500
@@ -243,12 +262,12 @@ class AlertsView(ApiView):
             "symbol") else None
         since = api.parse_time(query, "since", datetime.now(UTC))
         limit = api.parse_count(query, "limit", 50, ALERTS_LIMIT)
-        try:
+
+        async def fetch() -> list[dict[str, Any]]:
             docs = await app.store.recent_alerts("alerts", symbol, since, limit)
-        except PyMongoError as err:
-            raise ApiError(503, f"database: {type(err).__name__}",
-                           retry_after=RETRY_AFTER) from None
-        return self.json([api.alert_body(doc) for doc in docs])
+            return [api.alert_body(doc) for doc in docs]
+
+        return self.json(await database_read(("alerts", symbol, since, limit), fetch))
 
 
 @app.page("/api/stream/")
@@ -256,15 +275,21 @@ class LiveStreamView(ApiView):
     """Server-Sent Events: tick events for every tick, stats events when they change.
 
     Each client reads its own bounded queue (``LiveFeed``); a slow one loses its
-    oldest events, never stalls the agents; a closed connection ends the loop."""
+    oldest events, never stalls the agents; a closed connection ends the loop, and
+    so does the worker's stop (the feed closes). At most CRYPTOFLOW_STREAM_CLIENTS
+    at once: the next one is a 503."""
 
     async def get(self, request: Request) -> web.StreamResponse:
+        if app.live_feed.full:
+            raise ApiError(503, f"{app.live_feed.clients} live stream clients are connected, "
+                                "the most this worker serves; try again later",
+                           retry_after=STREAM_RETRY_AFTER)
         response = web.StreamResponse(headers={
             "Content-Type": "text/event-stream", "Cache-Control": "no-cache",
             "X-Accel-Buffering": "no",
         })
-        await response.prepare(request)  # type: ignore[arg-type]
-        with app.live_feed.subscribe() as subscription:
+        with app.live_feed.subscribe() as subscription:  # before any await: the cap holds
+            await response.prepare(request)  # type: ignore[arg-type]
             try:
                 await response.write(b": connected\n\n")
                 while True:
@@ -273,6 +298,8 @@ class LiveStreamView(ApiView):
                     except TimeoutError:
                         await response.write(b": keep-alive\n\n")
                         continue
+                    if event is None:  # the worker is stopping
+                        break
                     await response.write(sse_message(event))
             except ConnectionResetError:
                 log.debug("live stream client left")
@@ -285,6 +312,15 @@ class DashboardView(View):
 
     async def get(self, request: Request) -> Response:
         return self.html(DASHBOARD)
+
+
+@app.page("/favicon.ico")
+class FaviconView(View):
+    """The icon browsers ask for by this name (an SVG): no 404 in their console."""
+
+    async def get(self, request: Request) -> Response:
+        return self.bytes(FAVICON, content_type="image/svg+xml",
+                          headers={"Cache-Control": "max-age=86400"})
 
 
 @app.page("/api/{path:.*}")

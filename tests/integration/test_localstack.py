@@ -215,3 +215,25 @@ def test_cli_forwards_sigterm_to_the_command_and_stops(tmp_path: Path) -> None:
         cli.kill()
         cli.communicate()
     assert not any(accepts(port) for port in ports)
+
+
+@pytest.mark.parametrize(("demo", "data_dir", "database"), [
+    ([], ".cryptoflow", None),
+    (["--simulated-exchange", "0"], ".cryptoflow-demo", "fx_demo"),
+])
+def test_the_demo_keeps_its_data_apart_from_a_live_run(
+    tmp_path: Path, demo: list[str], data_dir: str, database: str | None,
+) -> None:
+    """``make demo`` must not leave simulated prices where ``make run`` reads real ones."""
+    show_env = ("import os; print(os.environ.get('CRYPTOFLOW_MONGO_DB'), "
+                "os.environ.get('CRYPTOFLOW_DATA_DIR'))")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRYPTOFLOW_")}
+    done = subprocess.run(
+        [*CLI, *demo, "--", sys.executable, "-c", show_env],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    shown_db, shown_dir = done.stdout.split()
+    assert shown_db == str(database)
+    assert shown_dir == (str(Path(data_dir) / "worker") if database else "None")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [data_dir]

@@ -216,3 +216,13 @@ def test_stats_of_absurd_prices_recovered_from_before_the_bounds_are_null() -> N
     body = api.json_safe(api.window_stats("BTCUSDT", WINDOWS["1h"], NOW, stats))
     assert body["stddev"] is None
     json.dumps(body, allow_nan=False)
+
+
+@pytest.mark.parametrize(("url", "host"), [
+    ("https://api.binance.com", "api.binance.com"),
+    ("http://127.0.0.1:8081", "127.0.0.1:8081"),
+    ("https://user:secret@proxy.example:8443/binance", "proxy.example:8443"),
+])
+def test_the_exchange_source_names_the_host_and_never_credentials(url: str, host: str) -> None:
+    assert api.exchange_source(url, None) == {"host": host, "simulated": None}
+    assert api.exchange_source(url, True)["simulated"] is True

@@ -24,7 +24,9 @@ SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
 async def test_one_request_returns_every_symbol_as_served(
     exchange: SimExchange, client: BinanceClient,
 ) -> None:
+    assert client.simulated is None  # nothing answered yet
     quotes = await client.fetch_prices(SYMBOLS)
+    assert client.simulated is True  # the simulated exchange says what it is
     assert [q.symbol for q in quotes] == SYMBOLS
     assert quotes == [Quote(p.symbol, p.price) for p in exchange.served]
     assert all(isinstance(q.price, str) and float(q.price) > 0 for q in quotes)

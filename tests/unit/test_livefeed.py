@@ -61,3 +61,25 @@ def test_a_number_that_is_not_finite_is_sent_as_null() -> None:
                                                         "mean": math.nan, "min": 1.5}))
     body = json.loads(message[6:], parse_constant=lambda constant: pytest.fail(constant))
     assert (body["stddev"], body["mean"], body["min"]) == (None, None, 1.5)
+
+
+@pytest.mark.asyncio
+async def test_close_ends_every_subscription_now_and_to_come() -> None:
+    feed = LiveFeed()
+    with feed.subscribe() as client:
+        feed.publish({"n": 1})
+        waiting = asyncio.create_task(client.next())
+        assert await asyncio.wait_for(waiting, 1) == {"n": 1}
+        waiting = asyncio.create_task(client.next())
+        await asyncio.sleep(0.01)
+        feed.close()
+        assert await asyncio.wait_for(waiting, 1) is None  # woken, told the feed ended
+    with feed.subscribe() as late:
+        assert await asyncio.wait_for(late.next(), 1) is None
+
+
+def test_the_feed_is_full_at_its_number_of_clients() -> None:
+    feed = LiveFeed(clients=2)
+    with feed.subscribe(), feed.subscribe():
+        assert feed.full
+    assert not feed.full

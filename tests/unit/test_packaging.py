@@ -24,4 +24,5 @@ def test_the_wheel_claims_no_generic_top_level_names(tmp_path: Path) -> None:
     assert "cryptoflow/agents/persist.py" in names
     assert "cryptoflow/tables/__init__.py" in names
     assert "cryptoflow/web/static/dashboard.html" in names
+    assert "cryptoflow/web/static/favicon.svg" in names
     assert not any(name.startswith(("agents/", "tables/", "tests/")) for name in names)
