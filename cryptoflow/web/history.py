@@ -10,14 +10,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from faust.web import Request, Response
-from pymongo.errors import PyMongoError
 
 from cryptoflow.app import app
 from cryptoflow.exceptions import ApiError, HistoryTooDense
 from cryptoflow.readback import Page, candle_page
 from cryptoflow.tables.series import CANDLE_COLUMNS, Interval, public_candle
 from cryptoflow.web import api, paging
-from cryptoflow.web.views import RETRY_AFTER, ApiView
+from cryptoflow.web.views import ApiView, database_read
 
 DEFAULT_LIMIT = 500
 MAX_LIMIT = 1000
@@ -27,12 +26,12 @@ async def read_candles(
     symbol: str, interval: Interval, start: datetime, end: datetime, limit: int,
     now: datetime,
 ) -> Page:
-    """The one database read of this API; a failing database is a 503."""
+    """The one database read of this API, bounded and shared like every web read
+    (``database_read``: a failing database is a 503)."""
     try:
-        return await candle_page(app.store, symbol, interval, start, end, limit, now)
-    except PyMongoError as err:
-        raise ApiError(503, f"database: {type(err).__name__}",
-                       retry_after=RETRY_AFTER) from None
+        return await database_read(
+            ("candles", symbol, interval.name, start, end, limit, now.replace(microsecond=0)),
+            lambda: candle_page(app.store, symbol, interval, start, end, limit, now))
     except HistoryTooDense as err:
         raise ApiError(503, str(err)) from None
 

@@ -15,7 +15,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from faust.web import Request, Response
-from pymongo.errors import PyMongoError
 from yarl import URL
 
 from cryptoflow.app import app
@@ -25,7 +24,7 @@ from cryptoflow.records import LATEST_AHEAD, trade_key
 from cryptoflow.sources.market import GAPS, TRADES, market_streams
 from cryptoflow.tables.market_tables import latest_books
 from cryptoflow.web import api, market_api
-from cryptoflow.web.views import RETRY_AFTER, ROUTED_HEADER, ApiView, fetch_routed
+from cryptoflow.web.views import ROUTED_HEADER, ApiView, database_read, fetch_routed
 
 GAPS_SHOWN = 100
 DEFAULT_SPAN = timedelta(hours=1)
@@ -64,14 +63,14 @@ class TradesView(ApiView):
         if from_id is None:
             start = start or min(now, end) - DEFAULT_SPAN
             market_api.check_range(start, end)
-        try:
-            if from_id is None:
-                from_id = await first_trade_at(symbol, start, end)  # type: ignore[arg-type]
-            documents = [] if from_id is None else await app.store.trades_from(
-                TRADES, symbol, trade_key(symbol, from_id), end, limit)
-        except PyMongoError as err:
-            raise ApiError(503, f"database: {type(err).__name__}",
-                           retry_after=RETRY_AFTER) from None
+
+        async def fetch() -> list[dict[str, Any]]:
+            first = from_id if from_id is not None else await first_trade_at(
+                symbol, start, end)  # type: ignore[arg-type]
+            return [] if first is None else await app.store.trades_from(
+                TRADES, symbol, trade_key(symbol, first), end, limit)
+
+        documents = await database_read(("trades", symbol, from_id, start, end, limit), fetch)
         if start is not None:
             documents = [doc for doc in documents if doc["ts"] >= start]
         path = f"/api/trades/{symbol}/"
@@ -109,11 +108,8 @@ class StreamsView(ApiView):
                 raise answer
             else:
                 workers.append(answer)
-        try:
-            gaps = await app.store.recent(GAPS, {}, "recorded_at", GAPS_SHOWN)
-        except PyMongoError as err:
-            raise ApiError(503, f"database: {type(err).__name__}",
-                           retry_after=RETRY_AFTER) from None
+        gaps = await database_read(
+            ("gaps",), lambda: app.store.recent(GAPS, {}, "recorded_at", GAPS_SHOWN))
         return self.json({
             "streams": list(app.settings.streams), "workers": workers,
             "unfilled_gaps": [market_api.gap_body(gap) for gap in gaps],
