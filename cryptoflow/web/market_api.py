@@ -1,16 +1,14 @@
 """Request parsing and response shapes of the market-data endpoints. Pure: views call these.
 
 ``/api/trades/{symbol}/`` pages by trade id: a page's ``next`` carries ``from_id`` (the
-id after its last trade) and the same ``end``, so following ``next`` until it is null
+id after its last trade) and the same range, so following ``next`` until it is null
 yields every stored trade of the range once, in id order, however many arrive meanwhile.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from typing import Any
-from urllib.parse import urlencode
 
 from cryptoflow.exceptions import ApiError
 from cryptoflow.records import format_ts
@@ -30,31 +28,18 @@ def parse_trade_id(query: Mapping[str, str], param: str) -> int | None:
     return int(raw)
 
 
-def check_range(start: datetime | None, end: datetime) -> None:
-    if start is not None and start >= end:
-        raise ApiError(400, "start must be before end", param="start")
+TRADE_COLUMNS = ("trade_id", "price", "qty", "first_trade_id", "last_trade_id", "ts",
+                 "is_buyer_maker")
 
 
 def trade_body(document: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "trade_id": document["trade_id"], "price": document["price"], "qty": document["qty"],
-        "first_trade_id": document["first_trade_id"],
-        "last_trade_id": document["last_trade_id"], "ts": format_ts(document["ts"]),
-        "is_buyer_maker": document["is_buyer_maker"],
-    }
+    return {**{name: document[name] for name in TRADE_COLUMNS}, "ts": format_ts(document["ts"])}
 
 
-def trades_page(
-    symbol: str, path: str, documents: Sequence[Mapping[str, Any]], limit: int, end: datetime,
-) -> dict[str, Any]:
-    """The page; ``next`` (a URL) when the page is full, so more may follow."""
-    following = None
-    if documents and len(documents) >= limit:
-        query = urlencode({"from_id": documents[-1]["trade_id"] + 1, "end": format_ts(end),
-                           "limit": limit})
-        following = f"{path}?{query}"
-    return {"symbol": symbol, "trades": [trade_body(doc) for doc in documents],
-            "next": following}
+def next_trade(documents: Sequence[Mapping[str, Any]], limit: int) -> int | None:
+    """The id the next page starts from: after the last trade of a full page (a page
+    that is not full was the last one)."""
+    return documents[-1]["trade_id"] + 1 if len(documents) >= limit else None
 
 
 def streams_health(

@@ -20,10 +20,10 @@ from yarl import URL
 from cryptoflow.app import app
 from cryptoflow.exceptions import ApiError
 from cryptoflow.jobs import CANDLES
-from cryptoflow.records import LATEST_AHEAD, trade_key
+from cryptoflow.records import trade_key
 from cryptoflow.sources.market import GAPS, TRADES, market_streams
 from cryptoflow.tables.market_tables import latest_books
-from cryptoflow.web import api, market_api
+from cryptoflow.web import api, market_api, paging
 from cryptoflow.web.views import ROUTED_HEADER, ApiView, database_read, fetch_routed
 
 GAPS_SHOWN = 100
@@ -49,32 +49,34 @@ class BookView(ApiView):
 
 @app.page("/api/trades/{symbol}/")
 class TradesView(ApiView):
-    """Stored trades of one symbol, oldest first: ``?start=&end=&limit=``, then ``next``."""
+    """Stored trades of one symbol, oldest first: ``?start=&end=&limit=&format=``, then
+    ``next`` (the body, or the ``Link`` header with CSV) until it is null."""
 
     async def get(self, request: Request, symbol: str) -> Response:
         symbol = api.parse_symbol(symbol, app.settings.symbols)
         query = request.query
-        now = datetime.now(UTC)
-        end = api.parse_time(query, "end", now) or now + LATEST_AHEAD
-        start = api.parse_time(query, "start", now)
+        start, end = paging.parse_range(query, datetime.now(UTC), DEFAULT_SPAN)
         from_id = market_api.parse_trade_id(query, "from_id")
         limit = api.parse_count(query, "limit", market_api.TRADES_DEFAULT_LIMIT,
                                 market_api.TRADES_MAX_LIMIT)
-        if from_id is None:
-            start = start or min(now, end) - DEFAULT_SPAN
-            market_api.check_range(start, end)
+        fmt = paging.parse_format(query, request.headers.get("Accept", ""))
 
         async def fetch() -> list[dict[str, Any]]:
-            first = from_id if from_id is not None else await first_trade_at(
-                symbol, start, end)  # type: ignore[arg-type]
+            first = from_id if from_id is not None else await first_trade_at(symbol, start, end)
             return [] if first is None else await app.store.trades_from(
                 TRADES, symbol, trade_key(symbol, first), end, limit)
 
         documents = await database_read(("trades", symbol, from_id, start, end, limit), fetch)
-        if start is not None:
-            documents = [doc for doc in documents if doc["ts"] >= start]
-        path = f"/api/trades/{symbol}/"
-        return self.json(market_api.trades_page(symbol, path, documents, limit, end))
+        rows = [market_api.trade_body(doc) for doc in documents if doc["ts"] >= start]
+        following = market_api.next_trade(documents, limit)
+        next_url = None if following is None else str(request.url.with_query(paging.next_query({
+            "start": start, "end": end, "from_id": following, "limit": limit,
+            "format": query.get("format")})))
+        if fmt == "csv":
+            return self.text(
+                paging.csv_text(market_api.TRADE_COLUMNS, rows), content_type=paging.CSV_TYPE,
+                headers=paging.link_header(next_url) if next_url else None)
+        return self.json({"symbol": symbol, "trades": rows, "next": next_url})
 
 
 async def first_trade_at(symbol: str, start: datetime, end: datetime) -> int | None:
