@@ -33,6 +33,7 @@ from cryptoflow.app import app
 from cryptoflow.broker.topics import send_dead_letter, symbol_partition, trades_topic
 from cryptoflow.jobs import CANDLES
 from cryptoflow.records import Trade, parse_trade
+from cryptoflow.sinks.mongo import TRADES
 from cryptoflow.tables.market_tables import trade_candles, trade_windows
 from cryptoflow.tables.trade_candles import candle_document, fold_trades
 from cryptoflow.tables.trade_stats import TradeStats
@@ -40,7 +41,6 @@ from cryptoflow.web.livefeed import trades_event
 
 log = logging.getLogger(__name__)
 
-TRADES = "trades"
 
 
 @app.agent(trades_topic)

@@ -25,7 +25,17 @@ from faust.cli import AppCommand, argument, option
 
 from cryptoflow.app import app
 from cryptoflow.exceptions import MissingExtra
-from cryptoflow.export import BINARY, FORMATS, export_candles, open_writer, parquet_module, slots
+from cryptoflow.export import (
+    BINARY,
+    CANDLES,
+    FORMATS,
+    TRADES,
+    export_candles,
+    export_trades,
+    open_writer,
+    parquet_module,
+    slots,
+)
 from cryptoflow.records import format_ts
 from cryptoflow.settings import topic_name
 from cryptoflow.sources.backfill import backfill as load_klines
@@ -186,7 +196,7 @@ async def backfill(
           f"{since.isoformat()} to {end.isoformat()}", file=sys.stderr)
 
 
-EXPORTS = ("candles",)  # trades join once the trade streams store them
+EXPORTS = ("candles", "trades")
 
 
 @contextlib.contextmanager
@@ -205,7 +215,7 @@ def _output(path: str, binary: bool) -> Iterator[IO[Any]]:
     option("--since", required=True, callback=_moment, help="first minute, e.g. 2026-11-01"),
     option("--until", callback=_moment, help="end (exclusive); default: now, with the open candle"),
     option("--interval", type=click.Choice(list(INTERVALS)), default="1m", show_default=True,
-           help="candle size"),
+           help="candle size (candles only)"),
     option("--format", "fmt", type=click.Choice(FORMATS), default="csv", show_default=True,
            help="parquet needs the parquet extra"),
     option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), default="-",
@@ -215,8 +225,8 @@ async def export(
     self: AppCommand, what: str, symbol: str, since: datetime, until: datetime | None,
     interval: str, fmt: str, output: str,
 ) -> None:
-    """Write the recorded candles of SYMBOL in [--since, --until) to a file, a page at a
-    time, with the values of /api/candles/."""
+    """Write the recorded candles (or trades) of SYMBOL in [--since, --until) to a file, a
+    page at a time, with the values of /api/candles/ (or /api/trades/)."""
     spec = INTERVALS[interval]
     end = until or datetime.now(UTC)
     if end <= since:
@@ -224,20 +234,27 @@ async def export(
     if fmt in BINARY and output == "-":
         raise click.BadParameter(f"{fmt} is binary: give a file", param_hint="-o/--output")
     started = time.monotonic()
+    trades = what == "trades"
     try:
         if fmt == "parquet":
             parquet_module()  # before the file is created
+        length = int((end - since).total_seconds()) if trades else slots(spec, since, end)
         with _output(output, fmt in BINARY) as out, click.progressbar(
-                length=slots(spec, since, end), label=f"{symbol} {interval} {what}",
-                show_pos=True, show_eta=True, file=sys.stderr) as bar:
-            writer = open_writer(fmt, out)
-            written = await export_candles(app.store, symbol, spec, since, end, writer,
-                                           bar.update)
+                length=length, label=f"{symbol} {what if trades else f'{interval} {what}'}",
+                show_pos=not trades, show_eta=True, file=sys.stderr) as bar:
+            writer = open_writer(fmt, out, TRADES if trades else CANDLES)
+            if trades:
+                written = await export_trades(app.store, symbol, since, end, writer,
+                                              bar.update)
+            else:
+                written = await export_candles(app.store, symbol, spec, since, end, writer,
+                                               bar.update)
             writer.close()
     except MissingExtra as err:
         raise click.ClickException(str(err)) from None
     finally:
         await app.store.close()
-    print(f"{symbol}: {written} {interval} candle(s) from {since.isoformat()} to "
+    rows = "trade(s)" if trades else f"{interval} candle(s)"
+    print(f"{symbol}: {written} {rows} from {since.isoformat()} to "
           f"{end.isoformat()} written to {'stdout' if output == '-' else output} in "
           f"{time.monotonic() - started:.1f}s", file=sys.stderr)

@@ -1,27 +1,29 @@
 """Recorded history written to a file a page at a time: CSV, JSON lines or Parquet.
 
-``faust -A cryptoflow export candles BTCUSDT --since ...`` (``cryptoflow.commands``)
-reads pages with ``cryptoflow.readback.candle_pages`` and hands each to a writer, so
-the whole range is never in memory. The rows are the API's (``public_candle``): a file
-holds the same values as ``/api/candles/``. Parquet needs pyarrow, an optional extra.
+``faust -A cryptoflow export candles|trades BTCUSDT --since ...`` (``cryptoflow.commands``)
+reads pages with ``cryptoflow.readback`` and hands each to a writer, so the whole range
+is never in memory. The rows are the API's: a file holds the same values as
+``/api/candles/`` or ``/api/trades/``. Parquet needs pyarrow, an optional extra.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO, Any, Protocol
 
 from cryptoflow.exceptions import MissingExtra
-from cryptoflow.readback import candle_pages
+from cryptoflow.readback import candle_pages, trade_pages
 from cryptoflow.sinks.mongo import TickStore
 from cryptoflow.tables.series import CANDLE_COLUMNS, Interval, ceil_to, public_candle
+from cryptoflow.web.market_api import TRADE_COLUMNS, trade_body
 from cryptoflow.web.paging import write_csv
 
 FORMATS = ("csv", "jsonl", "parquet")
 BINARY = {"parquet"}
-PAGE = 1000  # candles a read, the API's most
+PAGE = 1000  # candles or trades a read, the API's most
 PARQUET_MISSING = "--format parquet needs pyarrow: pip install 'cryptoflow[parquet]'"
 
 
@@ -68,39 +70,54 @@ def parquet_module() -> Any:
     return pyarrow
 
 
-class ParquetWriter:
-    """One row group per page; ``start`` as a UTC timestamp, unknown values as nulls."""
+@dataclass(frozen=True)
+class Layout:
+    """The columns of one kind of row: their order (CSV) and their types (Parquet)."""
 
-    def __init__(self, out: IO[bytes]) -> None:
+    columns: tuple[str, ...]
+    types: Mapping[str, str]  # name -> time | float | int | str | bool
+
+
+CANDLES = Layout(tuple(CANDLE_COLUMNS), {
+    "start": "time", **dict.fromkeys(("open", "high", "low", "close", "volume", "quote_volume"),
+                                     "float"),
+    "trades": "int", "count": "int", "source": "str", "closed": "bool"})
+TRADES = Layout(TRADE_COLUMNS, {
+    "trade_id": "int", "price": "float", "qty": "float", "first_trade_id": "int",
+    "last_trade_id": "int", "ts": "time", "is_buyer_maker": "bool"})
+
+
+class ParquetWriter:
+    """One row group per page; times as UTC timestamps, unknown values as nulls."""
+
+    def __init__(self, out: IO[bytes], layout: Layout) -> None:
         pa = parquet_module()
+        kinds = {"time": pa.timestamp("ms", tz="UTC"), "float": pa.float64(),
+                 "int": pa.int64(), "str": pa.string(), "bool": pa.bool_()}
         self._pa = pa
-        self._schema = pa.schema([
-            ("start", pa.timestamp("ms", tz="UTC")),
-            *((name, pa.float64()) for name in ("open", "high", "low", "close", "volume",
-                                                 "quote_volume")),
-            ("trades", pa.int64()), ("count", pa.int64()), ("source", pa.string()),
-            ("closed", pa.bool_()),
-        ])
+        self._times = [name for name in layout.columns if layout.types[name] == "time"]
+        self._schema = pa.schema([(name, kinds[layout.types[name]]) for name in layout.columns])
         self._writer = pa.parquet.ParquetWriter(out, self._schema)
 
     def write(self, rows: Sequence[Mapping[str, Any]]) -> None:
         if not rows:
             return
         columns = {name: [row.get(name) for row in rows] for name in self._schema.names}
-        columns["start"] = [datetime.fromisoformat(value) for value in columns["start"]]
+        for name in self._times:
+            columns[name] = [datetime.fromisoformat(value) for value in columns[name]]
         self._writer.write_table(self._pa.table(columns, schema=self._schema))
 
     def close(self) -> None:
         self._writer.close()
 
 
-def open_writer(fmt: str, out: IO[Any]) -> RowWriter:
+def open_writer(fmt: str, out: IO[Any], layout: Layout = CANDLES) -> RowWriter:
     """The writer of ``fmt`` on ``out`` (text for csv/jsonl, binary for parquet)."""
     if fmt == "csv":
-        return CsvWriter(out, CANDLE_COLUMNS)
+        return CsvWriter(out, layout.columns)
     if fmt == "jsonl":
         return JsonLinesWriter(out)
-    return ParquetWriter(out)
+    return ParquetWriter(out, layout)
 
 
 def slots(interval: Interval, start: datetime, end: datetime) -> int:
@@ -122,4 +139,21 @@ async def export_candles(
         reached = page.next or end
         progress(slots(interval, cursor, reached))
         cursor = reached
+    return written
+
+
+async def export_trades(
+    store: TickStore, symbol: str, start: datetime, end: datetime, writer: RowWriter,
+    progress: Callable[[int], None],
+) -> int:
+    """Write every stored trade of [start, end) a page at a time; returns how many.
+    ``progress`` gets the seconds of the range each page covered."""
+    written, reached = 0, start
+    async for trades in trade_pages(store, symbol, start, end, PAGE):
+        writer.write([trade_body(doc) for doc in trades])
+        written += len(trades)
+        newest = trades[-1]["ts"] if trades else end
+        progress(int((newest - reached).total_seconds()))
+        reached = newest
+    progress(int((end - reached).total_seconds()))
     return written

@@ -1,5 +1,11 @@
-"""Recorded candles read back by range, a page at a time, for the history API and the
-export command. Every database read of both goes through ``candle_page``.
+"""Recorded candles and trades read back by range, a page at a time, for the history
+API and the export command. Every database read of both goes through ``candle_page``
+or ``trade_page``.
+
+Trades page by id: a page holds the stored trades of [start, end) from an id on, in id
+order, and the id after its last trade when the page was full (the cursor). The first
+id of a range is the first trade of the first trade candle from the range's minute on,
+so no secondary index is needed.
 
 A page holds the candles of ``interval`` starting in [start, end), oldest first, and
 the start of the next candle not in it (the cursor), so following the cursors yields
@@ -19,8 +25,9 @@ from datetime import datetime
 from typing import Any
 
 from cryptoflow.exceptions import HistoryTooDense
+from cryptoflow.records import trade_key
 from cryptoflow.settings import topic_name
-from cryptoflow.sinks.mongo import TickStore
+from cryptoflow.sinks.mongo import TRADES, TickStore
 from cryptoflow.tables.series import (
     MINUTE,
     ONE_MINUTE,
@@ -122,3 +129,39 @@ async def _from_ticks(store: TickStore, symbol: str, start: datetime, end: datet
         return candles, None
     cut = candles[-1]["start"]  # the read stopped inside this minute
     return before(candles, cut), cut
+
+
+async def first_trade_id(
+    store: TickStore, symbol: str, start: datetime, end: datetime,
+) -> int | None:
+    """The id of the first stored trade of ``symbol`` at or after ``start``'s minute."""
+    minute = start.replace(second=0, microsecond=0)
+    candles = await store.candles_between(ONE_MINUTE.collection, symbol, minute, end,
+                                          limit=1, source="trades")
+    return int(candles[0]["first_trade_id"]) if candles else None
+
+
+async def trade_page(
+    store: TickStore, symbol: str, start: datetime, end: datetime, from_id: int | None,
+    limit: int,
+) -> tuple[list[dict[str, Any]], int | None]:
+    """At most ``limit`` trades of [start, end) from ``from_id`` on (None: from the range's
+    first), and the id the next page starts from (None: no more)."""
+    first = from_id if from_id is not None else await first_trade_id(store, symbol, start, end)
+    if first is None:
+        return [], None
+    documents = await store.trades_from(TRADES, symbol, trade_key(symbol, first), end, limit)
+    following = documents[-1]["trade_id"] + 1 if len(documents) >= limit else None
+    return [doc for doc in documents if doc["ts"] >= start], following
+
+
+async def trade_pages(
+    store: TickStore, symbol: str, start: datetime, end: datetime, limit: int,
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """Every page of the trades of [start, end)."""
+    cursor: int | None = None
+    while True:
+        trades, cursor = await trade_page(store, symbol, start, end, cursor, limit)
+        yield trades
+        if cursor is None:
+            return

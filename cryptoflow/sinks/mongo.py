@@ -26,6 +26,7 @@ from cryptoflow.backoff import Backoff
 log = logging.getLogger(__name__)
 
 DUPLICATE_KEY = 11000
+TRADES = "trades"  # every aggregate trade of every symbol (agents/trades.py)
 TICK_INDEX = "symbol_ts_unique"
 TTL_INDEX = "ts_retention"
 

@@ -54,6 +54,7 @@ from cryptoflow.records import (
     trade_from_fields,
 )
 from cryptoflow.settings import Settings
+from cryptoflow.sinks.mongo import TRADES
 from cryptoflow.sources.binance import BinanceClient
 from cryptoflow.sources.gapfill import GapFiller, RecordGap
 from cryptoflow.sources.gaps import Gap, TradeSequence, Verdict
@@ -319,7 +320,6 @@ class MarketStreams:
 
 # -- this worker's instance -------------------------------------------------------------
 
-TRADES = "trades"
 GAPS = "gaps"
 
 

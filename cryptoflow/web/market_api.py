@@ -36,12 +36,6 @@ def trade_body(document: Mapping[str, Any]) -> dict[str, Any]:
     return {**{name: document[name] for name in TRADE_COLUMNS}, "ts": format_ts(document["ts"])}
 
 
-def next_trade(documents: Sequence[Mapping[str, Any]], limit: int) -> int | None:
-    """The id the next page starts from: after the last trade of a full page (a page
-    that is not full was the last one)."""
-    return documents[-1]["trade_id"] + 1 if len(documents) >= limit else None
-
-
 def streams_health(
     enabled: bool, connections: Sequence[Mapping[str, Any]], down_after: float,
 ) -> tuple[bool, str]:

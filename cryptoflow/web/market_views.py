@@ -2,8 +2,7 @@
 
 ``/api/book/{symbol}/`` answers from the ``latest-books`` table on the worker that owns
 the symbol (routed there like the statistics). ``/api/trades/{symbol}/`` reads MongoDB
-(bounded by ``limit``, oldest first, paged by trade id; the first id of a range comes
-from the candle of its first minute, so no secondary index is needed).
+through cryptoflow/readback.py (bounded by ``limit``, oldest first, paged by trade id).
 ``/api/streams/`` shows every worker's connections (each worker is asked for its own)
 and the unfilled gaps recorded in MongoDB.
 """
@@ -19,9 +18,8 @@ from yarl import URL
 
 from cryptoflow.app import app
 from cryptoflow.exceptions import ApiError
-from cryptoflow.jobs import CANDLES
-from cryptoflow.records import trade_key
-from cryptoflow.sources.market import GAPS, TRADES, market_streams
+from cryptoflow.readback import trade_page
+from cryptoflow.sources.market import GAPS, market_streams
 from cryptoflow.tables.market_tables import latest_books
 from cryptoflow.web import api, market_api, paging
 from cryptoflow.web.views import ROUTED_HEADER, ApiView, database_read, fetch_routed
@@ -61,14 +59,10 @@ class TradesView(ApiView):
                                 market_api.TRADES_MAX_LIMIT)
         fmt = paging.parse_format(query, request.headers.get("Accept", ""))
 
-        async def fetch() -> list[dict[str, Any]]:
-            first = from_id if from_id is not None else await first_trade_at(symbol, start, end)
-            return [] if first is None else await app.store.trades_from(
-                TRADES, symbol, trade_key(symbol, first), end, limit)
-
-        documents = await database_read(("trades", symbol, from_id, start, end, limit), fetch)
-        rows = [market_api.trade_body(doc) for doc in documents if doc["ts"] >= start]
-        following = market_api.next_trade(documents, limit)
+        documents, following = await database_read(
+            ("trades", symbol, from_id, start, end, limit),
+            lambda: trade_page(app.store, symbol, start, end, from_id, limit))
+        rows = [market_api.trade_body(doc) for doc in documents]
         next_url = None if following is None else str(request.url.with_query(paging.next_query({
             "start": start, "end": end, "from_id": following, "limit": limit,
             "format": query.get("format")})))
@@ -77,16 +71,6 @@ class TradesView(ApiView):
                 paging.csv_text(market_api.TRADE_COLUMNS, rows), content_type=paging.CSV_TYPE,
                 headers=paging.link_header(next_url) if next_url else None)
         return self.json({"symbol": symbol, "trades": rows, "next": next_url})
-
-
-async def first_trade_at(symbol: str, start: datetime, end: datetime) -> int | None:
-    """The id of the first stored trade at or after ``start``: the first trade of the
-    first trade candle from ``start``'s minute on (None: no trade in the range)."""
-    minute = start.replace(second=0, microsecond=0)
-    for candle in await app.store.candles_between(CANDLES, symbol, minute, end, limit=1,
-                                                  source="trades"):
-        return int(candle["first_trade_id"])
-    return None
 
 
 @app.page("/api/streams/")

@@ -308,6 +308,3 @@ def test_export_writes_the_range_as_csv_json_lines_and_parquet(
     rows = pq.read_table(tmp_path / "out.parquet").to_pylist()
     assert [{k: v for k, v in row.items() if v is not None} | {"start": iso(row["start"])}
             for row in rows] == expected
-
-    result = run_export(stack, tmp_path, "trades", "BTCUSDT", "--since", since.isoformat())
-    assert result.returncode == 2 and "'trades' is not 'candles'" in result.stderr

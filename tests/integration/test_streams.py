@@ -11,10 +11,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -226,6 +228,46 @@ def test_the_api_shows_trades_book_streams_and_health(
     assert stats["spread_bps_mean"] is not None
     status, health = get(worker, "/api/health/")
     assert health["checks"]["streams"]["ok"], health
+
+
+def test_export_writes_the_stored_trades_of_a_range(
+    workers: Workers, db: Database[dict[str, Any]], market_stack: LocalStack,
+    tmp_path: Path,
+) -> None:
+    oldest = db["trades"].find_one({"symbol": "ETHUSDT"}, sort=[("trade_id", 1)])
+    assert oldest is not None
+    since = oldest["ts"].replace(second=0, microsecond=0)  # the command takes minutes
+    until = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(minutes=1)
+
+    def stored() -> list[int]:
+        return [doc["trade_id"] for doc in db["trades"].find(
+            {"symbol": "ETHUSDT", "ts": {"$gte": since, "$lt": until}}).sort("trade_id", 1)]
+
+    def exported_match(ids: list[int], before: list[int]) -> None:
+        """Trades keep coming while the command runs: it wrote at least what was stored
+        before it started, and exactly the stored ones, in id order, up to its last."""
+        after = stored()
+        assert ids[:len(before)] == before
+        assert ids == after[:len(ids)]
+
+    env = {"PATH": "/usr/bin:/bin", **market_stack.env()}
+    base = [sys.executable, "-m", "faust", "-A", "cryptoflow", "export", "trades", "ETHUSDT",
+            "--since", since.isoformat(), "--until", until.isoformat()]
+    before = stored()
+    done = subprocess.run([*base, "-o", "trades.csv"], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    rows = list(csv.DictReader((tmp_path / "trades.csv").open()))
+    exported_match([int(row["trade_id"]) for row in rows], before)
+    assert f"{len(rows)} trade(s)" in done.stderr
+    before = stored()
+    done = subprocess.run([*base, "--format", "jsonl"], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    exported_match([line["trade_id"] for line in lines], before)
+    assert set(lines[0]) == {"trade_id", "price", "qty", "first_trade_id", "last_trade_id",
+                             "ts", "is_buyer_maker"}
 
 
 def test_a_killed_worker_resumes_where_the_recording_stands(

@@ -25,12 +25,6 @@ def test_a_trade_is_shown_with_its_fields_and_a_utc_time() -> None:
         "ts": "2026-12-01T12:00:00.123Z", "is_buyer_maker": False}
 
 
-def test_a_full_page_points_after_its_last_trade_and_a_short_one_ends() -> None:
-    assert market_api.next_trade([doc(5), doc(6)], limit=2) == 7
-    assert market_api.next_trade([doc(5)], limit=2) is None
-    assert market_api.next_trade([], limit=2) is None
-
-
 @pytest.mark.parametrize("bad", ["-1", "x", "\u0663", "1" * 20, ""])
 def test_a_trade_id_is_ascii_digits(bad: str) -> None:
     with pytest.raises(ApiError) as caught:
