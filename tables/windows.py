@@ -11,8 +11,17 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Protocol, TypeVar
 
-from cryptoflow.records import PriceTick
+
+class HasTs(Protocol):
+    """A tick, or anything that knows its tick's event time."""
+
+    @property
+    def ts(self) -> datetime: ...
+
+
+Timed = TypeVar("Timed", bound=HasTs)
 
 
 @dataclass(frozen=True)
@@ -30,9 +39,9 @@ class WindowSpec:
         begin = datetime.fromtimestamp(start, tz=UTC)
         return begin, begin + self.size
 
-    def split(self, ticks: Iterable[PriceTick]) -> dict[datetime, list[PriceTick]]:
+    def split(self, ticks: Iterable[Timed]) -> dict[datetime, list[Timed]]:
         """``ticks`` grouped by the start of the window holding each, order kept."""
-        groups: dict[datetime, list[PriceTick]] = defaultdict(list)
+        groups: dict[datetime, list[Timed]] = defaultdict(list)
         for tick in ticks:
             groups[self.bounds(tick.ts)[0]].append(tick)
         return dict(groups)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,6 +29,9 @@ log = logging.getLogger(__name__)
 DUPLICATE_KEY = 11000
 TICK_INDEX = "symbol_ts_unique"
 TTL_INDEX = "ts_retention"
+# Where the worker read a stored tick from (``topic/partition/offset``): a duplicate
+# whose stored origin is its own was written before by this very record.
+ORIGIN_FIELD = "origin"
 
 
 @dataclass
@@ -188,6 +192,25 @@ class TickStore:
                 outcome.inserted.extend(pending)
                 pending = []
         return outcome
+
+    async def origins(
+        self, collection: str, documents: Sequence[dict[str, Any]],
+    ) -> dict[tuple[str, datetime], str | None]:
+        """The origin of the ticks MongoDB holds under the (symbol, ts) of ``documents``
+        (``None`` for one stored without), through the (symbol, ts) index."""
+        if not documents:
+            return {}
+        wanted: dict[str, list[datetime]] = defaultdict(list)
+        for document in documents:
+            wanted[document["symbol"]].append(document["ts"])
+        coll = self.client[self._database][collection]
+        cursor = partial(
+            coll.find, {"$or": [{"symbol": symbol, "ts": {"$in": ts}}
+                                for symbol, ts in wanted.items()]},
+            {"_id": 0, "symbol": 1, "ts": 1, ORIGIN_FIELD: 1})
+        found = await self._retry(f"read origins in {collection}",
+                                  lambda: cursor().to_list())
+        return {(doc["symbol"], doc["ts"]): doc.get(ORIGIN_FIELD) for doc in found}
 
     @staticmethod
     def _sort_bulk_errors(
