@@ -25,6 +25,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import islice
 from typing import Any
 
 from aiohttp import web
@@ -102,6 +103,7 @@ class _State:
     violations: list[RequestRecord] = field(default_factory=list)
     faults: deque[Fault] = field(default_factory=deque)
     banned_until: float = 0.0
+    halts: list[tuple[int, int]] = field(default_factory=list)  # [start, end) in ms
     weight_minute: int = 0
     weight: int = 0
 
@@ -145,6 +147,13 @@ class SimExchange:
     def inject(self, *faults: Fault) -> None:
         with self._lock:
             self._state.faults.extend(faults)
+
+    def halt(self, start: datetime, end: datetime) -> None:
+        """Trading stopped: no klines for the minutes opening in [start, end), as
+        Binance lists none for a halt or before a symbol's listing."""
+        with self._lock:
+            self._state.halts.append((int(start.timestamp() * 1000),
+                                      int(end.timestamp() * 1000)))
 
     def clear_faults(self) -> None:
         with self._lock:
@@ -221,8 +230,11 @@ class SimExchange:
             response = web.json_response({"code": problem.code, "msg": problem.msg}, status=400)
             return self._finish(request, response, now, early, None, 2)
         first = -(-start // MINUTE_MS) * MINUTE_MS  # the first open time >= startTime
-        opens = range(first, end + 1, MINUTE_MS)[:limit]
-        body = [self._kline(symbol, open_ms) for open_ms in opens]
+        with self._lock:
+            halts = list(self._state.halts)
+        traded = (open_ms for open_ms in range(first, end + 1, MINUTE_MS)
+                  if not any(a <= open_ms < b for a, b in halts))
+        body = [self._kline(symbol, open_ms) for open_ms in islice(traded, limit)]
         return self._finish(request, web.json_response(body), now, early, None, 2)
 
     def _kline(self, symbol: str, open_ms: int) -> list[Any]:

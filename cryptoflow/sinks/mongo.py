@@ -113,15 +113,30 @@ class TickStore:
         ).sort([("symbol", DESCENDING), ("ts", DESCENDING)]).limit(limit)
         return list(reversed(await cursor.to_list()))
 
-    async def latest_start(
-        self, collection: str, symbol: str, within: tuple[datetime, datetime] | None = None,
-    ) -> datetime | None:
-        """``start`` of the newest candle of ``symbol`` (starting in ``within``, if given)."""
-        query: dict[str, Any] = {"symbol": symbol}
-        if within is not None:
-            query["start"] = {"$gte": within[0], "$lt": within[1]}
+    async def candle_starts(
+        self, collection: str, symbol: str, start: datetime, end: datetime,
+    ) -> list[datetime]:
+        """``start`` of every candle of ``symbol`` starting in [start, end)."""
+        coll = self.client[self._database][collection]
+        found = await self._retry(f"read candle starts in {collection}", lambda: coll.find(
+            {"symbol": symbol, "start": {"$gte": start, "$lt": end}},
+            {"_id": 0, "start": 1}).to_list())
+        return [doc["start"] for doc in found]
+
+    async def count_candles(
+        self, collection: str, symbol: str, start: datetime, end: datetime,
+    ) -> int:
+        """How many candles of ``symbol`` start in [start, end)."""
+        coll = self.client[self._database][collection]
+        count: int = await self._retry(f"count candles in {collection}", partial(
+            coll.count_documents, {"symbol": symbol, "start": {"$gte": start, "$lt": end}}))
+        return count
+
+    async def latest_start(self, collection: str, symbol: str) -> datetime | None:
+        """``start`` of the newest candle of ``symbol``."""
         doc = await self.client[self._database][collection].find_one(
-            query, {"start": 1}, sort=[("symbol", ASCENDING), ("start", DESCENDING)])
+            {"symbol": symbol}, {"start": 1},
+            sort=[("symbol", ASCENDING), ("start", DESCENDING)])
         return doc["start"] if doc else None
 
     async def replace(self, collection: str, documents: Sequence[dict[str, Any]]) -> None:
