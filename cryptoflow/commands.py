@@ -22,9 +22,10 @@ import click
 from faust.cli import AppCommand, argument, option
 
 from cryptoflow.app import app
+from cryptoflow.exceptions import BinanceError
 from cryptoflow.records import format_ts
 from cryptoflow.settings import topic_name
-from cryptoflow.sources.backfill import Coverage, minutes
+from cryptoflow.sources.backfill import ATTEMPTS, Coverage, minutes
 from cryptoflow.sources.backfill import backfill as load_klines
 
 UNAVAILABLE_SHOWN = 10  # spans without klines named in the closing line; the rest counted
@@ -158,6 +159,12 @@ async def backfill(
         with click.progressbar(length=minutes((since, end)), label=f"{symbol} {interval} candles",
                                show_pos=True, show_eta=True, file=sys.stderr) as bar:
             coverage = await load_klines(app.binance, app.store, symbol, since, end, bar.update)
+    except BinanceError as err:
+        raise SystemExit(
+            f"Binance: {err.kind}: {err} (backfill of {symbol} stopped after "
+            f"{ATTEMPTS} tries; offline? start `make demo` and run the backfill with "
+            f"CRYPTOFLOW_BINANCE_URL=http://127.0.0.1:8081, its simulated exchange)",
+        ) from None
     finally:
         await app.binance.close()
         await app.store.close()

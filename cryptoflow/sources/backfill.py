@@ -9,8 +9,9 @@ interrupted run loses nothing, and running it again fills what is still missing.
 What it says at the end is counted in the database: the minutes of the range that
 have a candle, and the minutes Binance had no kline for (a halt, before a listing).
 
-A 429/418 waits out its Retry-After; other failures are retried with backoff a
-few times.
+A command gives up quickly: a failed request is tried ``ATTEMPTS`` times within a
+few seconds (a 429/418 after waiting out its Retry-After), then its ``BinanceError``
+ends the run and the command prints one line naming the kind of failure.
 """
 
 from __future__ import annotations
@@ -31,8 +32,9 @@ log = logging.getLogger(__name__)
 
 CANDLES = "candles_1m"
 MINUTE = timedelta(minutes=1)
-ATTEMPTS = 8
-RETRY = Backoff(base=1.0, cap=30.0)
+# A command gives up quickly (a few seconds), where the worker keeps polling for good.
+ATTEMPTS = 3
+RETRY = Backoff(base=0.5, cap=2.0)
 
 Span = tuple[datetime, datetime]  # [start, end) in whole minutes
 
@@ -129,7 +131,10 @@ async def _klines(client: BinanceClient, symbol: str, span: Span) -> list[Kline]
             if attempt == ATTEMPTS:
                 raise
             delay = err.retry_after if isinstance(err, BinanceRateLimited) else next(delays)
-            log.warning("backfill: Binance: %s: %s (try %d of %d); again in %.1fs",
-                        err.kind, err, attempt, ATTEMPTS, delay)
+            # A wait the user should see; a quick retry only for the log (the command
+            # prints the failure once, when it gives up).
+            log.log(logging.WARNING if isinstance(err, BinanceRateLimited) else logging.INFO,
+                    "backfill: Binance: %s: %s (try %d of %d); again in %.1fs",
+                    err.kind, err, attempt, ATTEMPTS, delay)
             await asyncio.sleep(delay)
             attempt += 1

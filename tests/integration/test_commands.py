@@ -17,6 +17,7 @@ from cryptoflow.devstack.localstack import LocalStack
 from cryptoflow.devstack.simexchange import Fault, SimExchangeThread
 from cryptoflow.records import format_ts
 from cryptoflow.sources.backfill import to_ms
+from tests.integration.conftest import free_port
 
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
 PRICES = [100.0, 100.5, 104.0, 103.0, 97.0, 97.5]
@@ -133,3 +134,18 @@ def test_backfill_fills_every_hole_and_leaves_the_live_candles_alone(
     assert "SOLUSDT: candles_1m: 0 minute(s) written" in again.stderr
     assert "the range now has candles for 111 of 120 minutes" in again.stderr
     assert mongo["candles_1m"].count_documents({"symbol": "SOLUSDT"}) == 111
+
+
+def test_backfill_without_the_exchange_says_so_in_one_line_and_fails(
+    stack: LocalStack, tmp_path: Path, mongo: Database[dict[str, Any]],
+) -> None:
+    since = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=1)
+    result = run_backfill(stack, tmp_path, f"http://127.0.0.1:{free_port()}",
+                          "BTCUSDT", "--since", since.isoformat())
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr + result.stdout
+    failures = [line for line in result.stderr.splitlines() if "Binance: unreachable:" in line]
+    assert len(failures) == 1, result.stderr
+    assert failures[0].startswith("Binance: unreachable: ")
+    assert "CRYPTOFLOW_BINANCE_URL=http://127.0.0.1:8081" in failures[0]
+    assert mongo["candles_1m"].count_documents({}) == 0
