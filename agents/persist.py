@@ -3,12 +3,15 @@
 One agent reads all symbol topics (fewer, larger batches than one agent per
 topic; faust's per-event cost is the first limit on this path, LOCAL-STACK.md).
 Each value passes ``parse_tick``; good ticks are grouped by collection and
-written with ``TickStore.insert`` (idempotent, retried until written); refused
-ones go to the dead letters; stored ones go on to ``cryptoflow-ticks`` for the
-tables, those MongoDB already held marked as such (a worker may have stopped after
-writing them and before forwarding them; the tables count each tick once).
-A batch's offsets are acknowledged only after all three; its forwarding overlaps
-the writing of the next batch.
+written with ``TickStore.insert`` (idempotent, retried until written), each with
+its origin (where it was read: ``topic/partition/offset``); refused ones go to the
+dead letters; stored ones go on to ``cryptoflow-ticks`` for the tables, with that
+origin. A tick MongoDB already held goes on only if the stored one has this very
+origin: then this record was written before and read again (after a stop, a crash
+or a rebalance, perhaps never forwarded), and the tables count it unless they hold
+that origin already. One with another origin is a second copy of a stored tick (a
+producer sent it twice) and goes no further. A batch's offsets are acknowledged
+only after all three; its forwarding overlaps the writing of the next batch.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from cryptoflow.broker.topics import (
 from cryptoflow.exceptions import InvalidTick
 from cryptoflow.records import PriceTick, parse_tick
 from cryptoflow.settings import topic_name
-from cryptoflow.sinks.mongo import WriteOutcome
+from cryptoflow.sinks.mongo import ORIGIN_FIELD, WriteOutcome
 
 log = logging.getLogger(__name__)
 
@@ -74,21 +77,21 @@ async def persist_ticks(stream: Any) -> None:
 
 
 async def store_batch(events: Sequence[EventT[bytes]]) -> list[StoredTick]:
-    """Write a batch's good ticks and dead-letter the rest; returns the stored ticks in
-    batch order, each with whether MongoDB already held it."""
+    """Write a batch's good ticks and dead-letter the rest; returns, in batch order, the
+    stored ticks that this batch's records wrote (now or before), with their origins."""
     documents: dict[str, list[dict[str, Any]]] = defaultdict(list)
     ticks: dict[int, PriceTick] = {}  # id(document) -> its tick
     refused: list[tuple[bytes | None, str, str, bytes | None]] = []
     now = datetime.now(UTC)
     for event in events:
         message = event.message
+        origin = message_origin(message.topic, message.partition, message.offset)
         try:
             tick = parse_tick(event.value, collections, now)
         except InvalidTick as err:
-            origin = message_origin(message.topic, message.partition, message.offset)
             refused.append((event.value, err.reason, origin, event.key))
         else:
-            document = tick.to_document()
+            document = {**tick.to_document(), ORIGIN_FIELD: origin}
             ticks[id(document)] = tick
             documents[collections[tick.symbol]].append(document)
     stored: list[StoredTick] = []
@@ -103,9 +106,11 @@ async def store_batch(events: Sequence[EventT[bytes]]) -> list[StoredTick]:
             refused.append((repr(document).encode(), reason, origin, None))
         log.debug("%s: %d stored, %d already there, %d rejected", name,
                   len(outcome.inserted), len(outcome.duplicates), len(outcome.rejected))
-        again = {id(document) for document in outcome.duplicates}
-        written = again | {id(document) for document in outcome.inserted}
-        stored += [(ticks[id(document)], id(document) in again)
+        held = await app.store.origins(name, outcome.duplicates)
+        written = {id(document) for document in outcome.inserted} | {
+            id(document) for document in outcome.duplicates
+            if held.get((document["symbol"], document["ts"])) == document[ORIGIN_FIELD]}
+        stored += [(ticks[id(document)], document[ORIGIN_FIELD])
                    for document in batch if id(document) in written]
     for value, reason, origin, key in refused:
         await send_dead_letter(value, reason, origin, key)

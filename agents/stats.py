@@ -1,24 +1,30 @@
 """Keep the latest tick and the rolling statistics of every symbol up to date.
 
-Reads ``cryptoflow-ticks``: ticks that passed validation and are stored. A message
-of that topic read again is recognised by its offset and skipped; a tick MongoDB
-already held counts only if it is newer than the newest counted (``ticks_to_count``),
-so the statistics count each stored tick once. Ticks come in batches: per symbol
-and window, a batch's statistics are merged into the table in one write (one
-changelog record), not one per tick.
+Reads ``cryptoflow-ticks``: ticks that passed validation and are stored, each with
+its origin (where the worker read it from its symbol topic). Every window counts a
+tick once by that origin (``uncounted``): the same tick handed on again by the
+persist agent after a stop, a crash or a rebalance, or the same message read again
+here, has the same origin, and each window's value records the origins it has
+counted. So the statistics hold exactly the ticks MongoDB holds, after any stop.
+Ticks come in batches: per symbol and window, a batch's statistics are merged into
+the table in one write (one changelog record: the statistics and their marks), not
+one per tick.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from cryptoflow.agents.batches import acting_for, by_symbol, written_batches
 from cryptoflow.app import app
-from cryptoflow.broker.topics import stored_before, ticks_topic
-from cryptoflow.tables.price_tables import counted_offsets, latest_ticks, window_tables
-from cryptoflow.tables.stats import RollingStats, ticks_to_count
+from cryptoflow.broker.topics import sighting, ticks_topic
+from cryptoflow.tables.price_tables import latest_ticks, window_tables
+from cryptoflow.tables.stats import uncounted
 from cryptoflow.tables.windows import WINDOWS
 from cryptoflow.web.livefeed import stats_event
+
+log = logging.getLogger(__name__)
 
 
 @app.agent(ticks_topic)
@@ -27,24 +33,27 @@ async def update_stats(stream: Any) -> None:
         stream, app.settings.batch_size, app.settings.batch_linger,
     ):
         for symbol, group in by_symbol(events).items():
-            counted = counted_offsets.get(symbol, -1)
-            unread = [event for event in group if event.message.offset > counted]
-            if not unread:
+            seen = [sighting(event.value, event.headers) for event in group]
+            sightings = [one for one in seen if one is not None]
+            if len(sightings) < len(seen):
+                log.warning("%s: %d tick(s) without a valid origin header not counted "
+                            "(not sent by a cryptoflow worker)", symbol,
+                            len(seen) - len(sightings))
+            if not sightings:
                 continue
-            latest = latest_ticks.get(symbol)
-            ticks = ticks_to_count(
-                ((event.value, stored_before(event.headers)) for event in unread),
-                latest.ts if latest is not None else None)
             with acting_for(group[-1]):
-                counted_offsets[symbol] = group[-1].message.offset
-                if not ticks:
-                    continue
-                newest = max(ticks, key=lambda tick: tick.ts)
+                newest = max(sightings, key=lambda one: one.ts).tick
+                latest = latest_ticks.get(symbol)
                 if latest is None or newest.ts >= latest.ts:
                     latest_ticks[symbol] = newest
                 for name, table in window_tables.items():
-                    for part in WINDOWS[name].split(ticks).values():
-                        table.relative_to(part[0].ts)[symbol] += RollingStats.of(part)
-                    if app.live_feed.subscribers:
+                    counted = False
+                    for part in WINDOWS[name].split(sightings).values():
+                        window = table.relative_to(part[0].ts)[symbol]
+                        fresh = uncounted(window.value(), part)
+                        if fresh.count:
+                            window += fresh
+                            counted = True
+                    if counted and app.live_feed.subscribers:
                         current = table.relative_to(newest.ts)[symbol].value()
                         app.live_feed.publish(stats_event(symbol, name, current.summary()))

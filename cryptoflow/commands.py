@@ -24,7 +24,7 @@ import click
 from faust.cli import AppCommand, argument, option
 
 from cryptoflow.app import app
-from cryptoflow.exceptions import MissingExtra
+from cryptoflow.exceptions import BinanceError, MissingExtra
 from cryptoflow.export import (
     BINARY,
     CANDLES,
@@ -38,9 +38,12 @@ from cryptoflow.export import (
 )
 from cryptoflow.records import format_ts
 from cryptoflow.settings import topic_name
+from cryptoflow.sources.backfill import ATTEMPTS, Coverage, minutes
 from cryptoflow.sources.backfill import backfill as load_klines
 from cryptoflow.tables.series import INTERVALS
 from cryptoflow.web.api import json_safe
+
+UNAVAILABLE_SHOWN = 10  # spans without klines named in the closing line; the rest counted
 
 
 def window_stats(prices: Sequence[float]) -> dict[str, Any]:
@@ -177,23 +180,40 @@ def _moment(_ctx: click.Context, param: click.Parameter, raw: str | None) -> dat
 async def backfill(
     self: AppCommand, symbol: str, since: datetime, until: datetime | None, interval: str,
 ) -> None:
-    """Load Binance's klines of SYMBOL into candles_1m; a rerun resumes where it stopped."""
+    """Fill every minute of SYMBOL's range that has no candle in candles_1m from
+    Binance's klines; a rerun fills what is still missing."""
     end = until or datetime.now(UTC).replace(second=0, microsecond=0)
     if end <= since:
-        raise click.BadParameter("--until must come after --since")
-    total = int((end - since).total_seconds() // 60)
+        raise SystemExit("--until must come after --since")
     started = time.monotonic()
     try:
-        with click.progressbar(length=total, label=f"{symbol} {interval} candles",
+        with click.progressbar(length=minutes((since, end)), label=f"{symbol} {interval} candles",
                                show_pos=True, show_eta=True, file=sys.stderr) as bar:
-            written = await load_klines(app.binance, app.store, symbol, since, end, bar.update)
+            coverage = await load_klines(app.binance, app.store, symbol, since, end, bar.update)
+    except BinanceError as err:
+        raise SystemExit(
+            f"Binance: {err.kind}: {err} (backfill of {symbol} stopped after "
+            f"{ATTEMPTS} tries; offline? start `make demo` and run the backfill with "
+            f"CRYPTOFLOW_BINANCE_URL=http://127.0.0.1:8081, its simulated exchange)",
+        ) from None
     finally:
         await app.binance.close()
         await app.store.close()
-    elapsed = time.monotonic() - started
-    print(f"{symbol}: {written} candle(s) written in {elapsed:.1f}s "
-          f"({written / max(elapsed, 1e-9):.0f}/s); candles_1m now covers "
-          f"{since.isoformat()} to {end.isoformat()}", file=sys.stderr)
+    print(describe(symbol, coverage, time.monotonic() - started), file=sys.stderr)
+
+
+def describe(symbol: str, coverage: Coverage, elapsed: float) -> str:
+    """The closing line: what was written and what the range holds now, truthfully."""
+    line = (f"{symbol}: candles_1m: {coverage.written} minute(s) written in {elapsed:.1f}s "
+            f"({coverage.written / max(elapsed, 1e-9):.0f}/s); the range now has candles "
+            f"for {coverage.covered} of {coverage.minutes} minutes")
+    if not coverage.unavailable:
+        return line
+    shown = ", ".join(f"{format_ts(start)} to {format_ts(end)} ({minutes((start, end))})"
+                      for start, end in coverage.unavailable[:UNAVAILABLE_SHOWN])
+    more = len(coverage.unavailable) - UNAVAILABLE_SHOWN
+    return (f"{line}; minutes the exchange had no kline for: {shown}"
+            + (f" and {more} more span(s)" if more > 0 else ""))
 
 
 EXPORTS = ("candles", "trades")
@@ -230,9 +250,9 @@ async def export(
     spec = INTERVALS[interval]
     end = until or datetime.now(UTC)
     if end <= since:
-        raise click.BadParameter("--until must come after --since")
+        raise SystemExit("--until must come after --since")
     if fmt in BINARY and output == "-":
-        raise click.BadParameter(f"{fmt} is binary: give a file", param_hint="-o/--output")
+        raise SystemExit(f"--format {fmt} is binary: give a file with -o")
     started = time.monotonic()
     trades = what == "trades"
     try:

@@ -13,14 +13,6 @@ from cryptoflow.records import PriceTick
 from cryptoflow.tables.stats import RollingStats
 from cryptoflow.tables.windows import WINDOWS
 
-# Offset in cryptoflow-ticks of the last tick counted per symbol. A symbol's ticks
-# share one partition, so offsets only grow; a redelivered tick (at-least-once:
-# after a crash or a rebalance before the offsets were committed) has an offset
-# at or below this one and is not counted twice.
-counted_offsets = app.Table(
-    "counted-offsets", key_type=str, value_type=int, partitions=app.settings.topic_partitions,
-)
-
 # The previous tick of each symbol, for the price-jump rule (survives restarts and
 # rebalances through its changelog, like every table).
 previous_ticks = app.Table(

@@ -5,6 +5,14 @@ returns a new value (Welford's method for mean and variance: one pass, no list
 of prices, numerically stable for large magnitudes), so ``table[symbol] += tick``
 updates each overlapping window on its own; adding another ``RollingStats`` merges
 the two exactly, so a batch of ticks costs one table write. Pure: no broker, no clock.
+
+Each value also says which ticks it holds: ``counted`` maps every source partition
+(``btc/2``: where the tick was read from its symbol topic) to the highest offset
+counted into this window. A tick is known by that position (``Sighting``), the same
+each time it is read again or forwarded again, so ``uncounted`` picks the ticks a window
+has not counted, exactly, in memory bounded by the number of source partitions. The
+marks live in the window's own value, so they and the statistics they describe are
+one changelog record: after any stop or crash a recovered window holds both or neither.
 """
 
 from __future__ import annotations
@@ -12,7 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import faust
 
@@ -20,7 +28,8 @@ from cryptoflow.records import PriceTick, format_ts
 
 
 class RollingStats(faust.Record, serializer="json", include_metadata=False, isodates=True):
-    """count, min, max, mean, M2 (variance * count), open/close and their times."""
+    """count, min, max, mean, M2 (variance * count), open/close and their times, and
+    the highest offset counted per source partition (never changed in place)."""
 
     count: int = 0
     mean: float = 0.0
@@ -31,6 +40,7 @@ class RollingStats(faust.Record, serializer="json", include_metadata=False, isod
     close: float = 0.0
     open_ts: datetime | None = None
     close_ts: datetime | None = None
+    counted: dict[str, int] = {}  # noqa: RUF012 (a faust field; every change makes a new dict)
 
     @classmethod
     def of(cls, ticks: Iterable[PriceTick]) -> RollingStats:
@@ -61,6 +71,7 @@ class RollingStats(faust.Record, serializer="json", include_metadata=False, isod
             close=price if last else self.close,
             open_ts=ts if first else self.open_ts,
             close_ts=ts if last else self.close_ts,
+            counted=self.counted,
         )
 
     def _merge(self, other: RollingStats) -> RollingStats:
@@ -69,6 +80,9 @@ class RollingStats(faust.Record, serializer="json", include_metadata=False, isod
             return self
         if not self.count:
             return other
+        counted = dict(self.counted)
+        for source, offset in other.counted.items():
+            counted[source] = max(offset, counted.get(source, -1))
         count = self.count + other.count
         delta = other.mean - self.mean
         first = _before(other.open_ts, self.open_ts)
@@ -83,6 +97,7 @@ class RollingStats(faust.Record, serializer="json", include_metadata=False, isod
             close=other.close if last else self.close,
             open_ts=other.open_ts if first else self.open_ts,
             close_ts=other.close_ts if last else self.close_ts,
+            counted=counted,
         )
 
     @property
@@ -122,21 +137,33 @@ def _before(ts: datetime | None, other: datetime | None) -> bool:
     return ts is not None and other is not None and ts < other
 
 
-def ticks_to_count(
-    ticks: Iterable[tuple[PriceTick, bool]], newest: datetime | None,
-) -> list[PriceTick]:
-    """Which of a symbol's forwarded ticks, in order, the statistics have not counted.
+class Sighting(NamedTuple):
+    """A stored tick as the statistics read it, with where it was read from in its
+    symbol topic: ``source`` is ``topic/partition``, ``offset`` its offset there."""
 
-    Each comes with whether MongoDB already held it. A new one always counts. One
-    already held was either never forwarded (a worker stopped between writing and
-    forwarding it: the newest ticks of its symbol, so newer than ``newest``, the
-    newest tick counted) or a producer's second copy of a tick counted before (so
-    not newer). A late tick (older than ``newest``) that was never forwarded is the
-    one case this leaves out."""
-    counted = []
-    for tick, stored_before in ticks:
-        if stored_before and newest is not None and tick.ts <= newest:
+    tick: PriceTick
+    source: str
+    offset: int
+
+    @property
+    def ts(self) -> datetime:
+        return self.tick.ts
+
+
+def uncounted(window: RollingStats, sightings: Iterable[Sighting]) -> RollingStats:
+    """The statistics of those ``sightings`` (in the order they were read) that
+    ``window`` has not counted, with their marks: merged into ``window`` they count
+    each tick once.
+
+    A source partition's ticks are stored and forwarded in offset order; after a stop,
+    a crash or a rebalance they are read again from the last committed offset, in the
+    same order. So a tick whose offset is at or below the window's mark for its
+    partition was counted, and one above it was not, whatever MongoDB held already."""
+    marks: dict[str, int] = {}
+    fresh = RollingStats()
+    for sighting in sightings:
+        if sighting.offset <= marks.get(sighting.source, window.counted.get(sighting.source, -1)):
             continue
-        counted.append(tick)
-        newest = tick.ts if newest is None else max(newest, tick.ts)
-    return counted
+        fresh += sighting.tick
+        marks[sighting.source] = sighting.offset
+    return fresh.derive(counted=marks) if marks else fresh

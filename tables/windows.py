@@ -14,12 +14,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol, TypeVar
 
 
-class _Stamped(Protocol):
+class HasTs(Protocol):
+    """A tick, or anything that knows its tick's event time."""
+
     @property
     def ts(self) -> datetime: ...
 
 
-Timed = TypeVar("Timed", bound=_Stamped)
+Timed = TypeVar("Timed", bound=HasTs)
 
 
 @dataclass(frozen=True)

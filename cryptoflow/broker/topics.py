@@ -6,6 +6,10 @@ producers write to them too and every value must pass ``parse_tick`` first.
 Every topic is declared with ``topic_partitions`` partitions, so none is
 auto-created with the broker's default count (LOCAL-STACK.md).
 
+Stored ticks go on to ``cryptoflow-ticks`` with where they were read from (their
+origin: ``topic/partition/offset`` in their symbol topic) in a header: the identity
+by which the statistics count each stored tick once (``tables/stats.py``).
+
 Dead letters keep the refused value byte for byte, with the reason and where it
 came from in headers (the Kafka Connect convention), so nothing is lost. Every
 send waits for the broker's acknowledgement and is retried until it comes.
@@ -16,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from datetime import datetime
 from typing import Any
 
@@ -28,6 +33,7 @@ from cryptoflow.backoff import Backoff
 from cryptoflow.records import PriceTick, format_ts
 from cryptoflow.settings import topic_name
 from cryptoflow.tables.jumps import Alert
+from cryptoflow.tables.stats import Sighting
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +41,12 @@ DEADLETTER_TOPIC = "cryptoflow-deadletter"
 SEND_BACKOFF = Backoff(base=0.1, cap=5.0)
 REASON_HEADER = "cryptoflow-reason"
 ORIGIN_HEADER = "cryptoflow-origin"
-STORED_BEFORE_HEADER = "cryptoflow-stored-before"
+TICK_ORIGIN_HEADER = "cryptoflow-tick-origin"
 
-StoredTick = tuple[PriceTick, bool]  # a stored tick, and whether MongoDB held it already
+TICK_ORIGIN = re.compile(rb"(?P<topic>[A-Za-z0-9._-]{1,249})/(?P<partition>[0-9]{1,9})"
+                         rb"/(?P<offset>[0-9]{1,19})")
+
+StoredTick = tuple[PriceTick, str]  # a stored tick, and its origin (message_origin)
 
 _raw = {
     "key_serializer": "raw",
@@ -46,6 +55,7 @@ _raw = {
 }
 
 tick_topics = {symbol: app.topic(topic_name(symbol), **_raw) for symbol in app.settings.symbols}
+SYMBOL_TOPICS = frozenset(topic.get_topic_name() for topic in tick_topics.values())
 all_tick_topics = app.topic(*(topic.get_topic_name() for topic in tick_topics.values()), **_raw)
 deadletter_topic = app.topic(DEADLETTER_TOPIC, **_raw)
 # Validated, stored ticks, keyed by symbol in JSON like the tables' changelogs,
@@ -94,21 +104,24 @@ async def send_tick(tick: PriceTick) -> None:
 
 
 async def forward_stored_ticks(ticks: list[StoredTick]) -> None:
-    """Hand stored ticks on to the tables, in order; returns once the broker has them.
-
-    A tick MongoDB already held was read again after a worker stopped between writing
-    and forwarding it (never counted), or was sent twice by a producer (counted): it
-    carries ``STORED_BEFORE_HEADER`` so the tables can tell (``ticks_to_count``)."""
+    """Hand stored ticks on to the tables, in order, each with its origin; returns once
+    the broker has them. A tick read again (after a stop, a crash or a rebalance) is
+    handed on again with the same origin, so the tables can tell (``uncounted``)."""
     await deliver(ticks_topic, [
         {"key": tick.symbol, "value": tick,
-         "headers": {STORED_BEFORE_HEADER: b"1"} if before else None}
-        for tick, before in ticks
+         "headers": {TICK_ORIGIN_HEADER: origin.encode()}}
+        for tick, origin in ticks
     ])
 
 
-def stored_before(headers: Any) -> bool:
-    """Whether a ``cryptoflow-ticks`` message was forwarded as already stored."""
-    return STORED_BEFORE_HEADER in dict(headers or {})
+def sighting(tick: PriceTick, headers: Any) -> Sighting | None:
+    """A ``cryptoflow-ticks`` message as the tables count it; ``None`` when its origin
+    header is missing or names no position in a symbol topic (no worker sent it)."""
+    found = TICK_ORIGIN.fullmatch(dict(headers or {}).get(TICK_ORIGIN_HEADER, b""))
+    if found is None or found["topic"].decode() not in SYMBOL_TOPICS:
+        return None
+    return Sighting(tick, f"{found['topic'].decode()}/{int(found['partition'])}",
+                    int(found["offset"]))
 
 
 async def send_dead_letter(

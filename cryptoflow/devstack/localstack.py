@@ -426,7 +426,9 @@ def _serve(
     stack: LocalStack, env: dict[str, str], command: list[str], stop_requests: list[int],
 ) -> int:
     """Run the command, or show the environment and watch the servers until asked to stop."""
-    summary = (f"broker {stack.broker_url}, database {stack.mongo_uri}, "
+    exchange = (f"simulated exchange {env['CRYPTOFLOW_BINANCE_URL']} "
+                f"(CRYPTOFLOW_BINANCE_URL), " if "CRYPTOFLOW_BINANCE_URL" in env else "")
+    summary = (f"broker {stack.broker_url}, database {stack.mongo_uri}, {exchange}"
                f"data and logs in {stack.data_dir}")
     if command:
         print(f"localstack: {summary}; running {shlex.join(command)}", file=sys.stderr,

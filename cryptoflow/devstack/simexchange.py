@@ -33,6 +33,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import islice
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -213,6 +214,7 @@ class _State:
     violations: list[RequestRecord] = field(default_factory=list)
     faults: deque[Fault] = field(default_factory=deque)
     banned_until: float = 0.0
+    halts: list[tuple[int, int]] = field(default_factory=list)  # [start, end) in ms
     weight_minute: int = 0
     weight: int = 0
     stream_faults: deque[StreamFault] = field(default_factory=deque)
@@ -357,6 +359,13 @@ class SimExchange:
         with self._lock:
             self._state.stream_faults.extend(faults)
 
+    def halt(self, start: datetime, end: datetime) -> None:
+        """Trading stopped: no klines for the minutes opening in [start, end), as
+        Binance lists none for a halt or before a symbol's listing."""
+        with self._lock:
+            self._state.halts.append((int(start.timestamp() * 1000),
+                                      int(end.timestamp() * 1000)))
+
     def clear_faults(self) -> None:
         with self._lock:
             self._state.faults.clear()
@@ -433,10 +442,14 @@ class SimExchange:
         end = _whole(query, "endTime", int(time.time() * 1000))
         limit = min(_whole(query, "limit", 500), KLINES_MAX)
         first = -(-start // MINUTE_MS) * MINUTE_MS  # the first open time >= startTime
-        opens = range(first, end + 1, MINUTE_MS)[:limit]
+        with self._lock:
+            halts = list(self._state.halts)
+        traded = (open_ms for open_ms in range(first, end + 1, MINUTE_MS)
+                  if not any(a <= open_ms < b for a, b in halts))
+        opens = list(islice(traded, limit))
         return WEIGHT_KLINES, lambda _: web.json_response(self._kline_rows(symbol, opens))
 
-    def _kline_rows(self, symbol: str, opens: range) -> list[list[Any]]:
+    def _kline_rows(self, symbol: str, opens: list[int]) -> list[list[Any]]:
         rows = []
         with self._lock:
             market = self._markets.get(symbol)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,6 +30,9 @@ DUPLICATE_KEY = 11000
 TRADES = "trades"  # every aggregate trade of every symbol (agents/trades.py)
 TICK_INDEX = "symbol_ts_unique"
 TTL_INDEX = "ts_retention"
+# Where the worker read a stored tick from (``topic/partition/offset``): a duplicate
+# whose stored origin is its own was written before by this very record.
+ORIGIN_FIELD = "origin"
 
 
 @dataclass
@@ -149,15 +153,30 @@ class TickStore:
         ).sort([("symbol", DESCENDING), ("ts", DESCENDING)]).limit(limit)
         return list(reversed(await cursor.to_list()))
 
-    async def latest_start(
-        self, collection: str, symbol: str, within: tuple[datetime, datetime] | None = None,
-    ) -> datetime | None:
-        """``start`` of the newest candle of ``symbol`` (starting in ``within``, if given)."""
-        query: dict[str, Any] = {"symbol": symbol}
-        if within is not None:
-            query["start"] = {"$gte": within[0], "$lt": within[1]}
+    async def candle_starts(
+        self, collection: str, symbol: str, start: datetime, end: datetime,
+    ) -> list[datetime]:
+        """``start`` of every candle of ``symbol`` starting in [start, end)."""
+        coll = self.client[self._database][collection]
+        found = await self._retry(f"read candle starts in {collection}", lambda: coll.find(
+            {"symbol": symbol, "start": {"$gte": start, "$lt": end}},
+            {"_id": 0, "start": 1}).to_list())
+        return [doc["start"] for doc in found]
+
+    async def count_candles(
+        self, collection: str, symbol: str, start: datetime, end: datetime,
+    ) -> int:
+        """How many candles of ``symbol`` start in [start, end)."""
+        coll = self.client[self._database][collection]
+        count: int = await self._retry(f"count candles in {collection}", partial(
+            coll.count_documents, {"symbol": symbol, "start": {"$gte": start, "$lt": end}}))
+        return count
+
+    async def latest_start(self, collection: str, symbol: str) -> datetime | None:
+        """``start`` of the newest candle of ``symbol``."""
         doc = await self.client[self._database][collection].find_one(
-            query, {"start": 1}, sort=[("symbol", ASCENDING), ("start", DESCENDING)])
+            {"symbol": symbol}, {"start": 1},
+            sort=[("symbol", ASCENDING), ("start", DESCENDING)])
         return doc["start"] if doc else None
 
     async def replace(self, collection: str, documents: Sequence[dict[str, Any]]) -> None:
@@ -226,6 +245,25 @@ class TickStore:
                 outcome.inserted.extend(pending)
                 pending = []
         return outcome
+
+    async def origins(
+        self, collection: str, documents: Sequence[dict[str, Any]],
+    ) -> dict[tuple[str, datetime], str | None]:
+        """The origin of the ticks MongoDB holds under the (symbol, ts) of ``documents``
+        (``None`` for one stored without), through the (symbol, ts) index."""
+        if not documents:
+            return {}
+        wanted: dict[str, list[datetime]] = defaultdict(list)
+        for document in documents:
+            wanted[document["symbol"]].append(document["ts"])
+        coll = self.client[self._database][collection]
+        cursor = partial(
+            coll.find, {"$or": [{"symbol": symbol, "ts": {"$in": ts}}
+                                for symbol, ts in wanted.items()]},
+            {"_id": 0, "symbol": 1, "ts": 1, ORIGIN_FIELD: 1})
+        found = await self._retry(f"read origins in {collection}",
+                                  lambda: cursor().to_list())
+        return {(doc["symbol"], doc["ts"]): doc.get(ORIGIN_FIELD) for doc in found}
 
     @staticmethod
     def _sort_bulk_errors(

@@ -1,16 +1,25 @@
 """Backfill 1-minute candles from Binance's klines into ``candles_1m``.
 
-Pages of up to 1,000 klines, oldest first, each upserted (``_id`` = symbol +
-start) before the next is asked for, so an interrupted run loses nothing and a
-new run resumes after the newest candle it finds in the range. A 429/418 waits
-out its Retry-After; other failures are retried with backoff a few times.
+Every minute of the range that has no candle yet is filled, wherever it is: the
+range is read page by page (1,000 minutes), the minutes of a page without a candle
+are grouped into spans, and klines are asked for those spans only, each upserted
+(``_id`` = symbol + start) before the next is asked for. Candles already there,
+the live job's or an earlier run's, are never fetched or overwritten; an
+interrupted run loses nothing, and running it again fills what is still missing.
+What it says at the end is counted in the database: the minutes of the range that
+have a candle, and the minutes Binance had no kline for (a halt, before a listing).
+
+A command gives up quickly: a failed request is tried ``ATTEMPTS`` times within a
+few seconds (a 429/418 after waiting out its Retry-After), then its ``BinanceError``
+ends the run and the command prints one line naming the kind of failure.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,7 +32,22 @@ log = logging.getLogger(__name__)
 
 CANDLES = "candles_1m"
 MINUTE = timedelta(minutes=1)
-ATTEMPTS = 8
+# A command gives up quickly (a few seconds), where the worker keeps polling for good.
+ATTEMPTS = 3
+RETRY = Backoff(base=0.5, cap=2.0)
+
+Span = tuple[datetime, datetime]  # [start, end) in whole minutes
+
+
+@dataclass
+class Coverage:
+    """What a run did to a range: minutes written, minutes of the range that now have
+    a candle (of ``minutes``), and the spans Binance had no kline for."""
+
+    minutes: int
+    written: int = 0
+    covered: int = 0
+    unavailable: list[Span] = field(default_factory=list)
 
 
 def to_ms(moment: datetime) -> int:
@@ -41,44 +65,76 @@ def kline_candle(symbol: str, kline: Kline) -> dict[str, Any]:
     }
 
 
+def missing_spans(present: Iterable[datetime], start: datetime, end: datetime) -> list[Span]:
+    """The spans of whole minutes in [start, end) that are not in ``present`` (minute
+    starts, in any order; those outside the range are ignored)."""
+    spans: list[Span] = []
+    cursor = start
+    for minute in sorted({m for m in present if start <= m < end}):
+        if minute > cursor:
+            spans.append((cursor, minute))
+        cursor = minute + MINUTE
+    if cursor < end:
+        spans.append((cursor, end))
+    return spans
+
+
+def minutes(span: Span) -> int:
+    return int((span[1] - span[0]) / MINUTE)
+
+
 async def backfill(
     client: BinanceClient, store: TickStore, symbol: str, since: datetime, until: datetime,
     progress: Callable[[int], None], page: int = KLINES_MAX,
-) -> int:
-    """Write the candles of [since, until); returns how many this run wrote."""
-    newest = await store.latest_start(CANDLES, symbol, within=(since, until))
-    start = newest + MINUTE if newest is not None else since
-    if start > since:
-        log.info("backfill %s: resuming at %s", symbol, start.isoformat())
-        progress(int((start - since) / MINUTE))
-    written = 0
+) -> Coverage:
+    """Fill every minute of [since, until) that has no candle; returns what the range
+    holds afterwards."""
+    coverage = Coverage(minutes((since, until)))
+    start = since
     while start < until:
-        klines = await _page(client, symbol, start, until, page)
-        if not klines:
-            break
-        docs = [kline_candle(symbol, kline) for kline in klines]
-        await store.replace(CANDLES, docs)
-        written += len(docs)
-        progress(len(docs))
-        start = docs[-1]["start"] + MINUTE
-    return written
+        end = min(start + page * MINUTE, until)
+        stored = await store.candle_starts(CANDLES, symbol, start, end)
+        holes = missing_spans(stored, start, end)
+        progress(minutes((start, end)) - sum(map(minutes, holes)))
+        for hole in holes:
+            await _fill(client, store, symbol, hole, coverage)
+            progress(minutes(hole))
+        start = end
+    coverage.covered = await store.count_candles(CANDLES, symbol, since, until)
+    return coverage
 
 
-async def _page(
-    client: BinanceClient, symbol: str, start: datetime, until: datetime, page: int,
-) -> list[Kline]:
-    delays = Backoff(base=1.0, cap=30.0).delays()
-    for attempt in range(1, ATTEMPTS + 1):
+async def _fill(
+    client: BinanceClient, store: TickStore, symbol: str, hole: Span, coverage: Coverage,
+) -> None:
+    """One request for one span of at most a page; writes the klines that open in it."""
+    klines = await _klines(client, symbol, hole)
+    docs = [doc for doc in (kline_candle(symbol, kline) for kline in klines)
+            if hole[0] <= doc["start"] < hole[1]]
+    await store.replace(CANDLES, docs)
+    coverage.written += len(docs)
+    for span in missing_spans((doc["start"] for doc in docs), *hole):
+        if coverage.unavailable and coverage.unavailable[-1][1] == span[0]:
+            coverage.unavailable[-1] = (coverage.unavailable[-1][0], span[1])  # across pages
+        else:
+            coverage.unavailable.append(span)
+
+
+async def _klines(client: BinanceClient, symbol: str, span: Span) -> list[Kline]:
+    delays = RETRY.delays()
+    attempt = 1
+    while True:
         try:
             return await client.fetch_klines(
-                symbol, to_ms(start), to_ms(until) - 1, limit=page)
-        except BinanceRateLimited as err:
-            log.warning("backfill: %s; waiting %.1fs", err, err.retry_after)
-            await asyncio.sleep(err.retry_after)
+                symbol, to_ms(span[0]), to_ms(span[1]) - 1, limit=minutes(span))
         except BinanceError as err:
             if attempt == ATTEMPTS:
                 raise
-            delay = next(delays)
-            log.warning("backfill: %s (attempt %d); again in %.1fs", err, attempt, delay)
+            delay = err.retry_after if isinstance(err, BinanceRateLimited) else next(delays)
+            # A wait the user should see; a quick retry only for the log (the command
+            # prints the failure once, when it gives up).
+            log.log(logging.WARNING if isinstance(err, BinanceRateLimited) else logging.INFO,
+                    "backfill: Binance: %s: %s (try %d of %d); again in %.1fs",
+                    err.kind, err, attempt, ATTEMPTS, delay)
             await asyncio.sleep(delay)
-    raise BinanceRateLimited(429, 0, f"still rate limited after {ATTEMPTS} waits")
+            attempt += 1

@@ -1,4 +1,5 @@
-"""`faust -A cryptoflow latest|stats|jumps` against ticks stored in a real database."""
+"""`faust -A cryptoflow latest|stats|jumps|backfill` against a real database (and the
+simulated exchange)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,9 @@ from pymongo.database import Database
 
 from cryptoflow.devstack.localstack import LocalStack
 from cryptoflow.devstack.simexchange import Fault, SimExchangeThread
+from cryptoflow.records import format_ts
+from cryptoflow.sources.backfill import to_ms
+from tests.integration.conftest import free_port
 
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
 PRICES = [100.0, 100.5, 104.0, 103.0, 97.0, 97.5]
@@ -69,7 +73,8 @@ def test_backfill_writes_the_klines_resumes_and_waits_out_a_429(
     assert mongo["candles_1m"].count_documents({"symbol": "ETHUSDT"}) == 60
     exchange.sim.inject(Fault.status(429, retry_after=1))
     result = backfill("--until", until.isoformat())
-    assert "120 candle(s) written" in result.stderr
+    assert "120 minute(s) written" in result.stderr
+    assert "the range now has candles for 180 of 180 minutes" in result.stderr
 
     docs = list(mongo["candles_1m"].find({"symbol": "ETHUSDT"}).sort("start", 1))
     assert len(docs) == 180 == len({doc["start"] for doc in docs})
@@ -80,3 +85,67 @@ def test_backfill_writes_the_klines_resumes_and_waits_out_a_429(
     assert all(int(r.query["startTime"]) >= int(middle.timestamp() * 1000) for r in resumed)
     assert [r.status for r in klines].count(429) == 1
     assert exchange.sim.violations == []  # nothing sent inside the Retry-After
+
+
+def run_backfill(
+    stack: LocalStack, tmp_path: Path, binance_url: str, *args: str,
+) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": "/usr/bin:/bin", **stack.env(), "CRYPTOFLOW_BINANCE_URL": binance_url}
+    return subprocess.run(
+        [sys.executable, "-m", "faust", "-A", "cryptoflow", "backfill", *args],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_backfill_fills_every_hole_and_leaves_the_live_candles_alone(
+    stack: LocalStack, tmp_path: Path, exchange: SimExchangeThread,
+    mongo: Database[dict[str, Any]],
+) -> None:
+    since = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=3)
+    until = since + timedelta(hours=2)
+
+    def minute(n: int) -> datetime:
+        return since + timedelta(minutes=n)
+
+    # candles of an earlier run (30-59, 70-79) and the live job's last two (118, 119)
+    held = [*range(30, 60), *range(70, 80), 118, 119]
+    mongo["candles_1m"].insert_many([
+        {"_id": f"SOLUSDT/{minute(n).isoformat()}", "symbol": "SOLUSDT", "start": minute(n),
+         "end": minute(n + 1), "open": 1.0, "high": 1.0, "low": 1.0, "close": 1.0,
+         "count": 1, "mean": 1.0, "stddev": 0.0, "source": "earlier"} for n in held])
+    exchange.sim.halt(minute(90), minute(99))  # no klines for 9 minutes
+    args = ("SOLUSDT", "--since", since.isoformat(), "--until", until.isoformat())
+
+    first = run_backfill(stack, tmp_path, exchange.url, *args)
+    assert first.returncode == 0, first.stderr
+    assert "SOLUSDT: candles_1m: 69 minute(s) written" in first.stderr
+    assert "the range now has candles for 111 of 120 minutes" in first.stderr
+    assert (f"minutes the exchange had no kline for: {format_ts(minute(90))} to "
+            f"{format_ts(minute(99))} (9)") in first.stderr
+    starts = {doc["start"] for doc in mongo["candles_1m"].find({"symbol": "SOLUSDT"})}
+    assert starts == {minute(n) for n in range(120) if not 90 <= n < 99}
+    assert mongo["candles_1m"].count_documents({"source": "earlier"}) == len(held)
+    asked = [(int(r.query["startTime"]), int(r.query["endTime"]))
+             for r in exchange.sim.requests if r.path == "/api/v3/klines"]
+    holes = [(minute(a), minute(b)) for a, b in [(0, 30), (60, 70), (80, 118)]]
+    assert sorted(asked) == [(to_ms(a), to_ms(b) - 1) for a, b in holes]
+
+    again = run_backfill(stack, tmp_path, exchange.url, *args)
+    assert again.returncode == 0, again.stderr
+    assert "SOLUSDT: candles_1m: 0 minute(s) written" in again.stderr
+    assert "the range now has candles for 111 of 120 minutes" in again.stderr
+    assert mongo["candles_1m"].count_documents({"symbol": "SOLUSDT"}) == 111
+
+
+def test_backfill_without_the_exchange_says_so_in_one_line_and_fails(
+    stack: LocalStack, tmp_path: Path, mongo: Database[dict[str, Any]],
+) -> None:
+    since = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=1)
+    result = run_backfill(stack, tmp_path, f"http://127.0.0.1:{free_port()}",
+                          "BTCUSDT", "--since", since.isoformat())
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr + result.stdout
+    failures = [line for line in result.stderr.splitlines() if "Binance: unreachable:" in line]
+    assert len(failures) == 1, result.stderr
+    assert failures[0].startswith("Binance: unreachable: ")
+    assert "CRYPTOFLOW_BINANCE_URL=http://127.0.0.1:8081" in failures[0]
+    assert mongo["candles_1m"].count_documents({}) == 0

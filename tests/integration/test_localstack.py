@@ -166,6 +166,19 @@ def test_cli_runs_a_command_with_the_stack_and_exits_with_its_status(tmp_path: P
     assert not accepts(port_of(mongo))
 
 
+def test_the_demo_says_where_its_simulated_exchange_is(tmp_path: Path) -> None:
+    """A backfill (or a second worker) run by hand must be pointed at it."""
+    show_url = "import os; print(os.environ['CRYPTOFLOW_BINANCE_URL'])"
+    done = subprocess.run(
+        [*CLI, "--data-dir", str(tmp_path), "--simulated-exchange", "0", "--",
+         sys.executable, "-c", show_url],
+        capture_output=True, text=True, timeout=60, check=True,
+    )
+    url = done.stdout.strip()
+    assert url.startswith(f"http://{HOST}:")
+    assert f"simulated exchange {url} (CRYPTOFLOW_BINANCE_URL)" in done.stderr
+
+
 def test_cli_without_a_command_prints_the_environment_until_ctrl_c(tmp_path: Path) -> None:
     cli = subprocess.Popen(
         [*CLI, "--data-dir", str(tmp_path), "--simulated-exchange", "0"],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import urllib.request
 from collections import Counter
 from collections.abc import Callable
@@ -34,7 +35,9 @@ def test_every_served_price_is_stored_exactly_once(
 
     docs = list(mongo["btc"].find())
     assert {doc["symbol"] for doc in docs} == {"BTCUSDT"}
-    assert all(set(doc) == {"_id", "symbol", "price", "ts"} for doc in docs)
+    assert all(set(doc) == {"_id", "symbol", "price", "ts", "origin"} for doc in docs)
+    assert all(re.fullmatch(r"btc/[0-3]/[0-9]+", doc["origin"]) for doc in docs)
+    assert len({doc["origin"] for doc in docs}) == len(docs)  # where each was read
     assert all(doc["ts"].tzinfo is not None for doc in docs)
     latest = mongo["btc"].find_one(sort=[("_id", -1)])  # the original design's query
     assert latest is not None and latest["ts"] == max(doc["ts"] for doc in docs)

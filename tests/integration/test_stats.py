@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import statistics
+import threading
 import time
 import urllib.request
 from collections import Counter
@@ -12,8 +14,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import DefaultPartitioner
 from pymongo.database import Database
 
+from cryptoflow.devstack.localstack import LocalStack
 from cryptoflow.devstack.simexchange import SimExchangeThread
 from tests.integration.conftest import (
     WorkerProcess,
@@ -173,21 +179,27 @@ def test_ticks_written_but_never_forwarded_are_counted_once(
     produce: Callable[[str, list[tuple[bytes | None, bytes | None]]], None],
 ) -> None:
     """A worker that stops between writing a batch and forwarding it leaves ticks in
-    MongoDB that the tables never saw; read again, they must count (once), while a
-    producer's second copy of a counted tick must not."""
+    MongoDB that the tables never saw; read again, they must count (once), even those
+    older than ticks counted before them, while a producer's second copy of a counted
+    tick must not."""
     worker = start_worker(CRYPTOFLOW_POLL_INTERVAL="0")
     hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
     ticks = burst("ETHUSDT", hour, 10)
     path = f"/api/stats/ETHUSDT/?window=1h&at={hour.isoformat().replace('+', '%2B')}"
-    produce("eth", ticks[:5])
+    produce("eth", [*ticks[:2], *ticks[4:7]])  # offsets 0-4 of ETHUSDT's partition
     wait_for(lambda: get(worker, path)[1].get("count") == 5, what="5 ticks counted")
 
-    mongo["eth"].insert_many([  # what the stopped worker had written, not forwarded
-        {"symbol": "ETHUSDT", "price": body["price"], "ts": datetime.fromisoformat(body["ts"])}
-        for body in (json.loads(value) for _, value in ticks[5:8] if value is not None)
+    # What a stopped worker had written, with their origins, and not forwarded: records
+    # at offsets 6-8 of that partition (two late ticks, one new), read again below.
+    partition = DefaultPartitioner()(b"ETHUSDT", list(range(4)), list(range(4)))
+    written = {6: ticks[2], 7: ticks[3], 8: ticks[7]}
+    mongo["eth"].insert_many([
+        {"symbol": "ETHUSDT", "price": body["price"], "ts": datetime.fromisoformat(body["ts"]),
+         "origin": f"eth/{partition}/{offset}"}
+        for offset, body in ((o, json.loads(t[1] or b"")) for o, t in written.items())
     ])
-    # A copy of a counted tick, the written ones read again, and new ones after them.
-    produce("eth", [ticks[2], *ticks[5:]])
+    # offset 5: a copy of a counted tick; 6-8: the written ones; 9-10: new ones
+    produce("eth", [ticks[5], ticks[2], ticks[3], ticks[7], ticks[8], ticks[9]])
     wait_for(lambda: get(worker, path)[1].get("close") == 100 + 9 % 7,
              what="the last tick counted")
     body = answered(worker, path)
@@ -249,3 +261,88 @@ def test_absurd_prices_are_dead_letters_and_no_answer_holds_a_number_that_is_not
     assert [tick["price"] for tick in history] == [None, 67_000.5]
     (alert,) = strictly_json(worker, "/api/alerts/")
     assert (alert["to_price"], alert["change_pct"]) == (1.7e308, None)
+def realistic_burst(start: datetime, per_symbol: int) -> dict[str, list[bytes]]:
+    """Ticks of every symbol, 60 ms apart (3,000 span three minutes), ts increasing per
+    symbol, as a live feed's are."""
+    return {
+        symbol: [json.dumps({
+            "symbol": symbol, "price": 100 + n + i % 13,
+            "ts": (start + timedelta(milliseconds=60 * i + n)).isoformat(),
+        }).encode() for i in range(per_symbol)]
+        for n, symbol in enumerate(SYMBOLS)
+    }
+
+
+def produce_concurrently(
+    stack: LocalStack, ticks: dict[str, list[bytes]], keyed: set[str], per_round: int = 50,
+) -> threading.Thread:
+    """Send the ticks from a thread, in rounds of ``per_round`` per symbol (batched, as a
+    busy producer sends; about 1,500 a second), so the worker is mid-burst when it is
+    stopped. Those of ``keyed`` symbols are keyed by symbol (one partition, as the
+    poller sends); the others have no key, as a producer for whom the topic names the
+    symbol sends them, so they spread over the topic's partitions."""
+    async def run() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=f"127.0.0.1:{stack.kafka_port}")
+        await producer.start()
+        try:
+            for start in range(0, max(map(len, ticks.values())), per_round):
+                sent = [await producer.send(SYMBOLS[symbol], value=value,
+                                            key=symbol.encode() if symbol in keyed else None)
+                        for symbol, values in ticks.items()
+                        for value in values[start:start + per_round]]
+                await asyncio.gather(*sent)
+                await asyncio.sleep(0.1)
+        finally:
+            await producer.stop()
+
+    sender = threading.Thread(target=asyncio.run, args=(run(),))
+    sender.start()
+    return sender
+
+
+def window_counts(
+    worker: WorkerProcess, mongo: Database[dict[str, Any]], minutes: list[datetime],
+) -> dict[tuple[str, str], tuple[int, int]]:
+    """Per symbol and 1m window: (count the worker answers, ticks MongoDB holds)."""
+    counts = {}
+    for symbol, name in SYMBOLS.items():
+        for minute in minutes:
+            at = minute.isoformat().replace("+", "%2B")
+            status, body = get(worker, f"/api/stats/{symbol}/?window=1m&at={at}")
+            held = mongo[name].count_documents(
+                {"ts": {"$gte": minute, "$lt": minute + timedelta(minutes=1)}})
+            counts[symbol, minute.strftime("%H:%M")] = (
+                body.get("count", -1) if status == 200 else -1, held)
+    return counts
+
+
+@pytest.mark.parametrize("stop", ["SIGTERM", "SIGKILL"])
+def test_statistics_equal_mongodb_after_a_stop_mid_burst(
+    stop: str, stack: LocalStack, start_worker: Callable[..., WorkerProcess],
+    mongo: Database[dict[str, Any]],
+) -> None:
+    """A worker stopped (or killed) while a burst flows, then started again: every
+    1-minute window counts exactly the ticks MongoDB holds for it."""
+    worker = start_worker(CRYPTOFLOW_POLL_INTERVAL="0")
+    start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=10)
+    per_symbol = 5000
+    ticks = realistic_burst(start, per_symbol)
+    sender = produce_concurrently(stack, ticks, keyed={"BTCUSDT"})
+    wait_for(lambda: sum(mongo[name].estimated_document_count() for name in SYMBOLS.values())
+             >= 4000, timeout=60, what="4,000 ticks stored")
+    if stop == "SIGTERM":
+        assert worker.stop() == 0
+    else:
+        worker.kill()
+    sender.join()
+    worker.start()
+    assert_accounted_for(mongo, Counter(
+        (symbol, float(json.loads(value)["price"]))
+        for symbol, values in ticks.items() for value in values), timeout=120,
+        worker=worker)
+
+    minutes = [start + timedelta(minutes=m) for m in range(6)]
+    wait_for(lambda: all(answered == held for answered, held
+                         in window_counts(worker, mongo, minutes).values()),
+             timeout=60, what=lambda: f"every 1m window counted as stored: "
+             f"{window_counts(worker, mongo, minutes)}")

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from cryptoflow.commands import consecutive_jumps, jumps_report, render, window_stats
+from cryptoflow.commands import consecutive_jumps, describe, jumps_report, render, window_stats
+from cryptoflow.sources.backfill import MINUTE, Coverage
 
 T0 = datetime(2026, 11, 24, tzinfo=UTC)
 
@@ -56,3 +57,17 @@ def test_json_output_has_null_for_a_number_that_is_not_finite() -> None:
     text = render([{"symbol": "BTCUSDT", "change_pct": math.inf}], as_json=True)
     assert json.loads(text, parse_constant=lambda c: pytest.fail(c)) == [
         {"symbol": "BTCUSDT", "change_pct": None}]
+def test_the_backfill_line_says_what_the_range_holds() -> None:
+    start = datetime(2026, 12, 1, 15, 3, tzinfo=UTC)
+    full = Coverage(minutes=120, written=118, covered=120)
+    assert describe("BTCUSDT", full, 2.0) == (
+        "BTCUSDT: candles_1m: 118 minute(s) written in 2.0s (59/s); "
+        "the range now has candles for 120 of 120 minutes")
+    halts = [(start + 2 * n * MINUTE, start + (2 * n + 1) * MINUTE) for n in range(12)]
+    holed = describe("BTCUSDT", Coverage(minutes=120, written=96, covered=108,
+                                         unavailable=halts), 1.0)
+    assert holed.endswith("minutes the exchange had no kline for: "
+                          "2026-12-01T15:03:00.000Z to 2026-12-01T15:04:00.000Z (1), "
+                          + ", ".join(f"{h[0]:%Y-%m-%dT%H:%M}:00.000Z to "
+                                      f"{h[1]:%Y-%m-%dT%H:%M}:00.000Z (1)" for h in halts[1:10])
+                          + " and 2 more span(s)")

@@ -6,12 +6,13 @@ import math
 import random
 import statistics
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from cryptoflow.records import MAX_PRICE, MIN_PRICE, PriceTick
-from cryptoflow.tables.stats import RollingStats, ticks_to_count
+from cryptoflow.tables.stats import RollingStats, Sighting, uncounted
 
 T0 = datetime(2026, 11, 24, tzinfo=UTC)
 
@@ -100,17 +101,76 @@ def test_merging_two_parts_equals_adding_every_tick(
         assert math.isclose(merged.stddev, one_by_one.stddev, rel_tol=1e-6, abs_tol=1e-9 * top)
 
 
-def test_ticks_stored_before_count_only_when_newer_than_the_newest_counted() -> None:
-    a, b, c, d = ticks([1.0, 2.0, 3.0, 4.0])
-    # New ticks always count; a second copy of a counted tick does not; a tick stored
-    # before but never forwarded (newer than all counted) does.
-    assert ticks_to_count([(a, False), (b, False), (a, True), (c, True)], None) == [a, b, c]
-    assert ticks_to_count([(b, True), (c, True), (d, False)], b.ts) == [c, d]
-    assert ticks_to_count([(c, True), (c, True)], None) == [c]
-    assert ticks_to_count([(a, False)], d.ts) == [a]  # new but late: still counted
-
-
 @given(st.lists(st.floats(min_value=MIN_PRICE, max_value=MAX_PRICE), min_size=1, max_size=100))
 def test_prices_within_the_bounds_keep_every_statistic_finite(values: list[float]) -> None:
     summary = RollingStats.of(ticks(values)).summary()
     assert all(math.isfinite(v) for v in summary.values() if isinstance(v, float)), summary
+
+
+def counted_once(window: RollingStats, batches: list[list[Sighting]]) -> RollingStats:
+    """The window after each batch's uncounted ticks were merged into it (one write each)."""
+    for batch in batches:
+        window += uncounted(window, batch)
+    return window
+
+
+@st.composite
+def redeliveries(draw: st.DrawFn) -> tuple[list[Sighting], list[list[Sighting]]]:
+    """Ticks of a few source partitions (offsets with gaps, ts in any order), and a
+    delivery of them as the statistics read it: each partition in offset order, but
+    going back any number of times to an earlier offset (read again from where it
+    was committed) and on from there, the partitions interleaved; cut into batches."""
+    streams: dict[str, list[Sighting]] = {}
+    for partition in range(draw(st.integers(1, 3))):
+        source = f"btc/{partition}"
+        values = draw(st.lists(st.tuples(prices, st.integers(1, 3), st.integers(0, 59_999)),
+                               min_size=1, max_size=25))
+        offsets = [sum(gap for _, gap, _ in values[:i + 1]) for i in range(len(values))]
+        streams[source] = [
+            Sighting(PriceTick(symbol="BTCUSDT", price=price,
+                               ts=T0 + timedelta(milliseconds=millis)), source, offset)
+            for (price, _, millis), offset in zip(values, offsets, strict=True)]
+    rng = draw(st.randoms(use_true_random=False))
+    delivered: list[Sighting] = []
+    position = dict.fromkeys(streams, 0)
+    while any(position[source] < len(streams[source]) for source in streams):
+        source = rng.choice([s for s in streams if position[s] < len(streams[s])])
+        if rng.random() < 0.1:  # read again from an earlier offset
+            position[source] = rng.randint(0, position[source])
+        delivered.append(streams[source][position[source]])
+        position[source] += 1
+    edges = [0, *sorted(rng.sample(range(len(delivered) + 1), min(8, len(delivered)))),
+             len(delivered)]
+    batches = [delivered[a:b] for a, b in pairwise(edges)]
+    return [one for stream in streams.values() for one in stream], batches
+
+
+@given(redeliveries())
+def test_every_tick_counts_once_however_often_it_is_read_again(
+    case: tuple[list[Sighting], list[list[Sighting]]],
+) -> None:
+    distinct, batches = case
+    window = counted_once(RollingStats(), batches)
+    expected = RollingStats.of(one.tick for one in distinct)
+    assert window.count == len(distinct)
+    assert (window.low, window.high) == (expected.low, expected.high)
+    assert math.isclose(window.mean, expected.mean, rel_tol=1e-9)
+    assert window.counted == {one.source: max(o.offset for o in distinct if o.source == one.source)
+                              for one in distinct}
+    assert RollingStats.loads(window.dumps()) == window  # the marks survive the changelog
+
+
+def test_a_window_recovered_from_an_older_record_counts_what_it_lacks() -> None:
+    """A crash may lose a window's newest changelog record; the ticks it held are read
+    again from the last committed offset (at or before them) and counted then."""
+    a, b, c, d = (Sighting(tick, "eth/1", offset)
+                  for tick, offset in zip(ticks([1.0, 2.0, 3.0, 4.0]), (4, 5, 9, 10),
+                                          strict=True))
+    older = counted_once(RollingStats(), [[a, b]])
+    newer = counted_once(older, [[c]])
+    assert newer.count == 3
+    recovered = counted_once(older, [[b, c], [d]])  # read again from b's offset
+    assert recovered.count == 4
+    assert recovered.counted == {"eth/1": 10}
+    assert uncounted(recovered, [a, b, c, d]).count == 0
+    assert uncounted(recovered, [Sighting(a.tick, "eth/2", 4)]).count == 1  # another partition
