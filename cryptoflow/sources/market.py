@@ -272,9 +272,12 @@ class MarketStreams:
         next_from: int | None = from_id
         try:
             while next_from is not None:
-                await self.filler.fill(
+                needed = await self.filler.fill(
                     feed.symbol, next_from, feed.first_held,
                     lambda trade, fields: self._emit(feed, trade, fields, "rest"))
+                if feed.sequence.classify(needed) is Verdict.GAP:
+                    # recorded as unfilled: the stream goes on after it, not back into it
+                    feed.sequence.advance(needed - 1)
                 next_from = None
                 while feed.held:
                     trade, fields = feed.held.popleft()

@@ -46,7 +46,7 @@ SYMBOLS = DEFAULT_SYMBOLS
 STREAM_ENV = {
     "CRYPTOFLOW_STREAMS": "trades,book",
     "CRYPTOFLOW_STREAM_SILENCE": "2",
-    "CRYPTOFLOW_GAP_FILL_TIMEOUT": "5",
+    "CRYPTOFLOW_GAP_FILL_TIMEOUT": "30",  # a loaded machine answers slowly
     "CRYPTOFLOW_BOOK_INTERVAL": "0.5",
 }
 

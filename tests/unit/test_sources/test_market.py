@@ -8,14 +8,15 @@ import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import pairwise
 
 import pytest
 import pytest_asyncio
 
-from cryptoflow.devstack.simexchange import SimExchange, StreamFault
+from cryptoflow.devstack.simexchange import Fault, SimExchange, StreamFault
 from cryptoflow.records import parse_book
 from cryptoflow.settings import Settings
-from cryptoflow.sources.binance import BinanceClient
+from cryptoflow.sources.binance import AGG_TRADES_PATH, BinanceClient
 from cryptoflow.sources.gaps import Gap
 from cryptoflow.sources.market import MarketStreams
 
@@ -61,10 +62,11 @@ async def streaming(market: SimExchange) -> AsyncIterator[Callable[..., MarketSt
     def start(resume: dict[str, int] | None = None, **env: str) -> MarketStreams:
         settings = Settings.from_env({
             "CRYPTOFLOW_BINANCE_WS_URL": market.ws_url, "CRYPTOFLOW_STREAM_SILENCE": "1.5",
-            "CRYPTOFLOW_BOOK_INTERVAL": "0.3", "CRYPTOFLOW_GAP_FILL_TIMEOUT": "2", **env,
+            # a loaded machine answers slowly: fills give up only after 30 s of failures
+            "CRYPTOFLOW_BOOK_INTERVAL": "0.3", "CRYPTOFLOW_GAP_FILL_TIMEOUT": "30", **env,
         }, env_file=None)
         recorded = Recorded()
-        client = BinanceClient(market.url, 2.0)
+        client = BinanceClient(market.url, 5.0)
         clients.append(client)
 
         async def resume_at(symbol: str) -> int | None:
@@ -161,6 +163,28 @@ async def test_what_the_exchange_no_longer_has_is_an_unfilled_gap(
     assert (gap.symbol, gap.first_id, gap.size) == ("BTCUSDT", oldest - 50, 50)
     assert "no longer has" in reason
     assert recorded.ids("BTCUSDT")[0] == oldest
+
+
+@pytest.mark.asyncio
+async def test_a_gap_the_exchange_keeps_failing_to_fill_is_recorded_after_the_timeout(
+    market: SimExchange, streaming: Callable[..., MarketStreams],
+) -> None:
+    streams = streaming(CRYPTOFLOW_GAP_FILL_TIMEOUT="1")
+    recorded: Recorded = streams.recorded  # type: ignore[attr-defined]
+    await asyncio.sleep(1.5)
+    market.inject(*[Fault.status(503).at(AGG_TRADES_PATH)] * 1000)
+    market.inject_stream(StreamFault.skip_trades("BTCUSDT", 6))
+    for _ in range(100):
+        await asyncio.sleep(0.1)
+        if recorded.gaps:
+            break
+    ((gap, reason),) = recorded.gaps
+    assert (gap.symbol, gap.size) == ("BTCUSDT", 6)
+    assert "longer than the fill timeout" in reason and "server_error" in reason
+    market.clear_faults()
+    await settle(market, recorded)
+    ids = recorded.ids("BTCUSDT")
+    assert [b - a for a, b in pairwise(ids) if b - a != 1] == [7]  # the 6 missing, once
 
 
 @pytest.mark.asyncio
