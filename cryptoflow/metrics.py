@@ -43,6 +43,8 @@ STREAMS_UP = Gauge(
 JOB_RUNS = Counter("cryptoflow_job_runs", "Scheduled job runs, by job and outcome",
                    ["job", "outcome"])
 JOB_DOCUMENTS = Counter("cryptoflow_job_documents", "Documents a job wrote", ["job"])
+LIVE_FEED_SKIPPED = Counter(
+    "cryptoflow_live_feed_skipped", "Records on cryptoflow-ticks the live feed could not read")
 DEAD_LETTERS = Counter(
     "cryptoflow_dead_letters", "Records set aside as dead letters", ["reason"])
 

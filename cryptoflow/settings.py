@@ -258,7 +258,7 @@ class Settings:
         "host name other workers use to reach this one; @hostname: this machine's name",
     )
     web_reads: int = _setting(
-        "WEB_READS", _count, "4",
+        "WEB_READS", _count, "2",
         "most database queries the web views run at once (history, alerts)",
     )
     web_reads_queue: int = _setting(

@@ -6,7 +6,9 @@ connected to any worker should see all symbols, so each worker also reads
 all partitions, from the newest offset, nothing committed) and publishes each
 tick to the app's ``LiveFeed``. A Kafka error ends that consumer, not the feed: a
 new one starts after a backoff pause, for as long as the worker runs (the ticks
-in between are not shown; they are stored all the same).
+in between are not shown; they are stored all the same). A record that is not a
+tick (anyone who can write to the topic can send one) is skipped and counted; the
+first of each connection is logged.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 from cryptoflow.app import app
 from cryptoflow.backoff import Backoff
 from cryptoflow.broker.topics import ticks_topic
+from cryptoflow.metrics import LIVE_FEED_SKIPPED
 from cryptoflow.records import PriceTick
 from cryptoflow.web.livefeed import tick_event
 
@@ -49,9 +52,21 @@ async def feed_live_ticks() -> None:
             if failed:
                 log.info("live feed: reading %s again", ticks_topic.get_topic_name())
                 delays, failed = RECONNECT.delays(), False  # the next failure starts over
+            skipped = 0
             async for message in consumer:
-                if app.live_feed.subscribers:  # nobody watching: no decoding either
-                    app.live_feed.publish(tick_event(PriceTick.loads(message.value)))
+                if not app.live_feed.subscribers:  # nobody watching: no decoding either
+                    continue
+                try:
+                    tick = PriceTick.loads(message.value)
+                except (ValueError, TypeError) as err:  # not JSON, not a tick's fields
+                    LIVE_FEED_SKIPPED.inc()
+                    if not skipped:
+                        log.warning("live feed: skipping records it cannot read (the first, "
+                                    "offset %s: %s); counted in "
+                                    "cryptoflow_live_feed_skipped_total", message.offset, err)
+                    skipped += 1
+                    continue
+                app.live_feed.publish(tick_event(tick))
             problem = "the consumer stopped"
         except KafkaError as err:
             problem = f"{type(err).__name__}: {err}"

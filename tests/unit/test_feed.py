@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 
 import pytest
 from aiokafka.errors import KafkaConnectionError, KafkaError
+from prometheus_client import REGISTRY
 
 from cryptoflow.backoff import Backoff
 from cryptoflow.records import PriceTick
@@ -47,7 +48,7 @@ class ScriptedConsumer:
         for item in self.script:
             if isinstance(item, Exception):
                 raise item
-            yield SimpleNamespace(value=item)
+            yield SimpleNamespace(value=item, offset=0)
         await asyncio.Event().wait()  # nothing more on the topic
 
     async def stop(self) -> None:
@@ -78,3 +79,23 @@ async def test_the_feed_reconnects_with_backoff_after_kafka_errors(
     assert (first["price"], second["price"]) == (1.0, 2.0)
     assert len(ScriptedConsumer.created) == 3
     assert all(consumer.stopped for consumer in ScriptedConsumer.created)
+
+
+@pytest.mark.asyncio
+async def test_a_record_that_is_not_a_tick_is_skipped_not_fatal(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ScriptedConsumer.scripts = [[b"not json", b'{"symbol": 1}', b"[1]", tick(3.0)]]
+    ScriptedConsumer.created = []
+    monkeypatch.setattr(feed, "AIOKafkaConsumer", ScriptedConsumer)
+    skipped = REGISTRY.get_sample_value("cryptoflow_live_feed_skipped_total") or 0.0
+    with feed.app.live_feed.subscribe() as client:
+        task = asyncio.ensure_future(feed.feed_live_ticks())
+        try:
+            event = await asyncio.wait_for(client.next(), 10)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    assert event is not None and event["price"] == 3.0
+    assert len(ScriptedConsumer.created) == 1  # the same consumer read on
+    assert REGISTRY.get_sample_value("cryptoflow_live_feed_skipped_total") == skipped + 3
