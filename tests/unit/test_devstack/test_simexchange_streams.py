@@ -27,7 +27,7 @@ from cryptoflow.devstack.simexchange import (
     SimExchangeThread,
     StreamFault,
 )
-from tests.unit.test_market import aggregate
+from tests.unit.test_devstack.test_market import aggregate
 
 STREAMS = "/stream?streams=btcusdt@aggTrade/btcusdt@bookTicker"
 WAIT = 20.0  # a safety net for a hung test, never what a test measures
