@@ -4,7 +4,8 @@ worker owns, gap-free, onto the ``trades`` and ``book`` topics.
 Which symbols: those whose partition (``symbol_partition``) this worker holds, so a
 rebalance moves a symbol's stream with its tables; with one worker, all of them.
 ``MarketStreams.run`` checks the assignment every second and, when it changed, reopens
-the connections (``StreamConnection``, at most 1024 streams each) for the new set.
+the connections (``StreamConnection``, at most 1024 streams and ``MAX_URL`` characters of
+URL each) for the new set.
 
 No gap, no duplicate: each symbol has a ``TradeSequence`` (the last id handed on). A
 live trade that is the next id goes on; one at or below it is dropped; one beyond it
@@ -57,7 +58,7 @@ from cryptoflow.settings import Settings
 from cryptoflow.sources.binance import BinanceClient
 from cryptoflow.sources.gapfill import GapFiller, RecordGap
 from cryptoflow.sources.gaps import Gap, TradeSequence, Verdict
-from cryptoflow.sources.streams import MAX_STREAMS, ConnectionGate, StreamConnection
+from cryptoflow.sources.streams import ConnectionGate, StreamConnection, connection_groups
 
 log = logging.getLogger(__name__)
 
@@ -169,11 +170,11 @@ class MarketStreams:
                  ",".join(sorted(symbols)) or "none")
         streams = [f"{symbol.lower()}@{kind}" for symbol in sorted(symbols)
                    for kind in self._stream_kinds()]
-        for number, start in enumerate(range(0, len(streams), MAX_STREAMS), start=1):
-            part = streams[start:start + MAX_STREAMS]
+        url = self.settings.binance_ws_url
+        for number, part in enumerate(connection_groups(url, streams), start=1):
             names = {stream.split("@", 1)[0].upper() for stream in part}
             connection = StreamConnection(
-                f"binance-{number}", self.settings.binance_ws_url, part,
+                f"binance-{number}", url, part,
                 on_frame=self._on_frame, on_connect=lambda names=names: self._on_connect(names),
                 gate=self.gate, backoff=Backoff(base=0.5, cap=30.0),
                 silence=self.settings.stream_silence, max_age=self.settings.stream_max_age,
