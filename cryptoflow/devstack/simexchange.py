@@ -700,7 +700,7 @@ class SimExchange:
                     StreamViolation("messages", now, conn.id, conn.window_frames))
         if kind is WSMsgType.PING:
             self._push(conn, WSMsgType.PONG, [data], now)
-        elif kind is WSMsgType.PONG and data in conn.pings:
+        elif kind is WSMsgType.PONG and bytes(data) in conn.pings:  # aiohttp: a bytearray
             conn.pings.clear()  # an answer to a later ping answers the earlier ones too
             conn.unanswered_since = None
             conn.pongs += 1
