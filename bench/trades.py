@@ -23,11 +23,14 @@ and stay idle, as a user runs it). After a warm-up, for ``seconds``:
   CPU (``/proc/<pid>/schedstat``: the share a busy machine takes from it), and the
   worker's peak RSS (``VmHWM``).
 
-Then, on the same database with the worker and the exchange stopped, the ceiling:
+Before the worker starts, the database's ceiling on the fresh server (``insert_many``
+of 1,000 trade-shaped documents back to back, another database, dropped after). Then,
+on the same database with the worker and the exchange stopped, the ceiling again:
 ``insert_many`` of copies of the stored documents (new ``_id`` at the end of each
 symbol's range) paced at the same rate in batches of one linger (0.1 s), and as fast
-as it goes in batches of 1,000. Separately: the idle cost of 200 symbols (streams off,
-poller off), and the peak RSS of a worker streaming 300 symbols.
+as it goes in batches of 1,000. Separately: the idle cost of 3 and of 200 symbols
+(streams off, poller off: what the tick topics alone cost), and the peak RSS of a worker
+streaming 300 symbols.
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ from cryptoflow.records import trade_key
 RATES = (500, 1000, 2000, 5000)
 SYMBOLS = 200
 MEMORY_SYMBOLS = 300
+IDLE_SYMBOLS = (3, SYMBOLS)
 MEMORY_RATE = 1000
 BOOK_RATE = 2.0  # book tickers per second per symbol (conflated to one a second)
 SAMPLED = 4  # symbols the latency observer watches
@@ -94,13 +98,19 @@ def figures(rates: Sequence[int] = RATES) -> dict[str, Figure]:
             f"{rate}-write": Figure(f"{label}: worker's insert_many into trades", "% of wall"),
             f"{rate}-paced": Figure(f"{label}: raw insert_many at that rate, DB alone",
                                     "% of wall"),
-            f"{rate}-ceiling": Figure(f"{label}: raw insert_many ceiling (1,000/batch)",
-                                      "trades/s"),
+            f"{rate}-fresh": Figure(f"{label}: raw insert_many ceiling (1,000/batch), "
+                                    "fresh database, before the worker", "trades/s"),
+            f"{rate}-ceiling": Figure(f"{label}: raw insert_many ceiling (1,000/batch), "
+                                      "after the worker", "trades/s"),
+            f"{rate}-slowest": Figure(f"{label}: slowest of those insert_many calls", "s",
+                                      digits=2),
             f"{rate}-observer": Figure(f"{label}: observer's lookups", "% of wall"),
         })
-    found["idle-cpu"] = Figure(f"7. idle worker, {SYMBOLS} symbols, streams and poller off: CPU",
-                               "% of a core")
-    found["idle-rss"] = Figure(f"7. idle worker, {SYMBOLS} symbols: peak RSS", "MB")
+    for count in IDLE_SYMBOLS:
+        found[f"idle{count}-cpu"] = Figure(
+            f"7. idle worker, {count} symbols, streams and poller off: CPU", "% of a core",
+            digits=1)
+        found[f"idle{count}-rss"] = Figure(f"7. idle worker, {count} symbols: peak RSS", "MB")
     found["memory-rss"] = Figure(
         f"7. worker peak RSS, {MEMORY_SYMBOLS} symbols streaming ({MEMORY_RATE:,} trades/s, "
         f"book {BOOK_RATE:g}/s each)", "MB", target="< 300 MB")
@@ -114,9 +124,10 @@ def run(results: dict[str, Figure], workdir: Path, seconds: float,
     for rate in rates:
         for name, value in _rate_case(workdir / f"trades-{rate}", rate, seconds).items():
             results[f"{rate}-{name}"].add(value)
-    cpu, rss = _idle(workdir / "trades-idle", min(seconds, 20.0))
-    results["idle-cpu"].add(cpu)
-    results["idle-rss"].add(rss)
+    for count in IDLE_SYMBOLS:
+        cpu, rss = _idle(workdir / f"trades-idle-{count}", count, min(seconds, 20.0))
+        results[f"idle{count}-cpu"].add(cpu)
+        results[f"idle{count}-rss"].add(rss)
     peak, stored = _memory(workdir / "trades-memory", memory_seconds)
     results["memory-rss"].add(peak)
     results["memory-stored"].add(stored)
@@ -247,6 +258,7 @@ def _rate_case(workdir: Path, rate: int, seconds: float) -> dict[str, float]:
         client: MongoClient[dict[str, Any]] = MongoClient(stack.mongo_uri, tz_aware=True)
         trades = client["fx"]["trades"]
         try:
+            figures["fresh"] = _fresh_ceiling(client, names)
             with _stream_worker(stack, workdir, exchange) as worker:
                 assert worker.process is not None and exchange.process is not None
                 pids = {"worker": worker.process.pid, "exchange": exchange.process.pid,
@@ -263,7 +275,7 @@ def _rate_case(workdir: Path, rate: int, seconds: float) -> dict[str, float]:
             exchange.stop()
             figures.update(_window(first, last))
             figures.update(_latency(observer, unseen, end_wall))
-            figures["paced"], figures["ceiling"] = _raw_inserts(trades, rate, seconds)
+            figures.update(_raw_inserts(trades, rate, seconds))
         finally:
             client.close()
     return figures
@@ -347,12 +359,13 @@ class Observer:
         return [datetime.fromtimestamp(ms / 1000, UTC) for ms in times]
 
 
-def _raw_inserts(trades: Collection[dict[str, Any]], rate: int, seconds: float) -> tuple[
-        float, float]:
+def _raw_inserts(trades: Collection[dict[str, Any]], rate: int, seconds: float) -> dict[
+        str, float]:
     """The database alone, same collection: ``insert_many`` of copies of the stored trades
-    paced at ``rate`` (share of wall time spent in the calls), then as fast as it goes."""
-    sample = list(trades.find({}, limit=CEILING_BATCH * 5))
-    copies = _copies(sample)
+    paced at ``rate`` (share of wall time spent in the calls), then as fast as it goes in
+    batches of 1,000 (the rate, and the slowest batch: this database slows down after the
+    worker's writes, see README)."""
+    copies = _copies(list(trades.find({}, limit=CEILING_BATCH * 5)))
     per_batch = max(1, round(rate * LINGER))
     busy, started = 0.0, time.monotonic()
     deadline = started + min(seconds, 15.0)
@@ -365,11 +378,36 @@ def _raw_inserts(trades: Collection[dict[str, Any]], rate: int, seconds: float) 
         next_batch += LINGER
         time.sleep(max(0.0, next_batch - time.monotonic()))
     paced = 100 * busy / (time.monotonic() - started)
-    count, started = 0, time.monotonic()
-    while time.monotonic() - started < min(seconds, 10.0):
-        trades.insert_many([next(copies) for _ in range(CEILING_BATCH)], ordered=False)
+    ceiling, slowest = _ceiling(trades, copies, min(seconds, 10.0))
+    return {"paced": paced, "ceiling": ceiling, "slowest": slowest}
+
+
+def _ceiling(trades: Collection[dict[str, Any]], documents: Iterator[dict[str, Any]],
+             seconds: float) -> tuple[float, float]:
+    """Documents/s of back-to-back ``insert_many`` calls of 1,000, and the slowest call (s)."""
+    count, slowest, started = 0, 0.0, time.monotonic()
+    while time.monotonic() - started < seconds:
+        asked = time.monotonic()
+        trades.insert_many([next(documents) for _ in range(CEILING_BATCH)], ordered=False)
+        slowest = max(slowest, time.monotonic() - asked)
         count += CEILING_BATCH
-    return paced, count / (time.monotonic() - started)
+    return count / (time.monotonic() - started), slowest
+
+
+def _fresh_ceiling(client: MongoClient[dict[str, Any]], names: Sequence[str]) -> float:
+    """The same ceiling before the worker starts, into another database of the same
+    server: trade documents of the same shape, 200 symbols."""
+    now = datetime.now(UTC)
+    sample = [{
+        "_id": trade_key(symbol, 1), "symbol": symbol, "trade_id": 1, "price": 100.0,
+        "qty": 1.5, "first_trade_id": 1, "last_trade_id": 1, "ts": now,
+        "is_buyer_maker": False,
+    } for symbol in names]
+    try:
+        rate, _ = _ceiling(client["ceiling"]["trades"], _copies(sample), 5.0)
+    finally:
+        client.drop_database("ceiling")
+    return rate
 
 
 def _copies(sample: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
@@ -386,10 +424,10 @@ def _copies(sample: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
 # -- idle and memory -----------------------------------------------------------------------
 
 
-def _idle(workdir: Path, seconds: float) -> tuple[float, float]:
-    """What 200 symbols cost a worker that neither polls nor streams: their tick topics
-    are still declared and consumed (800 partitions at 4 each)."""
-    names = symbols(SYMBOLS)
+def _idle(workdir: Path, count: int, seconds: float) -> tuple[float, float]:
+    """What ``count`` symbols cost a worker that neither polls nor streams: their tick
+    topics are still declared and fetched (4 partitions each)."""
+    names = symbols(count)
     with local_stack() as stack, Worker(
         stack, workdir, CRYPTOFLOW_SYMBOLS=",".join(names), CRYPTOFLOW_POLL_INTERVAL="0",
         CRYPTOFLOW_STREAMS="none",
