@@ -4,7 +4,8 @@ worker owns, gap-free, onto the ``trades`` and ``book`` topics.
 Which symbols: those whose partition (``symbol_partition``) this worker holds, so a
 rebalance moves a symbol's stream with its tables; with one worker, all of them.
 ``MarketStreams.run`` checks the assignment every second and, when it changed, reopens
-the connections (``StreamConnection``, at most 1024 streams each) for the new set.
+the connections (``StreamConnection``, at most 1024 streams and ``MAX_URL`` characters of
+URL each) for the new set.
 
 No gap, no duplicate: each symbol has a ``TradeSequence`` (the last id handed on). A
 live trade that is the next id goes on; one at or below it is dropped; one beyond it
@@ -58,7 +59,7 @@ from cryptoflow.sinks.mongo import TRADES
 from cryptoflow.sources.binance import BinanceClient
 from cryptoflow.sources.gapfill import GapFiller, RecordGap
 from cryptoflow.sources.gaps import Gap, TradeSequence, Verdict
-from cryptoflow.sources.streams import ConnectionGate, StreamConnection
+from cryptoflow.sources.streams import ConnectionGate, StreamConnection, connection_groups
 from cryptoflow.tables.market_tables import trade_candles
 
 log = logging.getLogger(__name__)
@@ -171,12 +172,11 @@ class MarketStreams:
                  ",".join(sorted(symbols)) or "none")
         streams = [f"{symbol.lower()}@{kind}" for symbol in sorted(symbols)
                    for kind in self._stream_kinds()]
-        per = self.settings.streams_per_connection
-        for number, start in enumerate(range(0, len(streams), per), start=1):
-            part = streams[start:start + per]
+        url, per = self.settings.binance_ws_url, self.settings.streams_per_connection
+        for number, part in enumerate(connection_groups(url, streams, per), start=1):
             names = {stream.split("@", 1)[0].upper() for stream in part}
             connection = StreamConnection(
-                f"binance-{number}", self.settings.binance_ws_url, part,
+                f"binance-{number}", url, part,
                 on_frame=self._on_frame, on_connect=lambda names=names: self._on_connect(names),
                 gate=self.gate, backoff=Backoff(base=0.5, cap=30.0),
                 silence=self.settings.stream_silence, max_age=self.settings.stream_max_age,

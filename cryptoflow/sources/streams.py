@@ -1,7 +1,8 @@
 """One Binance combined-stream WebSocket connection, kept open for as long as it is wanted.
 
 ``StreamConnection`` connects to ``{ws_url}/stream?streams=btcusdt@aggTrade/...`` (at
-most 1024 streams, Binance's limit per connection), hands every text frame to its
+most 1024 streams, Binance's limit per connection, and a URL of at most ``MAX_URL``
+characters: ``connection_groups`` splits the streams), hands every text frame to its
 owner and answers the server's pings itself (a pong is the only frame it sends, so it
 stays far below Binance's 5 messages a second). It reconnects, after a jittered
 backoff, when the connection drops, is closed by the server (a 1001 shutdown notice
@@ -31,8 +32,36 @@ from cryptoflow.sources.gaps import AttemptWindow
 log = logging.getLogger(__name__)
 
 MAX_STREAMS = 1024  # per connection (Binance)
+# The longest URL a connection dials. Binance refuses longer ones (about 8,000
+# characters, as client libraries measured it) and so does the simulated exchange's
+# aiohttp server (8,190 bytes of request line): 300 symbols of trades and book
+# tickers make 600 streams, about 11,400 characters, two connections then.
+MAX_URL = 7_500
+STREAM_PATH = "/stream?streams="
 STABLE_AFTER = 30.0  # a connection that lasted this long resets the backoff
 MAX_FRAME_BYTES = 1 << 20
+
+
+def connection_groups(
+    base_url: str, streams: Sequence[str], most: int = MAX_STREAMS,
+) -> list[list[str]]:
+    """``streams`` in order, cut into the fewest consecutive groups of which each fits one
+    connection: at most ``most`` (≤ ``MAX_STREAMS``) streams and a URL of at most
+    ``MAX_URL``."""
+    most = min(most, MAX_STREAMS)
+    room = MAX_URL - len(base_url) - len(STREAM_PATH)
+    groups: list[list[str]] = []
+    length = 0
+    for stream in streams:
+        if len(stream) > room:
+            raise ValueError(f"stream name too long for one connection: {stream[:60]!r}")
+        if groups and len(groups[-1]) < most and length + 1 + len(stream) <= room:
+            groups[-1].append(stream)
+            length += 1 + len(stream)
+        else:
+            groups.append([stream])
+            length = len(stream)
+    return groups
 
 
 class ConnectionGate:
@@ -62,7 +91,10 @@ class StreamConnection:
         if not 0 < len(streams) <= MAX_STREAMS:
             raise ValueError(f"a connection carries 1 to {MAX_STREAMS} streams, not {len(streams)}")
         self.name = name
-        self.url = f"{base_url}/stream?streams={'/'.join(streams)}"
+        self.url = f"{base_url}{STREAM_PATH}{'/'.join(streams)}"
+        if len(self.url) > MAX_URL:
+            raise ValueError(f"a connection's URL is at most {MAX_URL} characters, not "
+                             f"{len(self.url)} (split the streams with connection_groups)")
         self.streams = list(streams)
         self.on_frame = on_frame
         self.on_connect = on_connect

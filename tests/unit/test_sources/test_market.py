@@ -266,3 +266,71 @@ async def test_three_hundred_symbols_stream_over_several_connections() -> None:
             await task
         await client.close()
         await sim.stop()
+
+
+@pytest.mark.asyncio
+async def test_300_symbols_of_trades_and_book_tickers_all_stream() -> None:
+    """600 streams are too long a URL for one connection (the exchange refuses it)."""
+    names = tuple(f"S{i:03d}USDT" for i in range(300))
+    sim = SimExchange(names, seed=3, trade_rate=0.5, book_rate=5.0)
+    await sim.start()
+    settings = Settings.from_env({
+        "CRYPTOFLOW_BINANCE_WS_URL": sim.ws_url, "CRYPTOFLOW_BOOK_INTERVAL": "0.3",
+    }, env_file=None)
+    recorded = Recorded()
+    client = BinanceClient(sim.url, 2.0)
+
+    async def resume(symbol: str) -> int | None:
+        return None
+
+    streams = MarketStreams(
+        settings, client, send=recorded.send, dead_letter=recorded.dead_letter,
+        record_gap=recorded.record_gap, resume=resume, owned=lambda: names)
+    task = asyncio.ensure_future(streams.run())
+    try:
+        for _ in range(200):
+            if {symbol for symbol, _ in recorded.books} == set(names):
+                break
+            await asyncio.sleep(0.1)
+        assert {symbol for symbol, _ in recorded.books} == set(names)
+        assert len(streams.connections) == 2
+        assert all(record.closed_at is None for record in sim.connections)
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await client.close()
+        await sim.stop()
+
+
+@pytest.mark.asyncio
+async def test_the_exchange_pings_and_the_connection_stays_open() -> None:
+    """The client answers every ping; the exchange takes the pongs (aiohttp hands their
+    payload over as a bytearray) and keeps the connection."""
+    sim = SimExchange(seed=4, trade_rate=5.0, ping_interval=0.3, pong_timeout=2.0)
+    await sim.start()
+    settings = Settings.from_env({"CRYPTOFLOW_BINANCE_WS_URL": sim.ws_url}, env_file=None)
+    recorded = Recorded()
+    client = BinanceClient(sim.url, 2.0)
+
+    async def resume(symbol: str) -> int | None:
+        return None
+
+    streams = MarketStreams(
+        settings, client, send=recorded.send, dead_letter=recorded.dead_letter,
+        record_gap=recorded.record_gap, resume=resume, owned=lambda: SYMBOLS)
+    task = asyncio.ensure_future(streams.run())
+    try:
+        for _ in range(100):
+            if any(record.pongs >= 3 for record in sim.connections):
+                break
+            await asyncio.sleep(0.1)
+        (connection,) = sim.connections
+        assert connection.pongs >= 3
+        assert connection.closed_at is None
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await client.close()
+        await sim.stop()
