@@ -26,7 +26,7 @@ from typing import Any
 from faust.types import EventT, StreamT
 
 from cryptoflow import metrics
-from cryptoflow.agents.batches import acknowledge
+from cryptoflow.agents.batches import acknowledge, manual_batches
 from cryptoflow.app import app
 from cryptoflow.broker.topics import (
     StoredTick,
@@ -61,8 +61,8 @@ async def persist_ticks(stream: Any) -> None:
     storing: asyncio.Future[list[StoredTick]] | None = None
     forwarding: asyncio.Future[None] | None = None
     try:
-        async for events in stream.noack_take(
-            app.settings.batch_size, within=app.settings.batch_linger,
+        async for events in manual_batches(
+            stream, app.settings.batch_size, app.settings.batch_linger,
         ):
             if storing is not None:
                 await storing
