@@ -22,6 +22,7 @@ from cryptoflow.settings import Settings
 from cryptoflow.sinks.mongo import TickStore
 from cryptoflow.sources.binance import BinanceClient
 from cryptoflow.web.livefeed import LiveFeed
+from cryptoflow.web.prepared import AnswersSensor, PreparedAnswers
 from cryptoflow.web.router import CryptoflowRouter
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,11 @@ class CryptoflowApp(faust.App):
         self.binance = BinanceClient(settings.binance_url, settings.http_timeout)
         self.store = TickStore(settings.mongo_uri, settings.mongo_db)
         self.live_feed = LiveFeed()
+        # the encoded answers of /api/stats/{symbol}/ and /api/prices/latest/, kept until
+        # a table write for their symbol (the sensor) or a rebalance (web/prepared.py)
+        self.answers = PreparedAnswers()
+        self.sensors.add(AnswersSensor(self.answers))
+        self.on_rebalance_complete.connect(self._keep_answers)
 
     def _new_transport(self) -> TransportT:
         # faust's aiokafka transport (kafka:// and aiokafka:// both name it) with the
@@ -72,6 +78,10 @@ class CryptoflowApp(faust.App):
         if self.settings.broker_flavor == "TANSU":
             return TansuTransport(self.conf.broker_consumer, self)
         return CryptoflowTransport(self.conf.broker_consumer, self)
+
+    def _keep_answers(self, *_: Any, **__: Any) -> None:
+        """Recovery is complete: the tables change only by the agents' writes again."""
+        self.answers.resume()
 
     async def on_start(self) -> None:
         await super().on_start()
