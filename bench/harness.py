@@ -137,6 +137,13 @@ class Worker:
                 self.process.wait()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far, from /proc (Linux): a cost per
+    unit of work that other load on a shared machine changes far less than a rate."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def symbols(count: int) -> list[str]:
     """The three default symbols, then made-up USDT pairs (S003USDT, ...)."""
     names = ["BTCUSDT", "ETHUSDT", "SOLUSDT"]

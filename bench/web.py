@@ -32,6 +32,7 @@ from bench.harness import (
     BenchError,
     Figure,
     Worker,
+    cpu_seconds,
     free_port,
     local_stack,
     percentile,
@@ -58,6 +59,9 @@ def figures() -> dict[str, Figure]:
             f"5. web p99 {path}, {CLIENTS} clients: bare aiohttp handler", "ms", digits=1)
         found[f"{name}-share"] = Figure(f"5. web {path}: cryptoflow / bare handler", "%",
                                         target=">= 80 %")
+        found[f"{name}-cpu"] = Figure(f"5. web {path}: worker CPU per request", "µs")
+        found[f"{name}-bare-cpu"] = Figure(f"5. web {path}: bare handler CPU per request",
+                                           "µs")
     found["errors"] = Figure(f"5. web errors, {CLIENTS} clients", "", target="0")
     found["single"] = Figure("5. web p50, 1 client (cost of one request)", "ms", digits=2)
     return found
@@ -74,10 +78,15 @@ def run(results: dict[str, Figure], workdir: Path, seconds: float) -> None:
         wait_for(lambda: asyncio.run(_all_answer(base, names)), 60, "stats for every symbol",
                  interval=0.5)
         answers = asyncio.run(_answers(base, names))
-        with _bare_web(workdir / "web", answers) as bare_base:
+        assert worker.process is not None
+        with _bare_web(workdir / "web", answers) as (bare_base, bare_pid):
             for name in PATHS:
+                cpu = cpu_seconds(worker.process.pid)
                 loaded = asyncio.run(_load(base, names, CLIENTS, seconds, [name]))
+                cpu = cpu_seconds(worker.process.pid) - cpu
+                bare_cpu = cpu_seconds(bare_pid)
                 bare = asyncio.run(_load(bare_base, names, CLIENTS, seconds, [name]))
+                bare_cpu = cpu_seconds(bare_pid) - bare_cpu
                 if bare.errors:
                     raise BenchError(f"the bare handler failed {bare.errors} requests")
                 errors += loaded.errors
@@ -87,6 +96,8 @@ def run(results: dict[str, Figure], workdir: Path, seconds: float) -> None:
                 results[f"{name}-bare-rps"].add(bare.requests / seconds)
                 results[f"{name}-bare-p99"].add(percentile(bare.latencies[name], 99))
                 results[f"{name}-share"].add(100 * loaded.requests / bare.requests)
+                results[f"{name}-cpu"].add(1e6 * cpu / loaded.requests)
+                results[f"{name}-bare-cpu"].add(1e6 * bare_cpu / bare.requests)
         single = asyncio.run(_load(base, names, 1, seconds, list(PATHS)))
     results["errors"].add(errors)
     results["single"].add(percentile(single.latencies["stats"] + single.latencies["latest"], 50))
@@ -104,8 +115,9 @@ async def _answers(base: str, names: list[str]) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def _bare_web(workdir: Path, answers: dict[str, str]) -> Iterator[str]:
-    """``bench/bareweb.py`` in its own process, serving ``answers``; yields its base URL."""
+def _bare_web(workdir: Path, answers: dict[str, str]) -> Iterator[tuple[str, int]]:
+    """``bench/bareweb.py`` in its own process, serving ``answers``; yields its base URL
+    and its process id."""
     port = free_port()
     answers_path = workdir / "answers.json"
     answers_path.write_text(json.dumps(answers), encoding="utf-8")
@@ -115,7 +127,7 @@ def _bare_web(workdir: Path, answers: dict[str, str]) -> Iterator[str]:
             env={**os.environ, "PYTHONPATH": PYTHONPATH}, stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_for(lambda: _accepts(port, process), 30, "the bare web server")
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", process.pid
     finally:
         process.send_signal(signal.SIGINT)  # aiohttp's run_app stops cleanly on it
         try:
