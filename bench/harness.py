@@ -36,6 +36,12 @@ from cryptoflow.settings import topic_name
 T = TypeVar("T")
 READY_LINE = "[^Worker]: Ready"
 PARTITIONS = 4  # CRYPTOFLOW_TOPIC_PARTITIONS' default
+# Kafka's default retention, said explicitly: Tansu reports no retention.ms for a topic
+# created without one, and Quix Streams' windows (bench/quixpeer.py) need it.
+RETENTION_MS = str(7 * 86_400 * 1000)
+# The bench package is not installed: processes that import it (bench.barefaust,
+# bench.quixpeer) find it here.
+PYTHONPATH = str(Path(__file__).resolve().parents[1])
 
 
 class BenchError(RuntimeError):
@@ -66,10 +72,16 @@ def local_stack() -> Iterator[LocalStack]:
 
 
 class Worker:
-    """One ``faust -A cryptoflow worker`` process on the given stack."""
+    """One ``faust -A cryptoflow worker`` process on the given stack (or ``-A`` another
+    faust app of the bench package, such as ``bench.barefaust``)."""
 
-    def __init__(self, stack: LocalStack, workdir: Path, **settings: str) -> None:
+    def __init__(
+        self, stack: LocalStack, workdir: Path, app: str = "cryptoflow", **settings: str,
+    ) -> None:
+        self.app = app
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("CRYPTOFLOW_")}
+        if app.startswith("bench."):
+            self.env["PYTHONPATH"] = PYTHONPATH
         self.env.update(stack.env())
         self.env.update({
             "CRYPTOFLOW_WEB_PORT": str(free_port()),
@@ -87,7 +99,7 @@ class Worker:
         with self.log_path.open("wb") as log:
             self.started = time.monotonic()
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "faust", "-A", "cryptoflow", "worker", "-l", "info"],
+                [sys.executable, "-m", "faust", "-A", self.app, "worker", "-l", "info"],
                 env=self.env, cwd=self.log_path.parent, stdout=log, stderr=subprocess.STDOUT,
             )
         wait_for(self._ready, 90, f"the worker to be ready ({self.log_path})", interval=0.02)
@@ -125,6 +137,13 @@ class Worker:
                 self.process.wait()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far, from /proc (Linux): a cost per
+    unit of work that other load on a shared machine changes far less than a rate."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def symbols(count: int) -> list[str]:
     """The three default symbols, then made-up USDT pairs (S003USDT, ...)."""
     names = ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
@@ -152,12 +171,14 @@ def tick_values(symbol_list: Sequence[str], count: int, seed: int = 1) -> dict[s
 
 
 async def create_topics(bootstrap: str, names: Sequence[str]) -> None:
-    """With the partition count the worker declares, as the README asks of producers."""
+    """With the partition count the worker declares, as the README asks of producers,
+    and Kafka's default retention."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
         await admin.create_topics(
-            [NewTopic(name, num_partitions=PARTITIONS, replication_factor=1) for name in names])
+            [NewTopic(name, num_partitions=PARTITIONS, replication_factor=1,
+                      topic_configs={"retention.ms": RETENTION_MS}) for name in names])
     finally:
         await admin.close()
 

@@ -22,6 +22,7 @@ from cryptoflow.settings import Settings
 from cryptoflow.sinks.mongo import TickStore
 from cryptoflow.sources.binance import BinanceClient
 from cryptoflow.web.livefeed import LiveFeed
+from cryptoflow.web.prepared import AnswersSensor, PreparedAnswers
 from cryptoflow.web.reads import WebReads
 from cryptoflow.web.router import CryptoflowRouter
 
@@ -68,6 +69,11 @@ class CryptoflowApp(faust.App):
         self.live_feed = LiveFeed(clients=settings.stream_clients)
         # every database read of the web views goes through this (cryptoflow/web/reads.py)
         self.web_reads = WebReads(settings.web_reads, settings.web_reads_queue)
+        # the encoded answers of /api/stats/{symbol}/ and /api/prices/latest/, kept until
+        # a table write for their symbol (the sensor) or a rebalance (web/prepared.py)
+        self.answers = PreparedAnswers()
+        self.sensors.add(AnswersSensor(self.answers))
+        self.on_rebalance_complete.connect(self._keep_answers)
 
     def _new_transport(self) -> TransportT:
         # faust's aiokafka transport (kafka:// and aiokafka:// both name it) with the
@@ -75,6 +81,10 @@ class CryptoflowApp(faust.App):
         if self.settings.broker_flavor == "TANSU":
             return TansuTransport(self.conf.broker_consumer, self)
         return CryptoflowTransport(self.conf.broker_consumer, self)
+
+    def _keep_answers(self, *_: Any, **__: Any) -> None:
+        """Recovery is complete: the tables change only by the agents' writes again."""
+        self.answers.resume()
 
     async def on_start(self) -> None:
         await super().on_start()

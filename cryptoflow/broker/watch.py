@@ -23,6 +23,9 @@ from cryptoflow.exceptions import BrokerStateLost
 log = logging.getLogger(__name__)
 
 CHECK_INTERVAL = 5.0
+# Set once the broker has shown every topic: only topics it had can be lost (a worker
+# that starts slowly on a busy machine may not have declared them at the first check).
+seen = asyncio.Event()
 
 
 @app.timer(CHECK_INTERVAL, name="broker_watch")
@@ -36,7 +39,9 @@ async def check_broker_topics() -> None:
         return
     expected = {topic.get_topic_name() for topic in tick_topics.values()}
     missing = sorted(expected - set(metadata.topics()))
-    if missing:
+    if not missing:
+        seen.set()
+    elif seen.is_set():  # lost, not just not declared yet by a worker still starting
         message = (f"the broker lost its topics {', '.join(missing)} (a memory-only broker "
                    f"restarted?); stopping: start the worker again once the broker is back")
         log.critical(message)

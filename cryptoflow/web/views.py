@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Awaitable, Callable, Hashable
 from datetime import UTC, datetime, timedelta
 from importlib import resources
@@ -36,6 +37,7 @@ from cryptoflow.tables.market_tables import spread_windows, trade_windows
 from cryptoflow.tables.price_tables import latest_ticks, window_tables
 from cryptoflow.web import api, market_api
 from cryptoflow.web.livefeed import sse_message
+from cryptoflow.web.prepared import AnswerKey, Made, encode, json_list
 
 log = logging.getLogger(__name__)
 
@@ -73,18 +75,58 @@ class ApiView(View):
         self, request: Request, table_name: str, symbol: str, path: str, answer: Answer,
     ) -> dict[str, Any]:
         """``answer()`` here if this worker owns ``symbol``, else the owner's answer."""
-        if not app.tables.recovery.completed.is_set():
-            raise ApiError(503, "tables are recovering; try again shortly",
-                           retry_after=RETRY_AFTER)
+        _check_recovered()
         if request.headers.get(ROUTED_HEADER) is None:
             owner = _owner(table_name, symbol)
-            if (owner.host, owner.port) != (app.conf.canonical_url.host,
-                                            app.conf.canonical_url.port):
+            if not _is_this_worker(owner):
                 return await fetch_routed(owner.with_path(path).with_query(request.query))
         return answer()
 
+    async def prepared_from_owner(
+        self, request: Request, table_name: str, symbol: str, path: str,
+        make: Callable[[], Made], key: AnswerKey,
+    ) -> bytes:
+        """As ``from_owner``, encoded; kept in ``app.answers`` where this worker owns
+        ``symbol`` (a routed request to a worker that no longer does is answered from
+        its copy of the tables, which changelog records update unseen: never kept)."""
+        _check_recovered()
+        if request.headers.get(ROUTED_HEADER) is None:
+            owner = _owner(table_name, symbol)
+            if not _is_this_worker(owner):
+                return encode(await fetch_routed(owner.with_path(path).with_query(request.query)))
+        elif not _owns(table_name, symbol):
+            return encode(make()[0])
+        return app.answers.get(key, make)
+
+
+def json_bytes(body: bytes) -> Response:
+    """A 200 with ``body``, the headers faust's ``View.json`` sends."""
+    return web.Response(body=body, content_type="application/json", charset="utf-8")
+
+
+def _check_recovered() -> None:
+    if not app.tables.recovery.completed.is_set():
+        raise ApiError(503, "tables are recovering; try again shortly",
+                       retry_after=RETRY_AFTER)
+
+
+def _is_this_worker(owner: URL) -> bool:
+    return (owner.host, owner.port) == (app.conf.canonical_url.host,
+                                        app.conf.canonical_url.port)
+
+
+def _owns(table_name: str, symbol: str) -> bool:
+    try:
+        return _is_this_worker(_owner(table_name, symbol))
+    except ApiError:
+        return False
+
 
 def _owner(table_name: str, symbol: str) -> URL:
+    return app.answers.owner(table_name, symbol, lambda: _router_owner(table_name, symbol))
+
+
+def _router_owner(table_name: str, symbol: str) -> URL:
     try:
         return app.router.key_store(table_name, symbol)
     except (KeyError, TypeError):  # faust raises both before partitions are assigned
@@ -110,12 +152,14 @@ async def fetch_routed(url: URL) -> dict[str, Any]:
     return body  # type: ignore[no-any-return]
 
 
-async def symbol_stats(view: ApiView, request: Request, symbol: str) -> dict[str, Any]:
+async def symbol_stats(view: ApiView, request: Request, symbol: str) -> bytes:
+    """Kept while it cannot change: without ``at`` it is the window of the symbol's
+    latest tick, until that window may be cleaned up (its start + ``expires``)."""
     spec = api.parse_window(request.query)
     at = api.parse_time(request.query, "at", datetime.now(UTC))
     table = window_tables[spec.name]
 
-    def answer() -> dict[str, Any]:
+    def answer() -> Made:
         latest = latest_ticks.get(symbol)
         moment = at or (latest.ts if latest is not None else datetime.now(UTC))
         if latest is not None and not spec.retains(moment, latest.ts):
@@ -127,17 +171,20 @@ async def symbol_stats(view: ApiView, request: Request, symbol: str) -> dict[str
             body.update(api.trade_window_fields(
                 trade_windows[spec.name].relative_to(moment)[symbol].value(),
                 spread_windows[spec.name].relative_to(moment)[symbol].value()))
-        return body
+        kept = at is None and latest is not None
+        return body, (spec.bounds(moment)[0] + spec.expires).timestamp() if kept else None
 
-    return await view.from_owner(
+    return await view.prepared_from_owner(
         request, table.name, symbol, f"/api/stats/{symbol}/", answer,
+        ("stats", symbol, spec.name),
     )
 
 
-async def symbol_latest(view: ApiView, request: Request, symbol: str) -> dict[str, Any]:
-    return await view.from_owner(
+async def symbol_latest(view: ApiView, request: Request, symbol: str) -> bytes:
+    return await view.prepared_from_owner(
         request, latest_ticks.name, symbol, f"/api/prices/latest/{symbol}/",
-        lambda: api.latest_price(symbol, latest_ticks.get(symbol)),
+        lambda: (api.latest_price(symbol, latest_ticks.get(symbol)), math.inf),
+        ("latest", symbol, ""),
     )
 
 
@@ -145,14 +192,14 @@ async def symbol_latest(view: ApiView, request: Request, symbol: str) -> dict[st
 class SymbolStatsView(ApiView):
     async def get(self, request: Request, symbol: str) -> Response:
         symbol = api.parse_symbol(symbol, app.settings.symbols)
-        return self.json(await symbol_stats(self, request, symbol))
+        return json_bytes(await symbol_stats(self, request, symbol))
 
 
 @app.page("/api/stats/")
 class AllStatsView(ApiView):
     async def get(self, request: Request) -> Response:
-        return self.json(
-            [await symbol_stats(self, request, s) for s in app.settings.symbols],
+        return json_bytes(
+            json_list([await symbol_stats(self, request, s) for s in app.settings.symbols]),
         )
 
 
@@ -160,14 +207,14 @@ class AllStatsView(ApiView):
 class SymbolLatestView(ApiView):
     async def get(self, request: Request, symbol: str) -> Response:
         symbol = api.parse_symbol(symbol, app.settings.symbols)
-        return self.json(await symbol_latest(self, request, symbol))
+        return json_bytes(await symbol_latest(self, request, symbol))
 
 
 @app.page("/api/prices/latest/")
 class LatestPricesView(ApiView):
     async def get(self, request: Request) -> Response:
-        return self.json(
-            [await symbol_latest(self, request, s) for s in app.settings.symbols],
+        return json_bytes(
+            json_list([await symbol_latest(self, request, s) for s in app.settings.symbols]),
         )
 
 

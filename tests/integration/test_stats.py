@@ -21,6 +21,8 @@ from pymongo.database import Database
 
 from cryptoflow.devstack.localstack import LocalStack
 from cryptoflow.devstack.simexchange import SimExchangeThread
+from cryptoflow.records import format_ts
+from cryptoflow.web.prepared import encode
 from tests.integration.conftest import (
     WorkerProcess,
     assert_accounted_for,
@@ -346,3 +348,61 @@ def test_statistics_equal_mongodb_after_a_stop_mid_burst(
                          in window_counts(worker, mongo, minutes).values()),
              timeout=60, what=lambda: f"every 1m window counted as stored: "
              f"{window_counts(worker, mongo, minutes)}")
+
+
+
+
+def raw(worker: WorkerProcess, path: str) -> tuple[bytes, str]:
+    """The body of a 200 answer as sent, and its content type."""
+    url = f"http://127.0.0.1:{worker.web_port}{path}"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        assert response.status == 200
+        return response.read(), response.headers["Content-Type"]
+
+
+def test_prepared_answers_are_the_bytes_a_fresh_answer_has_after_new_ticks(
+    start_worker: Callable[..., WorkerProcess],
+    produce: Callable[[str, list[tuple[bytes | None, bytes | None]]], None],
+) -> None:
+    """``/api/stats/{symbol}/`` and ``/api/prices/latest/`` are kept as bytes until a
+    table write for their symbol; ``?at=`` (the latest tick's time) is never kept, so
+    it computes the same answer afresh. A late tick changes the window but not the
+    latest tick; a newer one changes both."""
+    worker = start_worker(CRYPTOFLOW_POLL_INTERVAL="0")
+    minute = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=1)
+    ticks = burst("BTCUSDT", minute, 50)
+    produce("btc", ticks)
+    newest = json.loads(ticks[-1][1] or b"")["ts"]
+
+    def latest_ts() -> str | None:
+        return answered(worker, "/api/prices/latest/BTCUSDT/")["ts"]
+
+    def agree(count: int) -> None:
+        at = latest_ts()
+        assert at is not None
+        fresh = f"/api/stats/BTCUSDT/?at={at.replace('+', '%2B')}"
+        wait_for(lambda: get(worker, fresh)[1]["count"] == count, what=f"{count} counted")
+        kept, kept_type = raw(worker, "/api/stats/BTCUSDT/")
+        assert raw(worker, "/api/stats/BTCUSDT/") == (kept, kept_type)  # from the kept bytes
+        assert (kept, kept_type) == raw(worker, fresh)
+        assert kept_type == "application/json; charset=utf-8"
+        assert json.loads(kept)["count"] == count
+
+    wait_for(lambda: latest_ts() == format_ts(datetime.fromisoformat(newest)),
+             what="the burst counted")
+    agree(50)
+    late = (minute + timedelta(milliseconds=5)).isoformat()
+    produce("btc", [(b"BTCUSDT", json.dumps(
+        {"symbol": "BTCUSDT", "price": 1000, "ts": late}).encode())])
+    agree(51)
+    assert latest_ts() == format_ts(datetime.fromisoformat(newest))
+
+    newer = minute + timedelta(seconds=30)
+    produce("btc", [(b"BTCUSDT", json.dumps(
+        {"symbol": "BTCUSDT", "price": 2000, "ts": newer.isoformat()}).encode())])
+    wait_for(lambda: latest_ts() == format_ts(newer), what="the newer tick counted")
+    agree(52)
+    body, _ = raw(worker, "/api/prices/latest/")
+    rows = json.loads(body)
+    assert rows[0] == {"symbol": "BTCUSDT", "price": 2000, "ts": format_ts(newer)}
+    assert body == encode(rows)
