@@ -286,6 +286,13 @@ def streams_shown(browser: Any, symbol: str) -> dict[str, Any] | None:
     return shown if None not in parts and NO_VALUE not in parts else None
 
 
+def opened_note(browser: Any) -> str:
+    """What the opened card says under its chart (which candles it shows)."""
+    from selenium.webdriver.common.by import By
+
+    return str(browser.find_element(By.CSS_SELECTOR, ".wide .note").text)
+
+
 def switch(browser: Any, kind: str, value: str) -> None:
     """Press the opened card's ``kind`` (interval, range) button for ``value``."""
     from selenium.webdriver.common.by import By
@@ -338,12 +345,14 @@ def test_with_streams_the_cards_show_trades_volume_spread_and_the_recorded_candl
         switch(chrome, "interval", interval)
         if span > timedelta(hours=2):
             switch(chrome, "range", "7d")
+        loaded = f" of {interval} in {'7 d' if span > timedelta(hours=2) else '2 h'}"
+        until(chrome, lambda loaded=loaded: loaded in opened_note(chrome), f"the candles{loaded}")
         until(chrome, lambda interval=interval, span=span: charted_as_recorded(
             chrome, worker, "ETHUSDT", interval, span),
             f"one {interval} candle per candle of /api/candles/")
-    note = chrome.find_element(By.CSS_SELECTOR, ".wide .note").text
-    assert "the newest 2,016 of 10,080" in note, note
+    assert "the newest 2,016 of 10,080" in opened_note(chrome)
     switch(chrome, "range", "2h")
+    until(chrome, lambda: " of 1m in 2 h" in opened_note(chrome), "the candles of 1m in 2 h")
     until(chrome, lambda: charted_as_recorded(chrome, worker, "ETHUSDT"),
           "the 1m candles of 2 h again")
     for width in (420, 1000, 1400):
