@@ -66,10 +66,10 @@ function lastCandle(symbol) {
   return candles.length ? candles[candles.length - 1].outerHTML : null;
 }
 
-// How many /api/candles/ requests the page has made so far.
-function candleRequests() {
+// How many /api/candles/ requests the page has made so far for a symbol.
+function candleRequests(symbol) {
   return performance.getEntriesByType("resource").filter(
-    (entry) => new URL(entry.name).pathname.startsWith("/api/candles/")).length;
+    (entry) => new URL(entry.name).pathname.startsWith(`/api/candles/${symbol}/`)).length;
 }
 
 // What a symbol's card shows of the streams: trades per second, spread, bid / ask,
