@@ -218,6 +218,9 @@ def test_the_page_shows_every_symbol_and_moves_without_a_reload(
     assert chrome.execute_script("return cf.formatTick(67050, 50)") == "67,050"
     assert chrome.execute_script("return cf.formatTick(0.2, 0.2)") == "0.2"
     assert chrome.execute_script("return cf.timeTicks(1000, 62000, 5)") == [30000, 60000]
+    # 18:04 to 19:38 in four labels: hourly would be one (19:00), so half-hourly
+    assert chrome.execute_script("return cf.timeTicks(65040e3, 70680e3, 4)") == [
+        66_600_000, 68_400_000, 70_200_000]
     week = chrome.execute_script("return cf.timeTicks(0, 7 * 86400e3, 16)")
     assert week == [t * 43_200_000 for t in range(15)]  # a week: every 12 h
     assert chrome.execute_script("return cf.formatAmount(0.0123456)") == "0.01235"
@@ -225,6 +228,15 @@ def test_the_page_shows_every_symbol_and_moves_without_a_reload(
     assert chrome.execute_script("return cf.formatBps(0.0014925)") == "0.0015 bps"
     assert chrome.execute_script("return cf.formatBps(12.345)") == "12.35 bps"
     assert chrome.execute_script("return cf.formatRate(4.847)") == "4.8"
+    assert chrome.execute_script("return cf.formatRate(1 / 60)") == "0.017"
+    # trades/s: the live batches of the last 10 s, else the 1m window's count
+    assert chrome.execute_script(
+        "return cf.tradeRate({batches: [[95e3, 12], [99e3, 8]], firstBatchAt: 90e3, stats: {}},"
+        " 100e3).rate") == 2
+    assert chrome.execute_script(
+        "return cf.tradeRate({batches: [[80e3, 12]], firstBatchAt: 80e3, stats: {'1m': {"
+        "trades: 90, window: {start: '1970-01-01T00:01:00Z', end: '1970-01-01T00:02:00Z'}}}},"
+        " 90e3).rate") == 3  # 90 trades in the window's first 30 s
     # the candles are the recorded ones (from the ticks, without streams), and the
     # newest moves with the ticks of the event stream, no candle asked for again
     until(chrome, lambda: charted_as_recorded(chrome, worker, "BTCUSDT"),
@@ -283,10 +295,13 @@ def every_price(worker: WorkerProcess) -> bool:
 
 
 def streams_shown(browser: Any, symbol: str) -> dict[str, Any] | None:
-    """What the card shows of the streams, once it shows every part of it."""
+    """What the card shows of the streams, once it shows every part of it and trades
+    (the rate is 0 until the first trades of the 1m window or of the stream count)."""
     shown = probe(browser, "marketShown", symbol)
     parts = (shown["rate"], shown["spread"], shown["book"], (shown["volume"] or [None])[0])
-    return shown if None not in parts and NO_VALUE not in parts else None
+    if None in parts or NO_VALUE in parts or float(shown["rate"].replace(",", "")) == 0:
+        return None
+    return shown
 
 
 def opened_note(browser: Any) -> str:
