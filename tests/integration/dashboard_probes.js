@@ -66,10 +66,10 @@ function lastCandle(symbol) {
   return candles.length ? candles[candles.length - 1].outerHTML : null;
 }
 
-// How many /api/candles/ requests the page has made so far for a symbol.
-function candleRequests(symbol) {
+// How many /api/candles/ (or another API's) requests the page has made so far for a symbol.
+function candleRequests(symbol, api = "candles") {
   return performance.getEntriesByType("resource").filter(
-    (entry) => new URL(entry.name).pathname.startsWith(`/api/candles/${symbol}/`)).length;
+    (entry) => new URL(entry.name).pathname.startsWith(`/api/${api}/${symbol}/`)).length;
 }
 
 // What a symbol's card shows of the streams: trades per second, spread, bid / ask,

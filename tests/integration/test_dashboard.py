@@ -19,6 +19,7 @@ import pytest
 from cryptoflow.devstack.simexchange import SimExchangeThread
 from tests.integration.conftest import READY_LINE, WorkerProcess, get, served, wait_for
 from tests.integration.test_streams import STREAM_ENV
+from tests.integration.test_streams_scaling import each_symbol_once, streamed_by
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 CHROMIUM = shutil.which("chromium")
@@ -381,3 +382,34 @@ def test_with_streams_the_cards_show_trades_volume_spread_and_the_recorded_candl
     until(chrome, lambda: not chrome.find_elements(By.CSS_SELECTOR, ".card.wide"),
           "the card closed")
     assert console_errors(chrome) == [], "the browser console has errors"
+
+
+@needs_chromium
+def test_a_symbol_another_worker_streams_shows_its_1m_rate_polled_book_and_fetched_candles(
+    exchange: SimExchangeThread, start_worker: Callable[..., WorkerProcess], chrome: Any,
+) -> None:
+    first = start_worker("first", **STREAM_ENV)
+    second = start_worker("second", **STREAM_ENV)
+    spread = wait_for(lambda: (s := streamed_by(first)) and each_symbol_once(s, 2) and s,
+                      timeout=60, what="the symbols spread over two workers")
+    elsewhere = spread[f"http://127.0.0.1:{second.web_port}"]
+    assert elsewhere, spread
+    symbol = elsewhere[0]  # its trades and book events go to the second worker's pages
+    wait_for(lambda: every_price(first), what="a price of every symbol")
+    chrome.get(f"http://127.0.0.1:{first.web_port}/")
+    wait_for(lambda: shown_prices(chrome), what="three symbols with prices")
+    until(chrome, lambda: streams_shown(chrome, symbol), f"trades/s, spread and volume of {symbol}")
+    rate_source = chrome.execute_script(
+        f'return document.querySelector(\'.card[data-symbol="{symbol}"] .market span\').title')
+    assert rate_source.startswith("from the 1m window"), rate_source
+    until(chrome, lambda: charted_as_recorded(chrome, first, symbol),
+          f"one {symbol} candle on the chart per candle of /api/candles/")
+    requests, last = probe(chrome, "candleRequests", symbol), probe(chrome, "lastCandle", symbol)
+    until(chrome, lambda: probe(chrome, "lastCandle", symbol) != last,
+          f"the newest {symbol} candle to move")
+    assert probe(chrome, "candleRequests", symbol) > requests  # asked for, as no event moves it
+    # the top of book is polled with the statistics (a symbol with book events: once)
+    until(chrome, lambda: probe(chrome, "candleRequests", symbol, "book") >= 2,
+          f"the {symbol} book polled again")
+    # while the second worker joins, the API may answer 503 (logged as a network error)
+    assert [e for e in console_errors(chrome) if e["source"] == "javascript"] == []
