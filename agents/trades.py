@@ -35,6 +35,7 @@ from cryptoflow.jobs import CANDLES
 from cryptoflow.records import Trade, parse_trade
 from cryptoflow.sinks.mongo import TRADES
 from cryptoflow.tables.market_tables import trade_candles, trade_windows
+from cryptoflow.tables.series import public_candle
 from cryptoflow.tables.trade_candles import candle_document, fold_trades
 from cryptoflow.tables.trade_stats import TradeStats
 from cryptoflow.web.livefeed import trades_event
@@ -68,20 +69,22 @@ async def record_batch(events: Sequence[EventT[bytes]]) -> None:
             metrics.LATE_TRADES.inc(len(late))
             log.warning("%s: %d trade(s) timed before the forming candle's minute, counted "
                         "in no candle (first id %d)", symbol, len(late), late[0].trade_id)
-        candles += [candle_document(symbol, candle) for candle in closed]
+        written = [candle_document(symbol, candle) for candle in closed]
         if state is not None:
-            candles.append(candle_document(symbol, state))
-        updates.append((symbol, group[-1][0], state, trades))
+            written.append(candle_document(symbol, state))
+        candles += written
+        updates.append((symbol, group[-1][0], state, trades, written))
     # Candles first, tables after: a stop in between leaves the tables behind, so the
     # trades are read again and the same candles written again (idempotent upserts).
     await app.store.replace(CANDLES, candles)
-    for symbol, last_event, state, trades in updates:
+    for symbol, last_event, state, trades, written in updates:
         with acting_for(last_event):
             if state is not None:
                 trade_candles[symbol] = state
             add_to_windows(trade_windows, symbol, trades, uncounted_trades)
         if app.live_feed.subscribers:
-            app.live_feed.publish(trades_event(symbol, trades))
+            app.live_feed.publish(trades_event(
+                symbol, trades, [public_candle(doc, now) for doc in written]))
 
 
 def uncounted_trades(part: Sequence[Trade], current: TradeStats) -> TradeStats | None:

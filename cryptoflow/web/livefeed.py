@@ -104,12 +104,18 @@ def sse_message(event: dict[str, Any]) -> bytes:
     return b"data: " + json.dumps(json_safe(event), separators=(",", ":")).encode() + b"\n\n"
 
 
-def trades_event(symbol: str, trades: Sequence[Trade]) -> dict[str, Any]:
-    """A batch of a symbol's trades, summed: what the dashboard's trade rate needs."""
+def trades_event(
+    symbol: str, trades: Sequence[Trade], candles: Sequence[dict[str, Any]] = (),
+) -> dict[str, Any]:
+    """A batch of a symbol's trades, summed: what the dashboard's trade rate needs
+    (``trades`` counts raw trades, as the windows and klines do; ``count`` aggregate
+    ones), with the 1-minute ``candles`` the batch wrote as the candles API shows them,
+    so the page's last candle is the recorded one, not a guess from the last price."""
     last = trades[-1]
     return {"type": "trades", "symbol": symbol, "count": len(trades),
+            "trades": sum(trade.raw_trades for trade in trades),
             "volume": sum(trade.qty for trade in trades), "price": last.price,
-            "ts": format_ts(last.ts)}
+            "ts": format_ts(last.ts), "candles": list(candles)}
 
 
 def book_event(symbol: str, book: BookTicker) -> dict[str, Any]:

@@ -53,3 +53,35 @@ function statisticsShown() {
   const cells = [...document.querySelectorAll(".card td")];
   return cells.length > 0 && cells.every((td) => td.textContent !== "\u2013");
 }
+
+// The starts of the candles a symbol's chart draws, oldest first.
+function candleStarts(symbol) {
+  const card = document.querySelector(`.card[data-symbol="${symbol}"]`);
+  return card ? [...card.querySelectorAll("svg .candle")].map((g) => g.dataset.start) : [];
+}
+
+// The newest candle a symbol's chart draws (null before there is one).
+function lastCandle(symbol) {
+  const candles = document.querySelectorAll(`.card[data-symbol="${symbol}"] svg .candle`);
+  return candles.length ? candles[candles.length - 1].outerHTML : null;
+}
+
+// How many /api/candles/ (or another API's) requests the page has made so far for a symbol.
+function candleRequests(symbol, api = "candles") {
+  return performance.getEntriesByType("resource").filter(
+    (entry) => new URL(entry.name).pathname.startsWith(`/api/${api}/${symbol}/`)).length;
+}
+
+// What a symbol's card shows of the streams: trades per second, spread, bid / ask,
+// and the table's volume row (one cell per window).
+function marketShown(symbol) {
+  const card = document.querySelector(`.card[data-symbol="${symbol}"]`);
+  const field = (name) => {
+    const el = card && card.querySelector(`.market [data-field="${name}"]`);
+    return el ? el.textContent : null;
+  };
+  const row = card && [...card.querySelectorAll("tr")].find(
+    (tr) => tr.firstElementChild.textContent === "volume");
+  return {rate: field("rate"), spread: field("spread"), book: field("book"),
+          volume: row ? [...row.querySelectorAll("td")].map((td) => td.textContent) : null};
+}

@@ -9,18 +9,26 @@ import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import pytest
 
 from cryptoflow.devstack.simexchange import SimExchangeThread
 from tests.integration.conftest import READY_LINE, WorkerProcess, get, served, wait_for
+from tests.integration.test_streams import STREAM_ENV
+from tests.integration.test_streams_scaling import each_symbol_once, streamed_by
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 CHROMIUM = shutil.which("chromium")
 CHROMEDRIVER = shutil.which("chromedriver")
 NO_VALUE = "\u2013"  # the en dash the page shows where it has no number yet
+T = TypeVar("T")
+# The page's candle intervals, and how many candles one chart shows at most.
+INTERVALS = {"1m": timedelta(minutes=1), "5m": timedelta(minutes=5), "1h": timedelta(hours=1)}
+MAX_CANDLES = 2016
 
 
 def read_events(worker: WorkerProcess, ticks: int, timeout: float = 20) -> list[dict[str, Any]]:
@@ -108,12 +116,49 @@ needs_chromium = pytest.mark.skipif(
     reason="the browser test needs Chromium and its driver on PATH: "
            "apt-get install chromium chromium-driver (.ci/run does)")
 
-# layoutProblems(), chartAxes(), statisticsShown(): run in the page
+# layoutProblems(), chartAxes(), statisticsShown(), candleStarts(), ...: run in the page
 PROBES = (Path(__file__).parent / "dashboard_probes.js").read_text()
 
 
-def probe(browser: Any, function: str) -> Any:
-    return browser.execute_script(f"{PROBES}\nreturn {function}();")
+def probe(browser: Any, function: str, *args: Any) -> Any:
+    return browser.execute_script(f"{PROBES}\nreturn {function}(...arguments);", *args)
+
+
+def until(browser: Any, condition: Callable[[], T], what: str, timeout: float = 30) -> T:
+    """Selenium's own wait for ``condition`` (a probe of the page, or of the page and
+    the API together) to be truthy; its value."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(browser, timeout, poll_frequency=0.2).until(
+        lambda _: condition(), message=f"waiting for {what}")
+
+
+def api_candle_starts(
+    worker: WorkerProcess, symbol: str, interval: str, span: timedelta,
+) -> list[str]:
+    """The starts of the candles /api/candles/ answers for the span a chart shows
+    (the newest candle and those before it within ``span``), every page followed."""
+    step = INTERVALS[interval]
+    seconds = step.total_seconds()
+    newest = datetime.fromtimestamp(datetime.now(UTC).timestamp() // seconds * seconds, UTC)
+    start = (newest - (min(span / step, MAX_CANDLES) - 1) * step).isoformat().replace("+00:00", "Z")
+    path: str | None = f"/api/candles/{symbol}/?interval={interval}&limit=1000&start={start}"
+    starts: list[str] = []
+    while path:
+        status, body = get(worker, path)
+        assert status == 200, body
+        starts += [candle["start"] for candle in body["candles"]]
+        path = body["next"] and urlsplit(body["next"])._replace(scheme="", netloc="").geturl()
+    return starts
+
+
+def charted_as_recorded(
+    browser: Any, worker: WorkerProcess, symbol: str, interval: str = "1m",
+    span: timedelta = timedelta(hours=2),
+) -> list[str]:
+    """The chart's candles once they are one per candle the API answers, the same ones."""
+    shown = probe(browser, "candleStarts", symbol)
+    return shown if shown and shown == api_candle_starts(worker, symbol, interval, span) else []
 
 
 @pytest.fixture
@@ -174,6 +219,34 @@ def test_the_page_shows_every_symbol_and_moves_without_a_reload(
     assert chrome.execute_script("return cf.formatTick(67050, 50)") == "67,050"
     assert chrome.execute_script("return cf.formatTick(0.2, 0.2)") == "0.2"
     assert chrome.execute_script("return cf.timeTicks(1000, 62000, 5)") == [30000, 60000]
+    # 18:04 to 19:38 in four labels: hourly would be one (19:00), so half-hourly
+    assert chrome.execute_script("return cf.timeTicks(65040e3, 70680e3, 4)") == [
+        66_600_000, 68_400_000, 70_200_000]
+    week = chrome.execute_script("return cf.timeTicks(0, 7 * 86400e3, 16)")
+    assert week == [t * 43_200_000 for t in range(15)]  # a week: every 12 h
+    assert chrome.execute_script("return cf.formatAmount(0.0123456)") == "0.01235"
+    assert chrome.execute_script("return cf.formatAmount(1234567)") == "1.23 M"
+    assert chrome.execute_script("return cf.formatBps(0.0014925)") == "0.0015 bps"
+    assert chrome.execute_script("return cf.formatBps(12.345)") == "12.35 bps"
+    assert chrome.execute_script("return cf.formatRate(4.847)") == "4.8"
+    assert chrome.execute_script("return cf.formatRate(1 / 60)") == "0.017"
+    # trades/s: the live batches of the last 10 s, else the 1m window's count
+    assert chrome.execute_script(
+        "return cf.tradeRate({batches: [[95e3, 12], [99e3, 8]], firstBatchAt: 90e3, stats: {}},"
+        " 100e3).rate") == 2
+    assert chrome.execute_script(
+        "return cf.tradeRate({batches: [[80e3, 12]], firstBatchAt: 80e3, stats: {'1m': {"
+        "trades: 90, window: {start: '1970-01-01T00:01:00Z', end: '1970-01-01T00:02:00Z'}}}},"
+        " 90e3).rate") == 3  # 90 trades in the window's first 30 s
+    # the candles are the recorded ones (from the ticks, without streams), and the
+    # newest moves with the ticks of the event stream, no candle asked for again
+    until(chrome, lambda: charted_as_recorded(chrome, worker, "BTCUSDT"),
+          "one candle on the chart per candle of /api/candles/")
+    requests = probe(chrome, "candleRequests", "BTCUSDT")
+    last = probe(chrome, "lastCandle", "BTCUSDT")
+    until(chrome, lambda: probe(chrome, "lastCandle", "BTCUSDT") != last,
+          "the newest BTCUSDT candle to move with a tick")
+    assert probe(chrome, "candleRequests", "BTCUSDT") == requests
     assert console_errors(chrome) == [], "the browser console has errors"
 
 
@@ -186,26 +259,157 @@ def test_the_page_fits_its_cards_at_every_width_and_the_chart_has_axes(
     chrome.get(f"http://127.0.0.1:{worker.web_port}/")
     wait_for(lambda: shown_prices(chrome), what="three symbols with prices")
     wait_for(lambda: probe(chrome, "statisticsShown"), what="every statistic shown")
-    ARTIFACTS.mkdir(exist_ok=True)
     for width in (420, 1000, 1400):
-        chrome.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
-            "width": width, "height": 1000, "deviceScaleFactor": 1, "mobile": False})
-        wait_for(lambda width=width: chrome.execute_script("return innerWidth") == width,
-                 what=f"a {width} px wide page")
-        wait_for(lambda: all(len(c["price"]) >= 2 and len(c["time"]) >= 2
-                             for c in probe(chrome, "chartAxes")),
-                 what="price and time axes on every chart")
-        chrome.save_screenshot(str(ARTIFACTS / f"dashboard-{width}.png"))
-        assert probe(chrome, "layoutProblems") == [], f"at {width} px"
-        for chart in probe(chrome, "chartAxes"):
-            prices = [float(label["text"].replace(",", "")) for label in chart["price"]]
-            tops = [label["box"]["top"] for label in chart["price"]]
-            assert prices == sorted(prices, reverse=True), chart  # highest on top
-            assert tops == sorted(tops), chart
-            times = [label["text"] for label in chart["time"]]
-            assert all(re.fullmatch(r"\d\d:\d\d(:\d\d)?", t) for t in times), times
-            lefts = [label["box"]["left"] for label in chart["time"]]
-            rights = [label["box"]["right"] for label in chart["time"]]
-            assert times == sorted(times) and lefts == sorted(lefts), chart
-            assert all(r < left for r, left in zip(rights, lefts[1:], strict=False)), chart
+        check_layout(chrome, width)
     assert console_errors(chrome) == [], "the browser console has errors"
+
+
+def check_layout(browser: Any, width: int, name: str = "dashboard") -> None:
+    """At ``width`` px: nothing sticks out of its card, every chart has its axes, the
+    prices highest on top, the times in order and apart; a screenshot in tests/artifacts."""
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+        "width": width, "height": 1000, "deviceScaleFactor": 1, "mobile": False})
+    until(browser, lambda: browser.execute_script("return innerWidth") == width,
+          f"a {width} px wide page")
+    until(browser, lambda: all(len(c["price"]) >= 2 and len(c["time"]) >= 2
+                               for c in probe(browser, "chartAxes")),
+          "price and time axes on every chart")
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / f"{name}-{width}.png"))
+    assert probe(browser, "layoutProblems") == [], f"at {width} px"
+    for chart in probe(browser, "chartAxes"):
+        prices = [float(label["text"].replace(",", "")) for label in chart["price"]]
+        tops = [label["box"]["top"] for label in chart["price"]]
+        assert prices == sorted(prices, reverse=True), chart  # highest on top
+        assert tops == sorted(tops), chart
+        times = [label["text"] for label in chart["time"]]
+        assert all(re.fullmatch(r"\d\d:\d\d(:\d\d)?", t) for t in times), times
+        lefts = [label["box"]["left"] for label in chart["time"]]
+        rights = [label["box"]["right"] for label in chart["time"]]
+        assert times == sorted(times) and lefts == sorted(lefts), chart
+        assert all(r < left for r, left in zip(rights, lefts[1:], strict=False)), chart
+
+
+def every_price(worker: WorkerProcess) -> bool:
+    status, body = get(worker, "/api/prices/latest/")
+    return status == 200 and all(price["price"] for price in body)
+
+
+def streams_shown(browser: Any, symbol: str) -> dict[str, Any] | None:
+    """What the card shows of the streams, once it shows every part of it and trades
+    (the rate is 0 until the first trades of the 1m window or of the stream count)."""
+    shown = probe(browser, "marketShown", symbol)
+    parts = (shown["rate"], shown["spread"], shown["book"], (shown["volume"] or [None])[0])
+    if None in parts or NO_VALUE in parts or float(shown["rate"].replace(",", "")) == 0:
+        return None
+    return shown
+
+
+def opened_note(browser: Any) -> str:
+    """What the opened card says under its chart (which candles it shows)."""
+    from selenium.webdriver.common.by import By
+
+    return str(browser.find_element(By.CSS_SELECTOR, ".wide .note").text)
+
+
+def switch(browser: Any, kind: str, value: str) -> None:
+    """Press the opened card's ``kind`` (interval, range) button for ``value``."""
+    from selenium.webdriver.common.by import By
+
+    browser.find_element(
+        By.CSS_SELECTOR, f'.wide [data-kind="{kind}"] [data-value="{value}"]').click()
+
+
+@needs_chromium
+def test_with_streams_the_cards_show_trades_volume_spread_and_the_recorded_candles(
+    exchange: SimExchangeThread, start_worker: Callable[..., WorkerProcess], chrome: Any,
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    worker = start_worker(**STREAM_ENV)
+    symbols = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
+    wait_for(lambda: all("volume" in (get(worker, f"/api/candles/{s}/")[1]["candles"] or [{}])[-1]
+                         for s in symbols),
+             what="a candle from the streamed trades of every symbol")
+    wait_for(lambda: every_price(worker), what="a price of every symbol")
+    chrome.get(f"http://127.0.0.1:{worker.web_port}/")
+    wait_for(lambda: shown_prices(chrome), what="three symbols with prices")
+    for symbol in symbols:
+        until(chrome, lambda symbol=symbol: charted_as_recorded(chrome, worker, symbol),
+              f"one {symbol} candle on the chart per candle of /api/candles/")
+        shown = until(chrome, lambda symbol=symbol: streams_shown(chrome, symbol),
+                      f"trades/s, spread, bid / ask and volume of {symbol}")
+        assert float(shown["rate"].replace(",", "")) > 0, shown
+        assert shown["spread"].endswith(" bps"), shown
+        assert re.fullmatch(r"[\d,.]+ / [\d,.]+", shown["book"]), shown
+        assert float(shown["volume"][0].replace(",", "")) > 0, shown
+    # the newest candle moves with the trades of the event stream: no candle asked for
+    requests = probe(chrome, "candleRequests", "ETHUSDT")
+    last = probe(chrome, "lastCandle", "ETHUSDT")
+    until(chrome, lambda: probe(chrome, "lastCandle", "ETHUSDT") != last,
+          "the newest ETHUSDT candle to move with a trade")
+    assert probe(chrome, "candleRequests", "ETHUSDT") == requests
+    until(chrome, lambda: probe(chrome, "statisticsShown"), "every statistic shown")
+    for width in (420, 1000, 1400):
+        until(chrome, lambda: all(streams_shown(chrome, symbol) for symbol in symbols),
+              "the streams' numbers on every card")
+        check_layout(chrome, width, "streams")
+
+    # a click opens the symbol across the page, with its interval and range switches
+    chrome.find_element(By.CSS_SELECTOR, '.card[data-symbol="ETHUSDT"] svg').click()
+    wide = until(chrome, lambda: chrome.find_elements(By.CSS_SELECTOR, ".card.wide"),
+                 "the opened card")[0]
+    assert wide.get_attribute("data-symbol") == "ETHUSDT"
+    for interval, span in (("5m", timedelta(hours=2)), ("1h", timedelta(days=7)),
+                           ("1m", timedelta(days=7))):
+        switch(chrome, "interval", interval)
+        if span > timedelta(hours=2):
+            switch(chrome, "range", "7d")
+        loaded = f" of {interval} in {'7 d' if span > timedelta(hours=2) else '2 h'}"
+        until(chrome, lambda loaded=loaded: loaded in opened_note(chrome), f"the candles{loaded}")
+        until(chrome, lambda interval=interval, span=span: charted_as_recorded(
+            chrome, worker, "ETHUSDT", interval, span),
+            f"one {interval} candle per candle of /api/candles/")
+    assert "the newest 2,016 of 10,080" in opened_note(chrome)
+    switch(chrome, "range", "2h")
+    until(chrome, lambda: " of 1m in 2 h" in opened_note(chrome), "the candles of 1m in 2 h")
+    until(chrome, lambda: charted_as_recorded(chrome, worker, "ETHUSDT"),
+          "the 1m candles of 2 h again")
+    for width in (420, 1000, 1400):
+        until(chrome, lambda: streams_shown(chrome, "ETHUSDT"), "the streams' numbers")
+        check_layout(chrome, width, "opened")
+    chrome.find_element(By.CSS_SELECTOR, ".wide .close").click()
+    until(chrome, lambda: not chrome.find_elements(By.CSS_SELECTOR, ".card.wide"),
+          "the card closed")
+    assert console_errors(chrome) == [], "the browser console has errors"
+
+
+@needs_chromium
+def test_a_symbol_another_worker_streams_shows_its_1m_rate_polled_book_and_fetched_candles(
+    exchange: SimExchangeThread, start_worker: Callable[..., WorkerProcess], chrome: Any,
+) -> None:
+    first = start_worker("first", **STREAM_ENV)
+    second = start_worker("second", **STREAM_ENV)
+    spread = wait_for(lambda: (s := streamed_by(first)) and each_symbol_once(s, 2) and s,
+                      timeout=60, what="the symbols spread over two workers")
+    elsewhere = spread[f"http://127.0.0.1:{second.web_port}"]
+    assert elsewhere, spread
+    symbol = elsewhere[0]  # its trades and book events go to the second worker's pages
+    wait_for(lambda: every_price(first), what="a price of every symbol")
+    chrome.get(f"http://127.0.0.1:{first.web_port}/")
+    wait_for(lambda: shown_prices(chrome), what="three symbols with prices")
+    until(chrome, lambda: streams_shown(chrome, symbol), f"trades/s, spread and volume of {symbol}")
+    rate_source = chrome.execute_script(
+        f'return document.querySelector(\'.card[data-symbol="{symbol}"] .market span\').title')
+    assert rate_source.startswith("from the 1m window"), rate_source
+    until(chrome, lambda: charted_as_recorded(chrome, first, symbol),
+          f"one {symbol} candle on the chart per candle of /api/candles/")
+    requests, last = probe(chrome, "candleRequests", symbol), probe(chrome, "lastCandle", symbol)
+    until(chrome, lambda: probe(chrome, "lastCandle", symbol) != last,
+          f"the newest {symbol} candle to move")
+    assert probe(chrome, "candleRequests", symbol) > requests  # asked for, as no event moves it
+    # the top of book is polled with the statistics (a symbol with book events: once)
+    until(chrome, lambda: probe(chrome, "candleRequests", symbol, "book") >= 2,
+          f"the {symbol} book polled again")
+    # while the second worker joins, the API may answer 503 (logged as a network error)
+    assert [e for e in console_errors(chrome) if e["source"] == "javascript"] == []

@@ -9,8 +9,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from cryptoflow.records import PriceTick
-from cryptoflow.web.livefeed import LiveFeed, sse_message, stats_event, tick_event
+from cryptoflow.records import PriceTick, Trade
+from cryptoflow.web.livefeed import (
+    LiveFeed,
+    sse_message,
+    stats_event,
+    tick_event,
+    trades_event,
+)
 
 
 @pytest.mark.asyncio
@@ -54,6 +60,17 @@ def test_events_serialise_as_one_sse_data_line() -> None:
     assert json.loads(message[6:]) == {
         "type": "tick", "symbol": "BTCUSDT", "price": 67234.5, "ts": "2026-11-24T00:00:00.123Z"}
     assert stats_event("ETHUSDT", "1m", {"count": 2})["type"] == "stats"
+
+
+def test_a_trades_event_counts_raw_trades_and_carries_the_written_candles() -> None:
+    trades = [Trade("BTCUSDT", 7, 100.0, 0.5, 10, 12, 1_764_547_200_123, False),
+              Trade("BTCUSDT", 8, 101.0, 0.25, 13, 13, 1_764_547_200_456, True)]
+    candle = {"start": "2025-12-01T00:00:00.000Z", "open": 100.0, "high": 101.0,
+              "low": 100.0, "close": 101.0, "volume": 0.75, "trades": 4, "closed": False}
+    event = json.loads(sse_message(trades_event("BTCUSDT", trades, [candle]))[6:])
+    assert event == {"type": "trades", "symbol": "BTCUSDT", "count": 2, "trades": 4,
+                     "volume": 0.75, "price": 101.0, "ts": "2025-12-01T00:00:00.456Z",
+                     "candles": [candle]}
 
 
 def test_a_number_that_is_not_finite_is_sent_as_null() -> None:
