@@ -363,8 +363,8 @@ def _raw_inserts(trades: Collection[dict[str, Any]], rate: int, seconds: float) 
         str, float]:
     """The database alone, same collection: ``insert_many`` of copies of the stored trades
     paced at ``rate`` (share of wall time spent in the calls), then as fast as it goes in
-    batches of 1,000 (the rate, and the slowest batch: this database slows down after the
-    worker's writes, see README)."""
+    batches of 1,000 (the rate, and the slowest call: SecantusDB was seen to stall every
+    call for about 35 s some 15 s after the worker stopped, see README)."""
     copies = _copies(list(trades.find({}, limit=CEILING_BATCH * 5)))
     per_batch = max(1, round(rate * LINGER))
     busy, started = 0.0, time.monotonic()
