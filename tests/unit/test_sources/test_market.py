@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import pairwise
@@ -86,6 +87,34 @@ async def streaming(market: SimExchange) -> AsyncIterator[Callable[..., MarketSt
             await task
     for client in clients:
         await client.close()
+
+
+@asynccontextmanager
+async def streaming_from(
+    sim: SimExchange, owned: tuple[str, ...], env: dict[str, str],
+) -> AsyncIterator[tuple[MarketStreams, Recorded]]:
+    """Start ``sim`` and MarketStreams for ``owned`` on it (nothing recorded before);
+    stops both after the block."""
+    await sim.start()
+    client = BinanceClient(sim.url, 2.0)
+    recorded = Recorded()
+
+    async def nothing_recorded(symbol: str) -> None:
+        return None
+
+    settings = Settings.from_env({"CRYPTOFLOW_BINANCE_WS_URL": sim.ws_url, **env}, env_file=None)
+    streams = MarketStreams(
+        settings, client, send=recorded.send, dead_letter=recorded.dead_letter,
+        record_gap=recorded.record_gap, resume=nothing_recorded, owned=lambda: owned)
+    task = asyncio.ensure_future(streams.run())
+    try:
+        yield streams, recorded
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await client.close()
+        await sim.stop()
 
 
 def assert_every_trade_once(market: SimExchange, recorded: Recorded) -> None:
@@ -237,20 +266,8 @@ async def test_frames_that_are_not_market_data_are_dead_letters(
 async def test_three_hundred_symbols_stream_over_several_connections() -> None:
     symbols = tuple(f"S{n:03d}USDT" for n in range(300))
     sim = SimExchange(symbols, seed=9, trade_rate=1.0, book_rate=1.0)
-    await sim.start()
-    client = BinanceClient(sim.url, 2.0)
-    recorded = Recorded()
-
-    async def nothing_recorded(symbol: str) -> None:
-        return None
-
-    settings = Settings.from_env({"CRYPTOFLOW_BINANCE_WS_URL": sim.ws_url,
-                                  "CRYPTOFLOW_STREAMS_PER_CONNECTION": "250"}, env_file=None)
-    streams = MarketStreams(
-        settings, client, send=recorded.send, dead_letter=recorded.dead_letter,
-        record_gap=recorded.record_gap, resume=nothing_recorded, owned=lambda: symbols)
-    task = asyncio.ensure_future(streams.run())
-    try:
+    env = {"CRYPTOFLOW_STREAMS_PER_CONNECTION": "250"}
+    async with streaming_from(sim, symbols, env) as (streams, recorded):
         for _ in range(100):
             await asyncio.sleep(0.1)
             if len({name for name, _ in recorded.trades}) > 250:
@@ -260,12 +277,6 @@ async def test_three_hundred_symbols_stream_over_several_connections() -> None:
         assert {c.state for c in streams.connections} == {"connected"}
         assert len({name for name, _ in recorded.trades}) > 250  # trades of most symbols
         assert not recorded.dead and not recorded.gaps
-    finally:
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        await client.close()
-        await sim.stop()
 
 
 @pytest.mark.asyncio
@@ -273,21 +284,8 @@ async def test_300_symbols_of_trades_and_book_tickers_all_stream() -> None:
     """600 streams are too long a URL for one connection (the exchange refuses it)."""
     names = tuple(f"S{i:03d}USDT" for i in range(300))
     sim = SimExchange(names, seed=3, trade_rate=0.5, book_rate=5.0)
-    await sim.start()
-    settings = Settings.from_env({
-        "CRYPTOFLOW_BINANCE_WS_URL": sim.ws_url, "CRYPTOFLOW_BOOK_INTERVAL": "0.3",
-    }, env_file=None)
-    recorded = Recorded()
-    client = BinanceClient(sim.url, 2.0)
-
-    async def resume(symbol: str) -> int | None:
-        return None
-
-    streams = MarketStreams(
-        settings, client, send=recorded.send, dead_letter=recorded.dead_letter,
-        record_gap=recorded.record_gap, resume=resume, owned=lambda: names)
-    task = asyncio.ensure_future(streams.run())
-    try:
+    env = {"CRYPTOFLOW_BOOK_INTERVAL": "0.3"}
+    async with streaming_from(sim, names, env) as (streams, recorded):
         for _ in range(200):
             if {symbol for symbol, _ in recorded.books} == set(names):
                 break
@@ -295,12 +293,6 @@ async def test_300_symbols_of_trades_and_book_tickers_all_stream() -> None:
         assert {symbol for symbol, _ in recorded.books} == set(names)
         assert len(streams.connections) == 2
         assert all(record.closed_at is None for record in sim.connections)
-    finally:
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        await client.close()
-        await sim.stop()
 
 
 @pytest.mark.asyncio
@@ -308,19 +300,7 @@ async def test_the_exchange_pings_and_the_connection_stays_open() -> None:
     """The client answers every ping; the exchange takes the pongs (aiohttp hands their
     payload over as a bytearray) and keeps the connection."""
     sim = SimExchange(seed=4, trade_rate=5.0, ping_interval=0.3, pong_timeout=2.0)
-    await sim.start()
-    settings = Settings.from_env({"CRYPTOFLOW_BINANCE_WS_URL": sim.ws_url}, env_file=None)
-    recorded = Recorded()
-    client = BinanceClient(sim.url, 2.0)
-
-    async def resume(symbol: str) -> int | None:
-        return None
-
-    streams = MarketStreams(
-        settings, client, send=recorded.send, dead_letter=recorded.dead_letter,
-        record_gap=recorded.record_gap, resume=resume, owned=lambda: SYMBOLS)
-    task = asyncio.ensure_future(streams.run())
-    try:
+    async with streaming_from(sim, SYMBOLS, {}):
         for _ in range(100):
             if any(record.pongs >= 3 for record in sim.connections):
                 break
@@ -328,9 +308,3 @@ async def test_the_exchange_pings_and_the_connection_stays_open() -> None:
         (connection,) = sim.connections
         assert connection.pongs >= 3
         assert connection.closed_at is None
-    finally:
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        await client.close()
-        await sim.stop()
