@@ -18,6 +18,7 @@ send waits for the broker's acknowledgement and is retried until it comes.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import re
@@ -156,6 +157,7 @@ def symbol_key(symbol: str) -> bytes:
     return json.dumps(symbol).encode()
 
 
+@functools.lru_cache(maxsize=4096)  # asked per record; symbols are the configured ones
 def symbol_partition(symbol: str, partitions: int = app.settings.topic_partitions) -> int:
     """The partition of ``symbol`` in every keyed topic (faust's and Kafka's default
     partitioner over the JSON key)."""

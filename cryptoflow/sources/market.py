@@ -68,6 +68,7 @@ MAX_HELD = 50_000  # live trades held per symbol while a gap fills; past it, ref
 QUEUE_SIZE = 20_000  # records waiting for Kafka; a full queue slows the readers down
 SEND_BATCH = 2_000
 CHECK_INTERVAL = 1.0
+STREAM_NAMES = {"trades": "aggTrade", "book": "bookTicker"}
 
 Send = Callable[[str, list[tuple[str, bytes]]], Awaitable[None]]  # (kind, [(symbol, wire)])
 DeadLetter = Callable[[bytes, str, str], Awaitable[None]]  # (value, reason, origin)
@@ -128,7 +129,8 @@ class MarketStreams:
         owned: Callable[[], Collection[str] | None],
     ) -> None:
         self.settings = settings
-        self.kinds = settings.streams
+        # stream names of the kinds asked for, as Binance spells them (``btcusdt@aggTrade``)
+        self.stream_kinds = tuple(STREAM_NAMES[kind] for kind in settings.streams)
         self.send = send
         self.dead_letter = dead_letter
         self.resume = resume
@@ -171,7 +173,7 @@ class MarketStreams:
         log.info("Binance streams: %d symbol(s) on this worker: %s", len(symbols),
                  ",".join(sorted(symbols)) or "none")
         streams = [f"{symbol.lower()}@{kind}" for symbol in sorted(symbols)
-                   for kind in self._stream_kinds()]
+                   for kind in self.stream_kinds]
         url, per = self.settings.binance_ws_url, self.settings.streams_per_connection
         for number, part in enumerate(connection_groups(url, streams, per), start=1):
             names = {stream.split("@", 1)[0].upper() for stream in part}
@@ -183,9 +185,6 @@ class MarketStreams:
             )
             self.connections.append(connection)
             self._tasks.append(asyncio.ensure_future(connection.run(session)))
-
-    def _stream_kinds(self) -> list[str]:
-        return [{"trades": "aggTrade", "book": "bookTicker"}[kind] for kind in self.kinds]
 
     async def _close_all(self) -> None:
         for connection in self.connections:
@@ -237,7 +236,7 @@ class MarketStreams:
         name, _, kind = message["stream"].partition("@")
         data: dict[str, Any] = message["data"]
         feed = self.feeds.get(name.upper())
-        if feed is None or kind not in self._stream_kinds():
+        if feed is None or kind not in self.stream_kinds:
             raise InvalidRecord(f"a stream this worker did not ask for: {message['stream']:.60}")
         if data.get("s") != feed.symbol:
             raise InvalidRecord(f"stream {message['stream']:.60} carries symbol "
