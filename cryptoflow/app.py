@@ -101,6 +101,11 @@ class CryptoflowApp(faust.App):
         # (faust stops the app's services after this; aiohttp would wait 60 s).
         self.live_feed.close()
         await super().on_stop()
+
+    async def on_shutdown(self) -> None:
+        # After the agents stopped: a write still in flight at the stop finishes (or is
+        # cancelled with its batch unacknowledged) instead of failing on a closed client.
+        await super().on_shutdown()
         await self.binance.close()
         await self.store.close()
 

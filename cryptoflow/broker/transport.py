@@ -1,5 +1,6 @@
-"""faust's aiokafka transport, with two fixes: records nobody committed are read again,
-and a commit never passes a record nobody acknowledged.
+"""faust's aiokafka transport, with three fixes: records nobody committed are read again,
+a commit never passes a record nobody acknowledged, and a jump in the offsets a fetch
+delivers is read again before it counts as a gap (``cryptoflow.broker.deliveries``).
 
 faust moves a consumer back to its committed offsets whenever it has read records it
 did not hand to a stream: after a rebalance or table recovery, when a getmany
@@ -26,12 +27,15 @@ and records a gap as exactly the offsets that were skipped.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection, Mapping
+from collections.abc import AsyncIterator, Collection, Mapping
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 from faust.transport.drivers import aiokafka as faust_aiokafka
-from faust.types import TP
+from faust.types import TP, Message
+
+from cryptoflow.broker.deliveries import DeliveryCheck
 
 
 def never_committed(
@@ -64,8 +68,36 @@ class CryptoflowConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
 
 
 class CryptoflowConsumer(faust_aiokafka.Consumer):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._deliveries = DeliveryCheck()
+
     def _new_consumer_thread(self) -> CryptoflowConsumerThread:
         return CryptoflowConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    async def seek_to_committed(self) -> Mapping[TP, int]:
+        committed: Mapping[TP, int] = await super().seek_to_committed()
+        for tp, offset in committed.items():
+            # None or 0: from the partition's beginning, whose first offset may be > 0
+            self._deliveries.sought(tp, offset or None)
+        return committed
+
+    async def getmany(
+        self, timeout: float,  # noqa: ASYNC109 (faust's signature)
+    ) -> AsyncIterator[tuple[TP, Message]]:
+        rewound: set[TP] = set()
+        acking = self.app.topics.acks_enabled_for
+        async for tp, message in super().getmany(timeout):
+            if tp in rewound:
+                continue  # the rest of a fetch from before the rewind
+            again = self._deliveries.rewind_to(tp, message.offset) if acking(tp.topic) else None
+            if again is not None:
+                self.log.info("%s: offset %d delivered where %d was next; reading again "
+                              "from %d", tp, message.offset, again, again)
+                rewound.add(tp)
+                await self.seek(tp, again)
+                continue
+            yield tp, message
 
     def _new_offset(self, tp: TP) -> int | None:
         committed = self._committed_offset[tp]

@@ -318,18 +318,7 @@ def window_counts(
     return counts
 
 
-# Open defect, kept visible: on a machine loaded by the rest of the suite, a SIGTERM
-# mid-burst has left 20-144 ticks of a partition out of MongoDB (and windows short by
-# 1-103), with this session's code and with the code before it (1383874) alike; alone,
-# and with SIGKILL, it passes. Not strict: each run says whether it passed (XPASS) or
-# hit the defect (XFAIL), and the suite does not fail on a defect it has not fixed.
-SIGTERM_UNDER_LOAD = pytest.mark.xfail(
-    reason="open: ticks lost after a SIGTERM mid-burst on a loaded machine (issue 12 note)",
-    strict=False)
-
-
-@pytest.mark.parametrize("stop", [pytest.param("SIGTERM", marks=SIGTERM_UNDER_LOAD),
-                                  "SIGKILL"])
+@pytest.mark.parametrize("stop", ["SIGTERM", "SIGKILL"])
 def test_statistics_equal_mongodb_after_a_stop_mid_burst(
     stop: str, stack: LocalStack, start_worker: Callable[..., WorkerProcess],
     mongo: Database[dict[str, Any]],
@@ -359,8 +348,6 @@ def test_statistics_equal_mongodb_after_a_stop_mid_burst(
                          in window_counts(worker, mongo, minutes).values()),
              timeout=60, what=lambda: f"every 1m window counted as stored: "
              f"{window_counts(worker, mongo, minutes)}")
-
-
 
 
 def raw(worker: WorkerProcess, path: str) -> tuple[bytes, str]:
