@@ -7,8 +7,10 @@ in turn), then ``/api/prices/latest/``. Any answer other than 200, and any faile
 request, is an error. The ceiling: bare aiohttp handlers (``bench/bareweb.py``, a
 process of its own like the worker) returning the bytes the worker answered on the
 same paths, loaded by the same clients right after the worker, endpoint by endpoint,
-so both meet the same machine. One client alone, for the same time, gives the cost of
-a request without queueing: with a closed loop of 50 clients, latency ≈ 50 / throughput.
+so both meet the same machine. Before each endpoint the worker's CPU at rest is read
+for a few seconds: the CPU per request less it is what the requests themselves cost.
+One client alone, for the same time, gives the cost of a request without queueing:
+with a closed loop of 50 clients, latency ≈ 50 / throughput.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from bench.harness import (
 from cryptoflow.devstack.simexchange import SimExchangeThread
 
 CLIENTS = 50
+REST_SECONDS = 3.0
 PATHS = {"stats": "/api/stats/{symbol}/", "latest": "/api/prices/latest/"}
 
 
@@ -60,8 +63,12 @@ def figures() -> dict[str, Figure]:
         found[f"{name}-share"] = Figure(f"5. web {path}: cryptoflow / bare handler", "%",
                                         target=">= 80 %")
         found[f"{name}-cpu"] = Figure(f"5. web {path}: worker CPU per request", "µs")
+        found[f"{name}-net-cpu"] = Figure(
+            f"5. web {path}: worker CPU per request, less its CPU at rest", "µs")
         found[f"{name}-bare-cpu"] = Figure(f"5. web {path}: bare handler CPU per request",
                                            "µs")
+    found["rest-cpu"] = Figure("5. web: worker CPU at rest (no request)", "% of a core",
+                               digits=1)
     found["errors"] = Figure(f"5. web errors, {CLIENTS} clients", "", target="0")
     found["single"] = Figure("5. web p50, 1 client (cost of one request)", "ms", digits=2)
     return found
@@ -81,6 +88,8 @@ def run(results: dict[str, Figure], workdir: Path, seconds: float) -> None:
         assert worker.process is not None
         with _bare_web(workdir / "web", answers) as (bare_base, bare_pid):
             for name in PATHS:
+                rest = _cpu_at_rest(worker.process.pid)
+                results["rest-cpu"].add(100 * rest)
                 cpu = cpu_seconds(worker.process.pid)
                 loaded = asyncio.run(_load(base, names, CLIENTS, seconds, [name]))
                 cpu = cpu_seconds(worker.process.pid) - cpu
@@ -97,10 +106,20 @@ def run(results: dict[str, Figure], workdir: Path, seconds: float) -> None:
                 results[f"{name}-bare-p99"].add(percentile(bare.latencies[name], 99))
                 results[f"{name}-share"].add(100 * loaded.requests / bare.requests)
                 results[f"{name}-cpu"].add(1e6 * cpu / loaded.requests)
+                results[f"{name}-net-cpu"].add(1e6 * (cpu - rest * seconds) / loaded.requests)
                 results[f"{name}-bare-cpu"].add(1e6 * bare_cpu / bare.requests)
         single = asyncio.run(_load(base, names, 1, seconds, list(PATHS)))
     results["errors"].add(errors)
     results["single"].add(percentile(single.latencies["stats"] + single.latencies["latest"], 50))
+
+
+def _cpu_at_rest(pid: int) -> float:
+    """The share of a core the worker uses with no request (polling, fetching, its
+    timers) over REST_SECONDS: part of its CPU per request at any rate, the more the
+    fewer requests a second."""
+    cpu = cpu_seconds(pid)
+    time.sleep(REST_SECONDS)
+    return (cpu_seconds(pid) - cpu) / REST_SECONDS
 
 
 async def _answers(base: str, names: list[str]) -> dict[str, str]:

@@ -68,12 +68,12 @@ class PreparedAnswers:
             self._kept.pop(key, None)
         return body
 
-    def owner(self, table: str, symbol: str, look_up: Callable[[], Owner]) -> Owner:
-        """The worker owning ``symbol`` in ``table``: kept from ``look_up()`` until the
-        next rebalance."""
+    def owner(self, table: str, symbol: str, look_up: Callable[[str, str], Owner]) -> Owner:
+        """The worker owning ``symbol`` in ``table``: kept from ``look_up(table, symbol)``
+        until the next rebalance."""
         if (table, symbol) in self._owners:
             return self._owners[table, symbol]  # type: ignore[no-any-return]
-        found = look_up()
+        found = look_up(table, symbol)
         if self.keeping:
             self._owners[table, symbol] = found
         return found

@@ -358,6 +358,15 @@ def raw(worker: WorkerProcess, path: str) -> tuple[bytes, str]:
         return response.read(), response.headers["Content-Type"]
 
 
+def sent(
+    worker: WorkerProcess, path: str, method: str = "GET",
+) -> tuple[int, dict[str, str], bytes]:
+    """Status, headers and body of an answer as sent."""
+    request = urllib.request.Request(f"http://127.0.0.1:{worker.web_port}{path}", method=method)
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        return response.status, dict(response.headers), response.read()
+
+
 def test_prepared_answers_are_the_bytes_a_fresh_answer_has_after_new_ticks(
     start_worker: Callable[..., WorkerProcess],
     produce: Callable[[str, list[tuple[bytes | None, bytes | None]]], None],
@@ -404,3 +413,14 @@ def test_prepared_answers_are_the_bytes_a_fresh_answer_has_after_new_ticks(
     rows = json.loads(body)
     assert rows[0] == {"symbol": "BTCUSDT", "price": 2000, "ts": format_ts(newer)}
     assert body == encode(rows)
+
+    # GET of these two pages is a plain aiohttp handler (web/views.py, PreparedView),
+    # HEAD is still faust's view: both send the headers of every faust view's answer.
+    view_headers = sent(worker, "/api/prices/latest/BTCUSDT/")[1]
+    for path in ("/api/stats/BTCUSDT/", "/api/prices/latest/"):
+        status, headers, body = sent(worker, path)
+        head_status, head_headers, head_body = sent(worker, path, "HEAD")
+        assert (status, head_status, head_body) == (200, 200, b"")
+        assert sorted(headers) == sorted(head_headers) == sorted(view_headers)
+        assert headers["Content-Type"] == view_headers["Content-Type"]
+        assert int(head_headers["Content-Length"]) == len(body)

@@ -97,7 +97,7 @@ def test_nothing_is_kept_before_recovery_nor_from_a_rebalance_until_it_completes
     answers, make = PreparedAnswers(Clock()), Maker(1.0)
     owners: list[str] = []
 
-    def look_up() -> str:
+    def look_up(table: str, symbol: str) -> str:
         owners.append("looked up")
         return "worker-1"
 
