@@ -8,7 +8,17 @@ exception classes, dead-letter reasons from a fixed set of kinds (``reason_label
 
 from __future__ import annotations
 
+import weakref
+from typing import Any
+
+import faust
+from faust.sensors.monitor import Monitor
+from faust.sensors.prometheus import PrometheusMonitor, setup_prometheus_sensors
+from faust.types import TP, CollectionT, EventT, StreamT
+from faust.types.transports import ProducerT
+from faust.types.tuples import Message, PendingMessage
 from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client.metrics import MetricWrapperBase
 
 TICKS_FETCHED = Counter(
     "cryptoflow_ticks_fetched", "Prices fetched from the exchange and published", ["symbol"])
@@ -85,3 +95,86 @@ def reason_label(reason: str) -> str:
     """'unknown symbol 'X'' -> 'unknown_symbol': the kind of reason, one of REASON_LABELS."""
     return next((kind for start, kind in REASON_KINDS if reason.startswith(start)),
                 OTHER_REASON)
+
+
+class LeanPrometheusMonitor(PrometheusMonitor):
+    """faust's Prometheus sensor, the same series, with each labelled series looked up once.
+
+    faust's sensor calls prometheus_client's ``labels()`` (a lock, the label values
+    turned to strings, a dict lookup) for every message received and sent and every
+    table read and write: 6.6 % of the event loop's samples while 2,000 trades/s
+    streamed (bench/README.md). The labels come from fixed sets (this app's topics,
+    partitions, tables and streams), so the labelled series are kept here, and dropped
+    whenever faust removes them (at a rebalance), so no update goes to a removed one.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._series: dict[tuple[MetricWrapperBase, tuple[Any, ...]], Any] = {}
+        self._stream_labels: weakref.WeakKeyDictionary[StreamT, str] = (
+            weakref.WeakKeyDictionary())
+
+    def _labelled(self, metric: MetricWrapperBase, *values: Any) -> Any:
+        key = (metric, values)
+        series = self._series.get(key)
+        if series is None:
+            series = self._series[key] = metric.labels(*values)
+        return series
+
+    def on_message_in(self, tp: TP, offset: int, message: Message) -> None:
+        Monitor.on_message_in(self, tp, offset, message)
+        self._metrics.messages_received.inc()
+        self._metrics.active_messages.inc()
+        self._labelled(self._metrics.messages_received_per_topics, tp.topic).inc()
+        self._labelled(self._metrics.messages_received_per_topics_partition,
+                       tp.topic, tp.partition).set(offset)
+
+    def on_stream_event_in(
+        self, tp: TP, offset: int, stream: StreamT, event: EventT,
+    ) -> dict[str, Any] | None:
+        state = Monitor.on_stream_event_in(self, tp, offset, stream, event)
+        self._metrics.total_events.inc()
+        self._metrics.total_active_events.inc()
+        label = self._stream_labels.get(stream)
+        if label is None:
+            label = self._stream_labels[stream] = f"stream.{self._stream_label(stream)}.events"
+        self._labelled(self._metrics.total_events_per_stream, label).inc()
+        return state
+
+    def _table_operation(self, table: CollectionT, operation: str) -> None:
+        self._labelled(self._metrics.table_operations, f"table.{table.name}", operation).inc()
+
+    def on_table_get(self, table: CollectionT, key: Any) -> None:
+        Monitor.on_table_get(self, table, key)
+        self._table_operation(table, self.KEYS_RETRIEVED)
+
+    def on_table_set(self, table: CollectionT, key: Any, value: Any) -> None:
+        Monitor.on_table_set(self, table, key, value)
+        self._table_operation(table, self.KEYS_UPDATED)
+
+    def on_table_del(self, table: CollectionT, key: Any) -> None:
+        Monitor.on_table_del(self, table, key)
+        self._table_operation(table, self.KEYS_DELETED)
+
+    def on_send_initiated(
+        self, producer: ProducerT, topic: str, message: PendingMessage,
+        keysize: int, valsize: int,
+    ) -> Any:
+        self._labelled(self._metrics.topic_messages_sent, f"topic.{topic}").inc()
+        return Monitor.on_send_initiated(self, producer, topic, message, keysize, valsize)
+
+    def track_tp_end_offset(self, tp: TP, offset: int) -> None:
+        Monitor.track_tp_end_offset(self, tp, offset)
+        self._labelled(self._metrics.topic_partition_end_offset,
+                       tp.topic, tp.partition).set(offset)
+
+    def _clear_partition_related_metrics(self) -> None:
+        super()._clear_partition_related_metrics()
+        self._series.clear()
+
+
+def prometheus_sensors(app: faust.App) -> None:
+    """faust's own metrics (consumer offsets, rebalances, ...) and ours, at /metrics,
+    recorded by the lean sensor above."""
+    setup_prometheus_sensors(app, name_prefix="cryptoflow")
+    app.monitor = LeanPrometheusMonitor(metrics=app.monitor._metrics)

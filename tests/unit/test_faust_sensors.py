@@ -9,7 +9,7 @@ from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
 from faust.types import TP
 from prometheus_client import CollectorRegistry, generate_latest
 
-from cryptoflow.app import LeanPrometheusMonitor
+from cryptoflow.metrics import LeanPrometheusMonitor
 
 
 class Stream:
