@@ -232,7 +232,12 @@ class Settings:
         "days trades are kept (a TTL index, which costs writes); 0 keeps them forever",
     )
     retention_days: int = _setting(
-        "RETENTION_DAYS", _days, "30", "days ticks are kept (a TTL index); 0 keeps them forever",
+        "RETENTION_DAYS", _days, "30",
+        "days ticks are kept (a job deletes older ones by _id); 0 keeps them forever",
+    )
+    retention_interval: float = _setting(
+        "RETENTION_INTERVAL", _positive_seconds, "3600.0",
+        "seconds between runs of the job that deletes ticks older than the retention",
     )
     candle_interval: float = _setting(
         "CANDLE_INTERVAL", _positive_seconds, "60.0",
