@@ -286,6 +286,10 @@ class Settings:
     producer_max_batch_bytes: int = _setting(
         "PRODUCER_MAX_BATCH_BYTES", _count, "16384", "producer batch size, in bytes",
     )
+    producer_linger: float = _setting(
+        "PRODUCER_LINGER", _seconds, "0.01",
+        "how long the producer waits to fill a request, in seconds (fewer, larger requests)",
+    )
     broker_flavor: str = _setting(
         "BROKER_FLAVOR", _choice("KAFKA", "TANSU"), "KAFKA",
         "TANSU on the local broker: table recovery corrects its end offsets, which are "
