@@ -1,24 +1,26 @@
-"""Keep the latest tick and the rolling statistics of every symbol up to date.
+"""Keep the latest tick and the rolling statistics of a symbol up to date.
 
-Reads ``cryptoflow-ticks``: ticks that passed validation and are stored, each with
-its origin (where the worker read it from its symbol topic). Every window counts a
-tick once by that origin (``uncounted``): the same tick handed on again by the
-persist agent after a stop, a crash or a rebalance, or the same message read again
-here, has the same origin, and each window's value records the origins it has
-counted. So the statistics hold exactly the ticks MongoDB holds, after any stop.
-Ticks come in batches: per symbol and window, a batch's statistics are merged into
-the table in one write (one changelog record: the statistics and their marks), not
-one per tick.
+Called by the agent that reads ``cryptoflow-ticks`` (agents/ticks.py) with a batch's
+ticks of one symbol: ticks that passed validation and are stored, each with its
+origin (where the worker read it from its symbol topic). Every window counts a tick
+once by that origin (``uncounted``): the same tick handed on again by the persist
+agent after a stop, a crash or a rebalance, or the same message read again, has the
+same origin, and each window's value records the origins it has counted. So the
+statistics hold exactly the ticks MongoDB holds, after any stop. Per symbol and
+window, a batch's statistics are merged into the table in one write (one changelog
+record: the statistics and their marks), not one per tick.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
-from cryptoflow.agents.batches import acting_for, by_symbol, written_batches
+from faust.types import EventT
+
 from cryptoflow.app import app
-from cryptoflow.broker.topics import sighting, ticks_topic
+from cryptoflow.broker.topics import sighting
 from cryptoflow.tables.price_tables import latest_ticks, window_tables
 from cryptoflow.tables.stats import uncounted
 from cryptoflow.tables.windows import WINDOWS
@@ -27,33 +29,28 @@ from cryptoflow.web.livefeed import stats_event
 log = logging.getLogger(__name__)
 
 
-@app.agent(ticks_topic)
-async def update_stats(stream: Any) -> None:
-    async for events in written_batches(
-        stream, app.settings.batch_size, app.settings.batch_linger,
-    ):
-        for symbol, group in by_symbol(events).items():
-            seen = [sighting(event.value, event.headers) for event in group]
-            sightings = [one for one in seen if one is not None]
-            if len(sightings) < len(seen):
-                log.warning("%s: %d tick(s) without a valid origin header not counted "
-                            "(not sent by a cryptoflow worker)", symbol,
-                            len(seen) - len(sightings))
-            if not sightings:
-                continue
-            with acting_for(group[-1]):
-                newest = max(sightings, key=lambda one: one.ts).tick
-                latest = latest_ticks.get(symbol)
-                if latest is None or newest.ts >= latest.ts:
-                    latest_ticks[symbol] = newest
-                for name, table in window_tables.items():
-                    counted = False
-                    for part in WINDOWS[name].split(sightings).values():
-                        window = table.relative_to(part[0].ts)[symbol]
-                        fresh = uncounted(window.value(), part)
-                        if fresh.count:
-                            window += fresh
-                            counted = True
-                    if counted and app.live_feed.subscribers:
-                        current = table.relative_to(newest.ts)[symbol].value()
-                        app.live_feed.publish(stats_event(symbol, name, current.summary()))
+def count_ticks(symbol: str, group: Sequence[EventT[Any]]) -> None:
+    """Count a batch's events of ``symbol`` (in stream order) into its latest tick and
+    its windows; the caller makes the writes for the symbol's partition (``acting_for``)."""
+    seen = [sighting(event.value, event.headers) for event in group]
+    sightings = [one for one in seen if one is not None]
+    if len(sightings) < len(seen):
+        log.warning("%s: %d tick(s) without a valid origin header not counted "
+                    "(not sent by a cryptoflow worker)", symbol, len(seen) - len(sightings))
+    if not sightings:
+        return
+    newest = max(sightings, key=lambda one: one.ts).tick
+    latest = latest_ticks.get(symbol)
+    if latest is None or newest.ts >= latest.ts:
+        latest_ticks[symbol] = newest
+    for name, table in window_tables.items():
+        counted = False
+        for part in WINDOWS[name].split(sightings).values():
+            window = table.relative_to(part[0].ts)[symbol]
+            fresh = uncounted(window.value(), part)
+            if fresh.count:
+                window += fresh
+                counted = True
+        if counted and app.live_feed.subscribers:
+            current = table.relative_to(newest.ts)[symbol].value()
+            app.live_feed.publish(stats_event(symbol, name, current.summary()))

@@ -26,6 +26,7 @@ from pymongo import AsyncMongoClient
 
 from bench.harness import Worker, local_stack
 from cryptoflow.devstack.simexchange import SimExchangeThread
+from cryptoflow.records import PriceTick, to_millis
 
 TICKS = 5000
 HISTORY = "/api/prices/history/BTCUSDT/?minutes="
@@ -49,7 +50,7 @@ async def crowd(url: str, mongo_uri: str, clients: int, seconds: float,
 
     async def watch(db: Any) -> None:
         while time.monotonic() < deadline:
-            newest = await db["eth"].find_one(sort=[("ts", -1)])
+            newest = await db["eth"].find_one(sort=[("_id", -1)])
             if newest is not None:
                 age = (datetime.now(UTC) - newest["ts"]).total_seconds()
                 found["tick age"] = max(found["tick age"], age)
@@ -79,7 +80,8 @@ async def _store_history(uri: str, now: datetime) -> None:
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri, tz_aware=True)
     try:
         await client["fx"]["btc"].insert_many([
-            {"symbol": "BTCUSDT", "price": 60_000.0 + i, "ts": now - timedelta(seconds=i / 2)}
+            PriceTick(symbol="BTCUSDT", price=60_000.0 + i,
+                      ts=to_millis(now - timedelta(seconds=i / 2))).to_document()
             for i in range(TICKS)])
     finally:
         await client.close()

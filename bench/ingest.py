@@ -16,7 +16,7 @@ one after the other on the same records, so each has both cores to itself:
    bare faust worker whose three agents only decode and count (``bench/barefaust.py``,
    a real ``faust -A`` worker, no database); and ``insert_many`` of the same
    documents, batches of 1,000, into collections without a secondary index (no
-   Kafka), and, beside it, into collections with the worker's indexes.
+   Kafka), and, beside it, the documents as the worker writes them (``_id`` = ``ts``).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,7 @@ from bench.harness import (
     wait_for,
 )
 from cryptoflow.devstack.localstack import LocalStack
+from cryptoflow.records import PriceTick
 from cryptoflow.settings import topic_name
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
@@ -61,8 +63,8 @@ def figures() -> dict[str, Figure]:
         "insert": Figure("3. ceiling: raw insert_many (1,000/batch), no secondary index",
                          "records/s"),
         "bare": Figure("3. ceiling: bare faust worker (3 agents decode + count)", "records/s"),
-        "indexed": Figure("3. insert_many (1,000/batch) with the worker's two indexes",
-                          "records/s"),
+        "keyed": Figure("3. insert_many (1,000/batch) as the worker writes: _id = ts",
+                        "records/s"),
         "cryptoflow": Figure("1. ingest: cryptoflow worker → MongoDB, with its tables",
                              "records/s"),
         "tables": Figure("1. ingest: tables caught up (stats, alerts) after start", "s",
@@ -88,11 +90,11 @@ def run(results: dict[str, Figure], workdir: Path, records: int, naive_seconds: 
         quix = _quix(stack, bootstrap, workdir, values, total)
         naive = _naive(stack, bootstrap, total, naive_seconds)
         consume = asyncio.run(_consume(bootstrap, total))
-        insert = _insert(stack, values, "ceiling", indexed=False)
-        indexed = _insert(stack, values, "indexed", indexed=True)
+        insert = _insert(stack, values, "ceiling", keyed=False)
+        keyed = _insert(stack, values, "keyed", keyed=True)
     for name, value in [("cryptoflow", rate), ("tables", tables), ("quix", quix),
                         ("naive", naive), ("ratio", rate / naive), ("consume", consume),
-                        ("insert", insert), ("bare", bare), ("indexed", indexed),
+                        ("insert", insert), ("bare", bare), ("keyed", keyed),
                         ("fraction", 100 * rate / min(consume, insert, bare)),
                         ("versus-quix", rate / quix), ("rss", rss)]:
         results[name].add(value)
@@ -103,18 +105,28 @@ def _counts(client: MongoClient[dict[str, Any]], database: str) -> int:
     return sum(db[topic_name(s)].count_documents({}) for s in SYMBOLS)
 
 
+def _by_id(_symbol: str, ts: datetime) -> dict[str, Any]:
+    """cryptoflow's key of a tick (one symbol per collection): its event time, in ``_id``."""
+    return {"_id": ts}
+
+
+def _by_symbol_ts(symbol: str, ts: datetime) -> dict[str, Any]:
+    """Quix Streams' sink: matched on (symbol, ts), through the unique index made for it."""
+    return {"symbol": symbol, "ts": ts}
+
+
 def _stored(
-    client: MongoClient[dict[str, Any]], ticks: dict[str, bytes], database: str = "fx",
+    client: MongoClient[dict[str, Any]], ticks: dict[str, bytes], database: str,
+    key: Callable[[str, datetime], dict[str, Any]],
 ) -> bool:
     """Whether every one of these ticks (one per symbol) is in ``database``: point lookups
-    on the unique (symbol, ts) index, cheap enough to ask every few milliseconds,
-    unlike a count, which SecantusDB answers by reading the collection and which
-    slowed the worker it measured when asked four times a second."""
+    by ``key`` on an index, cheap enough to ask every few milliseconds, unlike a count,
+    which SecantusDB answers by reading the collection and which slowed the worker it
+    measured when asked four times a second."""
     db = client[database]
     return all(
         db[topic_name(symbol)].find_one(
-            {"symbol": symbol, "ts": datetime.fromisoformat(json.loads(value)["ts"])},
-            {"_id": 1},
+            key(symbol, datetime.fromisoformat(json.loads(value)["ts"])), {"_id": 1},
         ) is not None
         for symbol, value in ticks.items()
     )
@@ -127,7 +139,7 @@ def _cryptoflow(
     last_ts = {s: json.loads(v[-1])["ts"] for s, v in values.items()}
     try:
         with Worker(stack, workdir / "ingest", CRYPTOFLOW_POLL_INTERVAL="0") as worker:
-            rate = _drain_rate(client, "fx", values, total)
+            rate = _drain_rate(client, "fx", _by_id, values, total)
             wait_for(lambda: _latest(worker) == last_ts, 600, "the tables to catch up",
                      interval=0.2)
             tables = time.monotonic() - worker.ready_at
@@ -138,8 +150,8 @@ def _cryptoflow(
 
 
 def _drain_rate(
-    client: MongoClient[dict[str, Any]], database: str, values: dict[str, list[bytes]],
-    total: int,
+    client: MongoClient[dict[str, Any]], database: str,
+    key: Callable[[str, datetime], dict[str, Any]], values: dict[str, list[bytes]], total: int,
 ) -> float:
     """A symbol's ticks sit in one partition and are written in order, so its first
     tick stored starts the clock and its last one stops it; the count is checked then.
@@ -147,12 +159,12 @@ def _drain_rate(
     once then and left out (Quix Streams' sink writes what 5 s of processing gave)."""
     firsts = {s: v[0] for s, v in values.items()}
     lasts = {s: v[-1] for s, v in values.items()}
-    wait_for(lambda: any(_stored(client, {s: v}, database) for s, v in firsts.items()), 180,
-             f"the first tick stored in {database}", interval=0.01)
+    wait_for(lambda: any(_stored(client, {s: v}, database, key) for s, v in firsts.items()),
+             180, f"the first tick stored in {database}", interval=0.01)
     first = time.monotonic()
     before = _counts(client, database)
-    wait_for(lambda: _stored(client, lasts, database), 900, f"the last ticks in {database}",
-             interval=0.05)
+    wait_for(lambda: _stored(client, lasts, database, key), 900,
+             f"the last ticks in {database}", interval=0.05)
     done = time.monotonic()
     if (count := _counts(client, database)) != total:
         raise BenchError(f"{database} holds {count} ticks, {total} were produced")
@@ -195,7 +207,7 @@ def _quix(
             env={**os.environ, "PYTHONPATH": PYTHONPATH}, stdout=log, stderr=subprocess.STDOUT,
         )
     try:
-        return _drain_rate(client, "quix", values, total)
+        return _drain_rate(client, "quix", _by_symbol_ts, values, total)
     except BenchError as err:
         raise BenchError(f"{err} (Quix Streams' log: {log_path}, exit {process.poll()})") from None
     finally:
@@ -262,20 +274,22 @@ async def _consume(bootstrap: str, total: int) -> float:
 
 
 def _insert(
-    stack: LocalStack, values: dict[str, list[bytes]], database: str, indexed: bool,
+    stack: LocalStack, values: dict[str, list[bytes]], database: str, keyed: bool,
 ) -> float:
-    """``insert_many`` alone; ``indexed``: into collections with the worker's unique
-    (symbol, ts) and TTL indexes, else with only the ``_id`` index every collection has."""
+    """``insert_many`` alone into collections with only the ``_id`` index every
+    collection has; ``keyed``: the documents as the worker writes them, ``_id`` = ``ts``
+    (else MongoDB's ObjectId)."""
     client: MongoClient[dict[str, Any]] = MongoClient(stack.mongo_uri)
     db = client[database]
     batches = []
     for symbol, batch in values.items():
         collection = db[topic_name(symbol)]
-        if indexed:
-            collection.create_index([("symbol", ASCENDING), ("ts", ASCENDING)], unique=True)
-            collection.create_index("ts", expireAfterSeconds=30 * 86_400)
-        documents = [{"symbol": t["symbol"], "price": t["price"],
-                      "ts": datetime.fromisoformat(t["ts"])} for t in map(json.loads, batch)]
+        documents = [
+            PriceTick(symbol=t["symbol"], price=t["price"], ts=datetime.fromisoformat(t["ts"]))
+            .to_document() for t in map(json.loads, batch)]
+        if not keyed:
+            for document in documents:
+                del document["_id"]
         batches += [(collection, documents[i:i + BATCH]) for i in range(0, len(documents), BATCH)]
     try:
         started = time.monotonic()

@@ -71,7 +71,7 @@ def _observe(db: Any, watched: list[str], seconds: float) -> dict[tuple[str, flo
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         for name in newest:
-            documents = list(db[name].find({"ts": {"$gt": newest[name]}},
+            documents = list(db[name].find({"_id": {"$gt": newest[name]}},
                                            {"_id": 0, "symbol": 1, "price": 1, "ts": 1}))
             now = datetime.now(UTC)
             for doc in documents:

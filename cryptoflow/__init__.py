@@ -8,11 +8,10 @@ jobs, the live feed, the broker watch and the web views (the history API's too).
 
 from cryptoflow import commands, jobs  # noqa: F401  (registers them)
 from cryptoflow.agents import (  # noqa: F401  (registers the agents)
-    alerts,
     book,
     deadletters,
     persist,
-    stats,
+    ticks,
     trades,
 )
 from cryptoflow.app import app

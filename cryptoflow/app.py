@@ -55,6 +55,7 @@ class CryptoflowApp(faust.App):
             broker_rebalance_timeout=settings.broker_rebalance_timeout,
             producer_max_request_size=PRODUCER_MAX_REQUEST_BYTES,
             producer_max_batch_size=settings.producer_max_batch_bytes,
+            producer_linger=settings.producer_linger,
             web_port=settings.web_port,
             web_bind=settings.web_bind,
             web_host=settings.web_host,

@@ -116,7 +116,7 @@ def _symbol(_ctx: click.Context, _param: click.Parameter, raw: str) -> str:
 
 
 async def _last_ticks(symbol: str, limit: int) -> list[dict[str, Any]]:
-    return await app.store.last_ticks(topic_name(symbol), symbol, limit)
+    return await app.store.last_ticks(topic_name(symbol), limit)
 
 
 @app.command(option("--json", "as_json", is_flag=True, help="print JSON"))

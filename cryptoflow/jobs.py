@@ -11,6 +11,10 @@ candle (late ticks) and catches up on at most ``LOOKBACK`` of missed minutes.
 Hourly candles: at minute 1 of every hour (crontab, UTC) the closed hours'
 1-minute candles are rolled up into ``candles_1h`` the same idempotent way.
 
+Retention: every ``CRYPTOFLOW_RETENTION_INTERVAL`` seconds the ticks older than
+``CRYPTOFLOW_RETENTION_DAYS`` are deleted by ``_id`` range (a tick's ``_id`` is its
+event time), not by a TTL index, which would cost every write a second index entry.
+
 Every run logs its start, end, documents written and duration, and counts itself
 in ``cryptoflow_job_runs_total``; a failing run is logged and retried at the next.
 """
@@ -20,7 +24,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from pymongo.errors import PyMongoError
 
@@ -34,6 +38,7 @@ log = logging.getLogger(__name__)
 CANDLES, LOOKBACK = "candles_1m", INTERVALS["1m"].built_within
 HOURLY, HOURLY_LOOKBACK = "candles_1h", INTERVALS["1h"].built_within
 HOUR = INTERVALS["1h"].size
+RETENTION = "tick_retention"
 
 
 async def build_candles(now: datetime) -> int:
@@ -48,7 +53,7 @@ async def build_candles(now: datetime) -> int:
         newest = await app.store.latest_start(CANDLES, symbol)
         start = max(newest or end - LOOKBACK, end - LOOKBACK)
         docs = minute_candles(
-            symbol, await app.store.ticks_between(topic_name(symbol), symbol, start, end))
+            symbol, await app.store.ticks_between(topic_name(symbol), start, end))
         await app.store.replace(CANDLES, docs)
         written += len(docs)
     return written
@@ -68,6 +73,17 @@ async def build_hourly_candles(now: datetime) -> int:
     return written
 
 
+async def delete_old_ticks(now: datetime) -> int:
+    """Delete every symbol's ticks older than the retention; returns how many."""
+    if not app.settings.retention_days:
+        return 0
+    cutoff = now - timedelta(days=app.settings.retention_days)
+    deleted = 0
+    for symbol in app.settings.symbols:
+        deleted += await app.store.delete_before(topic_name(symbol), cutoff)
+    return deleted
+
+
 async def run_job(name: str, build: Callable[[datetime], Awaitable[int]]) -> None:
     """Run one job: log start, end, documents and duration; count it; never raise."""
     started = time.monotonic()
@@ -81,7 +97,7 @@ async def run_job(name: str, build: Callable[[datetime], Awaitable[int]]) -> Non
         return
     metrics.JOB_RUNS.labels(name, "ok").inc()
     metrics.JOB_DOCUMENTS.labels(name).inc(written)
-    log.info("job %s: end, %d document(s) written in %.2fs", name, written,
+    log.info("job %s: end, %d document(s) written or deleted in %.2fs", name, written,
              time.monotonic() - started)
 
 
@@ -93,3 +109,8 @@ async def candles_job() -> None:
 @app.crontab("1 * * * *", on_leader=True)  # minute 1 of every hour, UTC
 async def hourly_candles_job() -> None:
     await run_job(HOURLY, build_hourly_candles)
+
+
+@app.timer(app.settings.retention_interval, on_leader=True, name=RETENTION)
+async def retention_job() -> None:
+    await run_job(RETENTION, delete_old_ticks)

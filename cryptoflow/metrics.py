@@ -52,7 +52,8 @@ STREAMS_UP = Gauge(
     "cryptoflow_stream_connections_up", "Binance stream connections open on this worker")
 JOB_RUNS = Counter("cryptoflow_job_runs", "Scheduled job runs, by job and outcome",
                    ["job", "outcome"])
-JOB_DOCUMENTS = Counter("cryptoflow_job_documents", "Documents a job wrote", ["job"])
+JOB_DOCUMENTS = Counter(
+    "cryptoflow_job_documents", "Documents a job wrote (the retention job: deleted)", ["job"])
 LIVE_FEED_SKIPPED = Counter(
     "cryptoflow_live_feed_skipped", "Records on cryptoflow-ticks the live feed could not read")
 DEAD_LETTERS = Counter(

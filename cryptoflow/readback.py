@@ -123,7 +123,7 @@ async def _rolled(
 
 
 async def _from_ticks(store: TickStore, symbol: str, start: datetime, end: datetime) -> Series:
-    ticks = await store.ticks_between(topic_name(symbol), symbol, start, end, TAIL_TICKS)
+    ticks = await store.ticks_between(topic_name(symbol), start, end, TAIL_TICKS)
     candles = minute_candles(symbol, ticks)
     if len(ticks) < TAIL_TICKS:
         return candles, None

@@ -58,8 +58,11 @@ class PriceTick(faust.Record, serializer="json", include_metadata=False, isodate
         ).encode()
 
     def to_document(self) -> dict[str, Any]:
-        """The MongoDB document: the original design's ``{symbol, price, ts}``."""
-        return {"symbol": self.symbol, "price": self.price, "ts": self.ts}
+        """The MongoDB document: the original design's ``{symbol, price, ts}``, keyed by
+        ``ts`` (a collection holds one symbol): the ``_id`` index every collection has
+        refuses a second tick of the same millisecond, as the unique (symbol, ts) index
+        did, and orders the ticks by event time, with no secondary index to write."""
+        return {"_id": self.ts, "symbol": self.symbol, "price": self.price, "ts": self.ts}
 
 
 def format_ts(ts: datetime) -> str:

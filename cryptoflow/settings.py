@@ -232,7 +232,12 @@ class Settings:
         "days trades are kept (a TTL index, which costs writes); 0 keeps them forever",
     )
     retention_days: int = _setting(
-        "RETENTION_DAYS", _days, "30", "days ticks are kept (a TTL index); 0 keeps them forever",
+        "RETENTION_DAYS", _days, "30",
+        "days ticks are kept (a job deletes older ones by _id); 0 keeps them forever",
+    )
+    retention_interval: float = _setting(
+        "RETENTION_INTERVAL", _positive_seconds, "3600.0",
+        "seconds between runs of the job that deletes ticks older than the retention",
     )
     candle_interval: float = _setting(
         "CANDLE_INTERVAL", _positive_seconds, "60.0",
@@ -280,6 +285,10 @@ class Settings:
     )
     producer_max_batch_bytes: int = _setting(
         "PRODUCER_MAX_BATCH_BYTES", _count, "16384", "producer batch size, in bytes",
+    )
+    producer_linger: float = _setting(
+        "PRODUCER_LINGER", _seconds, "0.01",
+        "how long the producer waits to fill a request, in seconds (fewer, larger requests)",
     )
     broker_flavor: str = _setting(
         "BROKER_FLAVOR", _choice("KAFKA", "TANSU"), "KAFKA",

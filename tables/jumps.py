@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 import faust
@@ -36,3 +37,18 @@ def price_jump(previous: PriceTick | None, tick: PriceTick, threshold: float) ->
         return None
     return Alert(symbol=tick.symbol, from_price=previous.price, to_price=tick.price,
                  change_pct=change * 100, from_ts=previous.ts, ts=tick.ts)
+
+
+def jumps_in(
+    previous: PriceTick | None, ticks: Sequence[PriceTick], threshold: float,
+) -> tuple[list[Alert], PriceTick | None]:
+    """The alerts of ``ticks`` (in stream order), each against the newest tick before it,
+    and the newest tick afterwards (``previous`` itself when none is newer)."""
+    alerts: list[Alert] = []
+    for tick in ticks:
+        alert = price_jump(previous, tick, threshold)
+        if alert is not None:
+            alerts.append(alert)
+        if previous is None or tick.ts > previous.ts:
+            previous = tick
+    return alerts, previous

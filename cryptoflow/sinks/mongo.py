@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,7 +27,7 @@ log = logging.getLogger(__name__)
 
 DUPLICATE_KEY = 11000
 TRADES = "trades"  # every aggregate trade of every symbol (agents/trades.py)
-TICK_INDEX = "symbol_ts_unique"
+ID_INDEX = "_id_"  # the index every collection has
 TTL_INDEX = "ts_retention"
 # Where the worker read a stored tick from (``topic/partition/offset``): a duplicate
 # whose stored origin is its own was written before by this very record.
@@ -112,25 +111,27 @@ class TickStore:
             sort, DESCENDING).limit(limit)
         return await cursor.to_list()
 
-    async def ensure_tick_indexes(self, collections: Iterable[str]) -> None:
-        """Unique (symbol, ts) per tick collection: the guard against redelivery."""
-        db = self.client[self._database]
+    async def legacy_tick_indexes(self, collections: Iterable[str]) -> dict[str, list[str]]:
+        """The secondary indexes of the tick collections (a tick's key is its ``_id``, so
+        none is needed: an older worker made them). They are left as they are: the
+        unique (symbol, ts) one still refuses a redelivered copy of a tick stored
+        before the upgrade, under its ObjectId, and a TTL index still expires ticks."""
+        found: dict[str, list[str]] = {}
         for name in collections:
-            await self._retry(
-                f"create index on {name}",
-                lambda name=name: db[name].create_index(
-                    [("symbol", ASCENDING), ("ts", ASCENDING)], unique=True, name=TICK_INDEX,
-                ),
-            )
+            coll = self.client[self._database][name]
+            indexes = await self._retry(f"list indexes of {name}", coll.index_information)
+            if extra := sorted(index for index in indexes if index != ID_INDEX):
+                found[name] = extra
+        return found
 
     async def ticks_between(
-        self, collection: str, symbol: str, start: datetime, end: datetime, limit: int = 0,
+        self, collection: str, start: datetime, end: datetime, limit: int = 0,
     ) -> list[dict[str, Any]]:
-        """Ticks of ``symbol`` in [start, end), oldest first, through the (symbol, ts) index;
-        at most ``limit`` of them (0: all)."""
+        """The ticks of a symbol's collection in [start, end), oldest first, through the
+        ``_id`` index (their event time); at most ``limit`` of them (0: all)."""
         cursor = self.client[self._database][collection].find(
-            {"symbol": symbol, "ts": {"$gte": start, "$lt": end}}, {"_id": 0, "price": 1, "ts": 1},
-        ).sort([("symbol", ASCENDING), ("ts", ASCENDING)]).limit(limit)
+            {"_id": {"$gte": start, "$lt": end}}, {"_id": 0, "price": 1, "ts": 1},
+        ).sort("_id", ASCENDING).limit(limit)
         return await cursor.to_list()
 
     async def candles_between(
@@ -146,11 +147,11 @@ class TickStore:
             [("symbol", ASCENDING), ("start", ASCENDING)]).limit(limit)
         return await cursor.to_list()
 
-    async def last_ticks(self, collection: str, symbol: str, limit: int) -> list[dict[str, Any]]:
-        """The newest ``limit`` ticks of ``symbol``, returned oldest first."""
+    async def last_ticks(self, collection: str, limit: int) -> list[dict[str, Any]]:
+        """The newest ``limit`` ticks of a symbol's collection, returned oldest first:
+        the original design's ``sort=[('_id', -1)]``."""
         cursor = self.client[self._database][collection].find(
-            {"symbol": symbol}, {"_id": 0, "price": 1, "ts": 1},
-        ).sort([("symbol", DESCENDING), ("ts", DESCENDING)]).limit(limit)
+            {}, {"_id": 0, "price": 1, "ts": 1}).sort("_id", DESCENDING).limit(limit)
         return list(reversed(await cursor.to_list()))
 
     async def candle_starts(
@@ -226,6 +227,15 @@ class TickStore:
                 await self._retry(f"create the TTL index of {name}", partial(
                     coll.create_index, "ts", name=TTL_INDEX, expireAfterSeconds=wanted))
 
+    async def delete_before(self, collection: str, cutoff: datetime) -> int:
+        """Delete the ticks older than ``cutoff`` by ``_id`` range (their event time);
+        returns how many. Documents with an ObjectId ``_id`` (from before ticks were
+        keyed by time) are no dates, so the range leaves them alone."""
+        coll = self.client[self._database][collection]
+        result = await self._retry(f"delete old ticks from {collection}", partial(
+            coll.delete_many, {"_id": {"$lt": cutoff}}))
+        return int(result.deleted_count)
+
     async def insert(self, collection: str, documents: Sequence[dict[str, Any]]) -> WriteOutcome:
         """Write all of ``documents``; returns only when none is left unwritten."""
         outcome = WriteOutcome()
@@ -248,22 +258,25 @@ class TickStore:
 
     async def origins(
         self, collection: str, documents: Sequence[dict[str, Any]],
-    ) -> dict[tuple[str, datetime], str | None]:
-        """The origin of the ticks MongoDB holds under the (symbol, ts) of ``documents``
-        (``None`` for one stored without), through the (symbol, ts) index."""
+    ) -> dict[datetime, str | None]:
+        """The origin of the ticks MongoDB holds under the keys (``ts``) of ``documents``
+        (``None`` for one stored without), by ``_id``. One not found so is a tick stored
+        under an ObjectId before the upgrade, refused by the unique (symbol, ts) index
+        that came with it: looked up through that index."""
         if not documents:
             return {}
-        wanted: dict[str, list[datetime]] = defaultdict(list)
-        for document in documents:
-            wanted[document["symbol"]].append(document["ts"])
         coll = self.client[self._database][collection]
-        cursor = partial(
-            coll.find, {"$or": [{"symbol": symbol, "ts": {"$in": ts}}
-                                for symbol, ts in wanted.items()]},
-            {"_id": 0, "symbol": 1, "ts": 1, ORIGIN_FIELD: 1})
-        found = await self._retry(f"read origins in {collection}",
-                                  lambda: cursor().to_list())
-        return {(doc["symbol"], doc["ts"]): doc.get(ORIGIN_FIELD) for doc in found}
+        keys = [document["_id"] for document in documents]
+        projection = {"_id": 0, "ts": 1, ORIGIN_FIELD: 1}
+        found = await self._retry(f"read origins in {collection}", lambda: coll.find(
+            {"_id": {"$in": keys}}, projection).to_list())
+        held = {doc["ts"]: doc.get(ORIGIN_FIELD) for doc in found}
+        if older := [document["ts"] for document in documents if document["ts"] not in held]:
+            found = await self._retry(f"read origins in {collection}", lambda: coll.find(
+                {"symbol": documents[0]["symbol"], "ts": {"$in": older}},
+                projection).to_list())
+            held.update((doc["ts"], doc.get(ORIGIN_FIELD)) for doc in found)
+        return held
 
     @staticmethod
     def _sort_bulk_errors(

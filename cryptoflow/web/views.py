@@ -318,7 +318,7 @@ class PriceHistoryView(ApiView):
         async def fetch() -> dict[str, Any]:
             now = datetime.now(UTC)
             docs = await app.store.ticks_between(  # up to LATEST_AHEAD: clocks differ
-                topic_name(symbol), symbol, now - timedelta(minutes=minutes), now + LATEST_AHEAD,
+                topic_name(symbol), now - timedelta(minutes=minutes), now + LATEST_AHEAD,
                 HISTORY_LIMIT)
             return {"symbol": symbol, "minutes": minutes, "ticks": [
                 {"price": doc["price"], "ts": format_ts(doc["ts"])} for doc in docs]}

@@ -15,7 +15,7 @@ from pymongo.database import Database
 
 from cryptoflow.devstack.localstack import LocalStack
 from cryptoflow.devstack.simexchange import Fault, SimExchangeThread
-from cryptoflow.records import format_ts
+from cryptoflow.records import PriceTick, format_ts
 from cryptoflow.sources.backfill import to_ms
 from tests.integration.conftest import free_port
 
@@ -35,7 +35,7 @@ def command(stack: LocalStack, tmp_path: Path, *args: str) -> Any:
 @pytest.fixture
 def ticks(mongo: Database[dict[str, Any]]) -> None:
     mongo["btc"].insert_many([
-        {"symbol": "BTCUSDT", "price": price, "ts": T0 + timedelta(seconds=3 * i)}
+        PriceTick(symbol="BTCUSDT", price=price, ts=T0 + timedelta(seconds=3 * i)).to_document()
         for i, price in enumerate(PRICES)
     ])
 

@@ -21,6 +21,7 @@ import pytest
 from pymongo.database import Database
 
 from cryptoflow.devstack.localstack import LocalStack
+from cryptoflow.records import PriceTick
 from tests.integration.conftest import WorkerProcess, get, wait_for
 
 MINUTE = timedelta(minutes=1)
@@ -176,7 +177,7 @@ def insert_ticks(mongo: Database[dict[str, Any]], first: datetime, last: datetim
         ticks.append({"symbol": "SOLUSDT", "price": 150.0 + (n * 37 % 23) / 4, "ts": moment})
         moment += timedelta(milliseconds=4500)
         n += 1
-    mongo["sol"].insert_many([dict(t) for t in ticks])
+    mongo["sol"].insert_many([PriceTick(**t).to_document() for t in ticks])
     return ticks
 
 

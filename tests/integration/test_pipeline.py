@@ -39,25 +39,21 @@ def test_every_served_price_is_stored_exactly_once(
     assert all(re.fullmatch(r"btc/[0-3]/[0-9]+", doc["origin"]) for doc in docs)
     assert len({doc["origin"] for doc in docs}) == len(docs)  # where each was read
     assert all(doc["ts"].tzinfo is not None for doc in docs)
+    assert all(doc["_id"] == doc["ts"] for doc in docs)  # the key: the tick's millisecond
     latest = mongo["btc"].find_one(sort=[("_id", -1)])  # the original design's query
     assert latest is not None and latest["ts"] == max(doc["ts"] for doc in docs)
-    indexes = mongo["btc"].index_information()
-    assert "symbol_ts_unique" in indexes
-    assert indexes["ts_retention"]["expireAfterSeconds"] == 30 * 86_400
+    assert list(mongo["btc"].index_information()) == ["_id_"]  # no secondary index
 
     # A restart of the same group, then a new group that re-reads every topic from
     # the start: redelivered ticks must not create a second document. A marker tick
     # per symbol, sent after the rest to the same partition, tells when a group is done.
     assert worker.stop() == 0
     for group in ("cryptoflow", "cryptoflow-reread"):
-        # the second group also turns retention off: the TTL index goes
-        worker = start_worker(group, CRYPTOFLOW_APP_ID=group,
-                              CRYPTOFLOW_RETENTION_DAYS="30" if group == "cryptoflow" else "0")
+        worker = start_worker(group, CRYPTOFLOW_APP_ID=group)
         markers = send_markers(produce)
         expected.update(markers)
         wait_for(lambda: stored(mongo) == expected, what=f"{group} caught up", timeout=30)
         assert worker.stop() == 0
-    assert "ts_retention" not in mongo["btc"].index_information()
 
 
 def send_markers(

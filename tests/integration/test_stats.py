@@ -21,7 +21,7 @@ from pymongo.database import Database
 
 from cryptoflow.devstack.localstack import LocalStack
 from cryptoflow.devstack.simexchange import SimExchangeThread
-from cryptoflow.records import format_ts
+from cryptoflow.records import PriceTick, format_ts, to_millis
 from cryptoflow.web.prepared import encode
 from tests.integration.conftest import (
     WorkerProcess,
@@ -196,7 +196,8 @@ def test_ticks_written_but_never_forwarded_are_counted_once(
     partition = DefaultPartitioner()(b"ETHUSDT", list(range(4)), list(range(4)))
     written = {6: ticks[2], 7: ticks[3], 8: ticks[7]}
     mongo["eth"].insert_many([
-        {"symbol": "ETHUSDT", "price": body["price"], "ts": datetime.fromisoformat(body["ts"]),
+        {**PriceTick(symbol="ETHUSDT", price=body["price"],
+                     ts=datetime.fromisoformat(body["ts"])).to_document(),
          "origin": f"eth/{partition}/{offset}"}
         for offset, body in ((o, json.loads(t[1] or b"")) for o, t in written.items())
     ])
@@ -255,8 +256,8 @@ def test_absurd_prices_are_dead_letters_and_no_answer_holds_a_number_that_is_not
     assert (body["count"], body["stddev"]) == (1, 0.0)
 
     # What was stored before prices were bounded is answered with null, not Infinity.
-    mongo["btc"].insert_one({"symbol": "BTCUSDT", "price": math.inf,
-                             "ts": now - timedelta(seconds=30)})
+    mongo["btc"].insert_one(PriceTick(symbol="BTCUSDT", price=math.inf,
+                                      ts=to_millis(now - timedelta(seconds=30))).to_document())
     mongo["alerts"].insert_one({"symbol": "BTCUSDT", "from_price": 1e-300, "to_price": 1.7e308,
                                 "change_pct": math.inf, "from_ts": now, "ts": now})
     history = strictly_json(worker, "/api/prices/history/BTCUSDT/")["ticks"]

@@ -14,6 +14,7 @@ from typing import Any
 
 from pymongo.database import Database
 
+from cryptoflow.records import PriceTick, to_millis
 from tests.integration.conftest import WorkerProcess, get
 
 CLIENTS = 24
@@ -48,7 +49,8 @@ def test_a_crowd_of_history_requests_gets_answers_or_503_and_the_reads_stay_boun
 ) -> None:
     now = datetime.now(UTC)
     mongo["btc"].insert_many([  # a full history answer (5,000 ticks) takes a while here
-        {"symbol": "BTCUSDT", "price": 60_000.0 + i, "ts": now - timedelta(milliseconds=500 * i)}
+        PriceTick(symbol="BTCUSDT", price=60_000.0 + i,
+                  ts=to_millis(now - timedelta(milliseconds=500 * i))).to_document()
         for i in range(5000)])
     worker = start_worker(CRYPTOFLOW_POLL_INTERVAL="0", CRYPTOFLOW_WEB_READS="2",
                           CRYPTOFLOW_WEB_READS_QUEUE="3")

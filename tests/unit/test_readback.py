@@ -28,7 +28,7 @@ class ListStore:
     """The three reads ``candle_page`` makes, over lists, with the store's limits."""
 
     def __init__(self, ticks: list[dict[str, Any]], stored: list[dict[str, Any]]) -> None:
-        self.ticks = ticks  # oldest first, as the (symbol, ts) index returns them
+        self.ticks = ticks  # oldest first, as the _id index (the event time) returns them
         self.stored = stored
         self.reads: list[int] = []  # how many documents each read returned
 
@@ -43,8 +43,9 @@ class ListStore:
         return self.stored[-1]["start"] if self.stored else None
 
     async def ticks_between(
-        self, collection: str, symbol: str, start: datetime, end: datetime, limit: int = 0,
+        self, collection: str, start: datetime, end: datetime, limit: int = 0,
     ) -> list[dict[str, Any]]:
+        assert collection == "btc"
         found = [t for t in self.ticks if start <= t["ts"] < end]
         return self._read(found[:limit] if limit else found)
 

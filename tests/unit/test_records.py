@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+import bson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -96,8 +97,23 @@ def test_the_wire_format_round_trips(price: float, millis: int) -> None:
     assert again.price == price
     assert again.ts == ts
     assert again.source == "binance-rest"
-    assert again.to_document() == {"symbol": "ETHUSDT", "price": price, "ts": ts}
+    assert again.to_document() == {"_id": ts, "symbol": "ETHUSDT", "price": price, "ts": ts}
     assert math.isfinite(again.price)
+
+
+@given(millis=st.integers(min_value=1_483_228_800_000, max_value=1_795_000_000_000),
+       micros=st.integers(min_value=0, max_value=999))
+def test_a_ticks_key_is_its_millisecond_and_survives_bson(millis: int, micros: int) -> None:
+    """MongoDB stores dates in milliseconds: the key read back equals the tick's ``ts``,
+    and two ticks of one millisecond (sub-millisecond digits apart) share it."""
+    ts = datetime.fromtimestamp(millis // 1000, tz=UTC).replace(
+        microsecond=millis % 1000 * 1000)
+    wire = {"symbol": "ETHUSDT", "price": 1.5, "ts": (ts + timedelta(microseconds=micros))
+            .isoformat()}
+    tick = parse_tick(json.dumps(wire).encode(), SYMBOLS, NOW)
+    stored = bson.decode(bson.encode(tick.to_document()),
+                         codec_options=bson.CodecOptions(tz_aware=True))
+    assert stored["_id"] == stored["ts"] == tick.ts == ts
 
 
 def test_the_faust_serialisation_keeps_a_datetime() -> None:

@@ -279,3 +279,11 @@ def test_incomplete_kafka_security_is_refused(env: dict[str, str], variable: str
 def test_web_host_can_be_this_machines_name() -> None:
     settings = Settings.from_env({"CRYPTOFLOW_WEB_HOST": "@hostname"}, env_file=None)
     assert settings.web_host == socket.gethostname()
+
+
+def test_the_producer_lingers_as_set() -> None:
+    """faust's own default sends a produce request per loop turn (0 s linger)."""
+    from cryptoflow import app  # the worker's app, built from this environment
+
+    assert app.settings.producer_linger == 0.01
+    assert app.conf.producer_linger == app.settings.producer_linger

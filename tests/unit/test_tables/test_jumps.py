@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cryptoflow.records import PriceTick
-from cryptoflow.tables.jumps import price_jump
+from cryptoflow.tables.jumps import jumps_in, price_jump
 
 T0 = datetime(2026, 11, 24, tzinfo=UTC)
 
@@ -36,3 +38,26 @@ def test_no_alert_without_a_newer_tick() -> None:
     assert price_jump(None, tick(100.0, 0), 0.02) is None
     assert price_jump(tick(100.0, 5), tick(200.0, 5), 0.02) is None  # redelivered
     assert price_jump(tick(100.0, 5), tick(200.0, 1), 0.02) is None  # out of order
+
+
+def test_a_batch_is_checked_tick_after_tick_against_the_newest_before_it() -> None:
+    ticks = [tick(105.0, 3), tick(300.0, 2), tick(105.5, 4), tick(100.0, 5)]
+    alerts, newest = jumps_in(tick(100.0, 0), ticks, 0.02)
+    # 100 -> 105 (up), the late 300 never alerts nor counts as previous, 105.5 -> 100 (down)
+    assert [(a.from_price, a.to_price) for a in alerts] == [(100.0, 105.0), (105.5, 100.0)]
+    assert newest == tick(100.0, 5)
+    assert jumps_in(None, [], 0.02) == ([], None)
+
+
+@given(st.lists(st.tuples(st.floats(1, 1e6), st.integers(0, 50)), max_size=30),
+       st.integers(1, 29))
+def test_a_batch_split_anywhere_gives_the_same_alerts(
+    raw: list[tuple[float, int]], cut: int,
+) -> None:
+    """What a batch alerts does not depend on how the stream was cut into batches."""
+    ticks = [tick(price, seconds) for price, seconds in raw]
+    whole, last = jumps_in(None, ticks, 0.02)
+    first, between = jumps_in(None, ticks[:cut], 0.02)
+    second, after = jumps_in(between, ticks[cut:], 0.02)
+    assert first + second == whole
+    assert after == last

@@ -1,0 +1,35 @@
+"""The one agent that reads ``cryptoflow-ticks``: each stored tick counted into the
+statistics (agents/stats.py) and checked for a price jump (agents/alerts.py).
+
+One agent, not one per concern: every agent on a topic is one more crossing of faust
+per event (its own stream, buffer and acknowledgement), and faust's per-event cost
+bounds ingestion here (bench/README.md). A batch's offsets move on only after both
+have done with it (``written_batches``); each keeps its own exactly-once rule (the
+windows' origin marks, the previous tick), so reading a batch again changes nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cryptoflow.agents.alerts import detect_jumps, prepare_alerts, publish
+from cryptoflow.agents.batches import acting_for, by_symbol, written_batches
+from cryptoflow.agents.stats import count_ticks
+from cryptoflow.app import app
+from cryptoflow.broker.topics import ticks_topic
+from cryptoflow.tables.jumps import Alert
+
+
+@app.agent(ticks_topic)
+async def stored_ticks(stream: Any) -> None:
+    await prepare_alerts()
+    async for events in written_batches(
+        stream, app.settings.batch_size, app.settings.batch_linger,
+    ):
+        alerts: list[Alert] = []
+        for symbol, group in by_symbol(events).items():
+            with acting_for(group[-1]):
+                count_ticks(symbol, group)
+                alerts += detect_jumps(symbol, group)
+        if alerts:
+            await publish(alerts)
