@@ -1,7 +1,7 @@
 """Every worker's live feed sees every tick, whichever worker owns its symbol.
 
-The stats agent only sees the ticks of the partitions this worker owns. A browser
-connected to any worker should see all symbols, so each worker also reads
+The ticks agent (statistics and alerts) only sees the ticks of the partitions this
+worker owns. A browser connected to any worker should see all symbols, so each worker also reads
 ``cryptoflow-ticks`` with a plain consumer outside the consumer group (no group:
 all partitions, from the newest offset, nothing committed) and publishes each
 tick to the app's ``LiveFeed``. A Kafka error ends that consumer, not the feed: a
