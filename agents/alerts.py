@@ -18,7 +18,7 @@ from faust.types import EventT
 
 from cryptoflow.app import app
 from cryptoflow.broker.topics import alerts_topic, deliver
-from cryptoflow.records import format_ts
+from cryptoflow.records import PriceTick, format_ts
 from cryptoflow.tables.jumps import Alert, jumps_in
 from cryptoflow.tables.price_tables import previous_ticks
 
@@ -35,15 +35,24 @@ async def prepare_alerts() -> None:
     await alerts_topic.maybe_declare()
 
 
-def detect_jumps(symbol: str, group: Sequence[EventT[Any]]) -> list[Alert]:
-    """The alerts of a batch's events of ``symbol`` (in stream order), its previous tick
-    moved on; the caller makes the write for the symbol's partition (``acting_for``)."""
+def detect_jumps(
+    symbol: str, group: Sequence[EventT[Any]],
+) -> tuple[list[Alert], PriceTick | None]:
+    """The alerts of a batch's events of ``symbol`` (in stream order), and the symbol's
+    previous tick after them (None: it stays). The table is not written here: the caller
+    writes it (``remember_previous``) only once the alerts are published, so a stop in
+    between reads the batch again and finds the same alerts, instead of finding the
+    previous tick already moved past them."""
     before = previous_ticks.get(symbol)
     alerts, previous = jumps_in(before, [event.value for event in group],
                                 app.settings.jump_threshold)
-    if previous is not before:
-        previous_ticks[symbol] = previous
-    return alerts
+    return alerts, (previous if previous is not before else None)
+
+
+def remember_previous(symbol: str, previous: PriceTick) -> None:
+    """The symbol's previous tick moved on; the caller makes the write for the symbol's
+    partition (``acting_for``)."""
+    previous_ticks[symbol] = previous
 
 
 async def publish(alerts: list[Alert]) -> None:

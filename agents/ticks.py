@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from cryptoflow.agents.alerts import detect_jumps, prepare_alerts, publish
+from cryptoflow.agents.alerts import detect_jumps, prepare_alerts, publish, remember_previous
 from cryptoflow.agents.batches import acting_for, by_symbol, written_batches
 from cryptoflow.agents.stats import count_ticks
 from cryptoflow.app import app
 from cryptoflow.broker.topics import ticks_topic
+from cryptoflow.records import PriceTick
 from cryptoflow.tables.jumps import Alert
 
 
@@ -27,9 +28,16 @@ async def stored_ticks(stream: Any) -> None:
         stream, app.settings.batch_size, app.settings.batch_linger,
     ):
         alerts: list[Alert] = []
+        moved: list[tuple[str, Any, PriceTick]] = []
         for symbol, group in by_symbol(events).items():
             with acting_for(group[-1]):
                 count_ticks(symbol, group)
-                alerts += detect_jumps(symbol, group)
+            found, previous = detect_jumps(symbol, group)
+            alerts += found
+            if previous is not None:
+                moved.append((symbol, group[-1], previous))
         if alerts:
             await publish(alerts)
+        for symbol, last, previous in moved:  # after the alerts are out (detect_jumps)
+            with acting_for(last):
+                remember_previous(symbol, previous)
