@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -46,6 +45,7 @@ from bench.harness import (
     Worker,
     local_stack,
     produce,
+    stop_process,
     tick_values,
     wait_for,
 )
@@ -212,12 +212,7 @@ def _quix(
         raise BenchError(f"{err} (Quix Streams' log: {log_path}, exit {process.poll()})") from None
     finally:
         client.close()
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
 
 
 def _latest(worker: Worker) -> dict[str, str]:

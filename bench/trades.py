@@ -38,7 +38,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -53,7 +52,16 @@ from typing import Any
 from pymongo import MongoClient
 from pymongo.collection import Collection
 
-from bench.harness import BenchError, Figure, Worker, free_port, local_stack, percentile, symbols
+from bench.harness import (
+    BenchError,
+    Figure,
+    Worker,
+    free_port,
+    local_stack,
+    percentile,
+    stop_process,
+    symbols,
+)
 from cryptoflow.devstack.localstack import LocalStack
 from cryptoflow.records import trade_key
 
@@ -174,13 +182,8 @@ class Exchange:
             return list(json.loads(response.read()))
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            stop_process(self.process, timeout=20)
 
     def __exit__(self, *_: object) -> None:
         self.stop()

@@ -38,6 +38,7 @@ from bench.harness import (
     free_port,
     local_stack,
     percentile,
+    stop_process,
     symbols,
     wait_for,
 )
@@ -148,12 +149,7 @@ def _bare_web(workdir: Path, answers: dict[str, str]) -> Iterator[tuple[str, int
         wait_for(lambda: _accepts(port, process), 30, "the bare web server")
         yield f"http://127.0.0.1:{port}", process.pid
     finally:
-        process.send_signal(signal.SIGINT)  # aiohttp's run_app stops cleanly on it
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, signal.SIGINT, timeout=30)  # aiohttp's run_app stops on it
 
 
 def _accepts(port: int, process: subprocess.Popen[bytes]) -> bool:
