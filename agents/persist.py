@@ -42,7 +42,7 @@ from cryptoflow.sinks.mongo import ORIGIN_FIELD, WriteOutcome
 
 log = logging.getLogger(__name__)
 
-collections = {symbol: topic_name(symbol) for symbol in app.settings.symbols}
+collections = {symbol: topic_name(symbol) for symbol in app.settings.tick_symbols}
 
 
 async def write(collection: str, documents: list[dict[str, Any]]) -> WriteOutcome:

@@ -54,7 +54,7 @@ def _counter(topic: str) -> Callable[[Any], Coroutine[Any, Any, None]]:
     return count
 
 
-for symbol in settings.symbols:
+for symbol in settings.tick_symbols:
     name = topic_name(symbol)
     app.agent(app.topic(name, key_serializer="raw", value_serializer="raw"),
               name=f"count-{name}")(_counter(name))

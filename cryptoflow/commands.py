@@ -109,8 +109,8 @@ def _cell(column: str, value: Any) -> str:
 def _symbol(_ctx: click.Context, _param: click.Parameter, raw: str) -> str:
     """Checked by click before the command runs, so a typo is a usage error."""
     symbol = raw.upper()
-    if symbol not in app.settings.symbols:
-        known = ", ".join(app.settings.symbols)
+    if symbol not in app.settings.tick_symbols:
+        known = ", ".join(app.settings.tick_symbols)
         raise click.BadParameter(f"{raw} is not a configured symbol ({known})")
     return symbol
 
@@ -123,7 +123,7 @@ async def _last_ticks(symbol: str, limit: int) -> list[dict[str, Any]]:
 async def latest(self: AppCommand, as_json: bool) -> None:
     """Latest stored price of every configured symbol."""
     rows = []
-    for symbol in app.settings.symbols:
+    for symbol in app.settings.tick_symbols:
         ticks = await _last_ticks(symbol, 1)
         rows.append({"symbol": symbol, "price": ticks[-1]["price"] if ticks else None,
                      "ts": format_ts(ticks[-1]["ts"]) if ticks else None})

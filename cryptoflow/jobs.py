@@ -49,7 +49,7 @@ async def build_candles(now: datetime) -> int:
         return 0
     end = now.replace(second=0, microsecond=0)  # the newest closed minute ends here
     written = 0
-    for symbol in app.settings.symbols:
+    for symbol in app.settings.tick_symbols:
         newest = await app.store.latest_start(CANDLES, symbol)
         start = max(newest or end - LOOKBACK, end - LOOKBACK)
         docs = minute_candles(
@@ -79,7 +79,7 @@ async def delete_old_ticks(now: datetime) -> int:
         return 0
     cutoff = now - timedelta(days=app.settings.retention_days)
     deleted = 0
-    for symbol in app.settings.symbols:
+    for symbol in app.settings.tick_symbols:
         deleted += await app.store.delete_before(topic_name(symbol), cutoff)
     return deleted
 

@@ -16,7 +16,7 @@ import re
 import socket
 import ssl
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -138,9 +138,14 @@ def _url(schemes: tuple[str, ...]) -> Callable[[str], str]:
 
 
 def _symbols(raw: str) -> tuple[str, ...]:
-    symbols = tuple(s.strip().upper() for s in raw.split(",") if s.strip())
+    symbols = _optional_symbols(raw)
     if not symbols:
         raise ValueError("expected a comma-separated list of symbols, got nothing")
+    return symbols
+
+
+def _optional_symbols(raw: str) -> tuple[str, ...]:
+    symbols = tuple(s.strip().upper() for s in raw.split(",") if s.strip())
     for symbol in symbols:
         if not SYMBOL_PATTERN.match(symbol):
             raise ValueError(f"{symbol!r} is not a Binance symbol (2-20 letters or digits)")
@@ -181,7 +186,16 @@ class Settings:
     )
     mongo_db: str = _setting("MONGO_DB", _text, "fx", "MongoDB database for ticks")
     symbols: tuple[str, ...] = _setting(
-        "SYMBOLS", _symbols, "BTCUSDT,ETHUSDT,SOLUSDT", "Binance symbols to poll and store",
+        "SYMBOLS", _symbols, "BTCUSDT,ETHUSDT,SOLUSDT",
+        "Binance symbols to record: their streams, and their prices unless TICK_SYMBOLS "
+        "names fewer",
+    )
+    # Empty: every symbol (``from_env`` fills it in). Each tick topic costs the worker
+    # and the broker a fetch of its partitions all the time, fed or not (bench/README.md).
+    tick_symbols: tuple[str, ...] = _setting(
+        "TICK_SYMBOLS", _optional_symbols, "",
+        "the symbols with a price-tick topic and collection (polled, or fed by any "
+        "producer); empty: all of SYMBOLS",
     )
     poll_interval: float = _setting(
         "POLL_INTERVAL", _seconds, "3.0", "seconds between price polls; 0 disables the poller",
@@ -343,10 +357,19 @@ class Settings:
                 parsed[spec.name] = spec.metadata["parse"](raw)
             except ValueError as err:
                 raise SettingsError(variable, str(err)) from None
-        settings = cls(**parsed)
+        settings = cls(**parsed)._with_tick_symbols()
         settings._check_topic_names()
         settings._check_kafka_security()
         return settings
+
+    def _with_tick_symbols(self) -> Settings:
+        if not self.tick_symbols:
+            return replace(self, tick_symbols=self.symbols)
+        unknown = [symbol for symbol in self.tick_symbols if symbol not in self.symbols]
+        if unknown:
+            raise SettingsError(PREFIX + "TICK_SYMBOLS",
+                                f"not in CRYPTOFLOW_SYMBOLS: {', '.join(unknown)}")
+        return self
 
     def _check_kafka_security(self) -> None:
         if self.kafka_security_protocol.startswith("SASL_"):
@@ -378,11 +401,11 @@ class Settings:
 
     def _check_topic_names(self) -> None:
         names: dict[str, str] = {}
-        for symbol in self.symbols:
+        for symbol in self.tick_symbols:
             name = topic_name(symbol)
             if name in names:
                 raise SettingsError(
-                    PREFIX + "SYMBOLS",
+                    PREFIX + ("SYMBOLS" if self.tick_symbols == self.symbols else "TICK_SYMBOLS"),
                     f"{names[name]} and {symbol} would share the topic {name!r}",
                 )
             names[name] = symbol

@@ -56,7 +56,9 @@ _raw = {
     "partitions": app.settings.topic_partitions,
 }
 
-tick_topics = {symbol: app.topic(topic_name(symbol), **_raw) for symbol in app.settings.symbols}
+tick_topics = {
+    symbol: app.topic(topic_name(symbol), **_raw) for symbol in app.settings.tick_symbols
+}
 SYMBOL_TOPICS = frozenset(topic.get_topic_name() for topic in tick_topics.values())
 all_tick_topics = app.topic(*(topic.get_topic_name() for topic in tick_topics.values()), **_raw)
 deadletter_topic = app.topic(DEADLETTER_TOPIC, **_raw)

@@ -120,7 +120,7 @@ class PricePoller:
             await self._publish_all(quotes)
 
 poller = PricePoller(
-    app.binance, app.settings.symbols, send_tick, send_dead_letter,
+    app.binance, app.settings.tick_symbols, send_tick, send_dead_letter,
     Backoff(base=1.0, cap=app.settings.binance_backoff_cap),
 )
 

@@ -236,7 +236,7 @@ class AllStatsView(ApiView):
 @app.page("/api/prices/latest/{symbol}/")
 class SymbolLatestView(ApiView):
     async def get(self, request: Request, symbol: str) -> Response:
-        symbol = api.parse_symbol(symbol, app.settings.symbols)
+        symbol = api.parse_symbol(symbol, app.settings.tick_symbols)
         return json_bytes(await symbol_latest(self, request, symbol))
 
 
@@ -244,7 +244,7 @@ class SymbolLatestView(ApiView):
 class LatestPricesView(PreparedView):
     async def get(self, request: Request) -> Response:
         return json_bytes(
-            json_list([await symbol_latest(self, request, s) for s in app.settings.symbols]),
+            json_list([await symbol_latest(self, request, s) for s in app.settings.tick_symbols]),
         )
 
 
@@ -312,7 +312,7 @@ class PriceHistoryView(ApiView):
     """The stored ticks of one symbol over the last ``minutes`` (default 60), for charts."""
 
     async def get(self, request: Request, symbol: str) -> Response:
-        symbol = api.parse_symbol(symbol, app.settings.symbols)
+        symbol = api.parse_symbol(symbol, app.settings.tick_symbols)
         minutes = api.parse_count(request.query, "minutes", 60, HISTORY_MAX_MINUTES)
 
         async def fetch() -> dict[str, Any]:
@@ -335,7 +335,7 @@ class AlertsView(ApiView):
 
     async def get(self, request: Request) -> Response:
         query = request.query
-        symbol = api.parse_symbol(query["symbol"], app.settings.symbols) if query.get(
+        symbol = api.parse_symbol(query["symbol"], app.settings.tick_symbols) if query.get(
             "symbol") else None
         since = api.parse_time(query, "since", datetime.now(UTC))
         limit = api.parse_count(query, "limit", 50, ALERTS_LIMIT)

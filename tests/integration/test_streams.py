@@ -8,6 +8,7 @@ exactly once, and every closed minute's candle equals the exchange's kline.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -22,6 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from aiokafka import AIOKafkaConsumer
 from pymongo import MongoClient
 from pymongo.database import Database
 
@@ -43,8 +45,10 @@ from tests.integration.conftest import (
 pytestmark = pytest.mark.integration
 
 SYMBOLS = DEFAULT_SYMBOLS
+UNPOLLED = "SOLUSDT"  # streamed, with no price-tick topic
 STREAM_ENV = {
     "CRYPTOFLOW_STREAMS": "trades,book",
+    "CRYPTOFLOW_TICK_SYMBOLS": ",".join(s for s in SYMBOLS if s != UNPOLLED),
     "CRYPTOFLOW_STREAM_SILENCE": "2",
     "CRYPTOFLOW_GAP_FILL_TIMEOUT": "30",  # a loaded machine answers slowly
     "CRYPTOFLOW_BOOK_INTERVAL": "0.5",
@@ -228,6 +232,34 @@ def test_the_api_shows_trades_book_streams_and_health(
     assert stats["spread_bps_mean"] is not None
     status, health = get(worker, "/api/health/")
     assert health["checks"]["streams"]["ok"], health
+
+
+def test_a_symbol_without_a_tick_topic_is_streamed_and_not_polled(
+    workers: Workers, db: Database[dict[str, Any]], market_stack: LocalStack,
+) -> None:
+    worker = worker_of(workers)
+    wait_for(lambda: stored_ids(db, UNPOLLED) and db["btc"].find_one(), timeout=30,
+             what=f"trades of {UNPOLLED} and polled BTCUSDT ticks")
+    status, stats = wait_for(
+        lambda: (r := get(worker, f"/api/stats/{UNPOLLED}/?window=1h"))[1].get("trades") and r,
+        timeout=20, what=f"{UNPOLLED}'s trade statistics")
+    assert status == 200 and stats["count"] == 0, stats  # trades counted, no tick
+    status, error = get(worker, f"/api/prices/latest/{UNPOLLED}/")
+    assert status == 404 and "known: BTCUSDT, ETHUSDT" in error["error"]["message"]
+    status, latest = get(worker, "/api/prices/latest/")
+    assert [row["symbol"] for row in latest] == ["BTCUSDT", "ETHUSDT"]
+    assert "sol" not in db.list_collection_names()
+    assert "sol" not in asyncio.run(broker_topics(market_stack))
+    assert "btc" in asyncio.run(broker_topics(market_stack))
+
+
+async def broker_topics(stack: LocalStack) -> set[str]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=f"{stack.host}:{stack.kafka_port}")
+    await consumer.start()
+    try:
+        return set(await consumer.topics())
+    finally:
+        await consumer.stop()
 
 
 def test_export_writes_the_stored_trades_of_a_range(

@@ -23,6 +23,7 @@ def test_defaults_are_the_documented_ones() -> None:
     assert settings.mongo_uri == "mongodb://localhost:27017"
     assert settings.mongo_db == "fx"
     assert settings.symbols == ("BTCUSDT", "ETHUSDT", "SOLUSDT")
+    assert settings.tick_symbols == settings.symbols
     assert settings.poll_interval == 3.0
     assert settings.binance_url == "https://api.binance.com"
     assert settings.web_port == 6066
@@ -74,6 +75,39 @@ def test_a_bad_value_names_its_variable(variable: str, value: str, message: str)
     assert caught.value.variable == variable
     assert str(caught.value).startswith(f"{variable}: ")
     assert message in str(caught.value)
+
+
+def test_tick_symbols_are_some_of_the_symbols_in_their_order() -> None:
+    settings = Settings.from_env({"CRYPTOFLOW_SYMBOLS": "ADAUSDT,BTCUSDT,ETHBTC,XRPUSDT",
+                                  "CRYPTOFLOW_TICK_SYMBOLS": " ethbtc, btcusdt"}, env_file=None)
+    assert settings.symbols == ("ADAUSDT", "BTCUSDT", "ETHBTC", "XRPUSDT")
+    assert settings.tick_symbols == ("ETHBTC", "BTCUSDT")
+    assert " tick_symbols=ETHBTC,BTCUSDT " in settings.describe()
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"CRYPTOFLOW_TICK_SYMBOLS": "BTCUSDT,ADAUSDT,XRPUSDT"},
+         "not in CRYPTOFLOW_SYMBOLS: ADAUSDT, XRPUSDT"),
+        ({"CRYPTOFLOW_TICK_SYMBOLS": "BTCUSDT,BTCUSDT"}, "twice"),
+        ({"CRYPTOFLOW_TICK_SYMBOLS": "BTC/USDT"}, "not a Binance symbol"),
+        # only symbols with a tick topic need a topic name of their own
+        ({"CRYPTOFLOW_SYMBOLS": "BTCUSDT,BTC,ETHUSDT", "CRYPTOFLOW_TICK_SYMBOLS": "BTC,BTCUSDT"},
+         "share the topic 'btc'"),
+    ],
+)
+def test_bad_tick_symbols_are_named(env: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env(env, env_file=None)
+    assert caught.value.variable == "CRYPTOFLOW_TICK_SYMBOLS"
+    assert message in str(caught.value)
+
+
+def test_symbols_without_a_tick_topic_may_share_a_topic_name() -> None:
+    settings = Settings.from_env({"CRYPTOFLOW_SYMBOLS": "BTCUSDT,BTC",
+                                  "CRYPTOFLOW_TICK_SYMBOLS": "BTC"}, env_file=None)
+    assert settings.tick_symbols == ("BTC",)
 
 
 def test_a_bad_uri_is_reported_without_its_password() -> None:
