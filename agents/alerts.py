@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
-
-from faust.types import EventT
 
 from cryptoflow.app import app
 from cryptoflow.broker.topics import alerts_topic, deliver
@@ -36,16 +33,15 @@ async def prepare_alerts() -> None:
 
 
 def detect_jumps(
-    symbol: str, group: Sequence[EventT[Any]],
+    symbol: str, ticks: Sequence[PriceTick],
 ) -> tuple[list[Alert], PriceTick | None]:
-    """The alerts of a batch's events of ``symbol`` (in stream order), and the symbol's
+    """The alerts of a batch's ticks of ``symbol`` (in stream order), and the symbol's
     previous tick after them (None: it stays). The table is not written here: the caller
     writes it (``remember_previous``) only once the alerts are published, so a stop in
     between reads the batch again and finds the same alerts, instead of finding the
     previous tick already moved past them."""
     before = previous_ticks.get(symbol)
-    alerts, previous = jumps_in(before, [event.value for event in group],
-                                app.settings.jump_threshold)
+    alerts, previous = jumps_in(before, ticks, app.settings.jump_threshold)
     return alerts, (previous if previous is not before else None)
 
 

@@ -14,7 +14,7 @@ Seen after a SIGTERM under load: ~110 consecutive ticks per symbol never stored.
 ever moves an offset on.
 
 Agents that update tables from a batch write once per symbol (and window), not
-once per tick: ``by_symbol`` groups the batch, and ``acting_for`` makes those writes
+once per tick: the batch is grouped by symbol, and ``acting_for`` makes those writes
 go to the changelog partition of the symbol's own events.
 """
 
@@ -62,15 +62,6 @@ async def acknowledge(stream: StreamT[Any], events: Sequence[EventT[Any]]) -> No
     """Let the offsets of ``events`` be committed."""
     for event in events:
         await stream.ack(event)  # type: ignore[arg-type]
-
-
-def by_symbol(events: Sequence[EventT[Any]]) -> dict[str, list[EventT[Any]]]:
-    """The events of a batch of ``PriceTick`` values per symbol, in stream order (a
-    symbol's ticks share one partition, so their offsets grow)."""
-    groups: dict[str, list[EventT[Any]]] = defaultdict(list)
-    for event in events:
-        groups[event.value.symbol].append(event)
-    return dict(groups)
 
 
 @contextmanager

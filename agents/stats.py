@@ -15,27 +15,23 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
-
-from faust.types import EventT
 
 from cryptoflow.app import app
-from cryptoflow.broker.topics import sighting
 from cryptoflow.tables.price_tables import latest_ticks, window_tables
-from cryptoflow.tables.stats import uncounted
+from cryptoflow.tables.stats import Sighting, uncounted
 from cryptoflow.tables.windows import WINDOWS
 from cryptoflow.web.livefeed import stats_event
 
 log = logging.getLogger(__name__)
 
 
-def count_ticks(symbol: str, group: Sequence[EventT[Any]]) -> None:
-    """Count a batch's events of ``symbol`` (in stream order) into its latest tick and
-    its windows; the caller makes the writes for the symbol's partition (``acting_for``)."""
-    seen = [sighting(event.value, event.headers) for event in group]
+def count_ticks(symbol: str, seen: Sequence[Sighting | None]) -> None:
+    """Count a batch's ticks of ``symbol`` (in stream order; None: one without a valid
+    origin) into its latest tick and its windows; the caller makes the writes for the
+    symbol's partition (``acting_for``)."""
     sightings = [one for one in seen if one is not None]
     if len(sightings) < len(seen):
-        log.warning("%s: %d tick(s) without a valid origin header not counted "
+        log.warning("%s: %d tick(s) without a valid origin not counted "
                     "(not sent by a cryptoflow worker)", symbol, len(seen) - len(sightings))
     if not sightings:
         return

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -139,7 +139,10 @@ def json_object(
 
 def parse_tick(value: bytes | None, symbols: Collection[str], now: datetime) -> PriceTick:
     """Validate one message value; ``InvalidTick`` says why it was refused."""
-    data = json_object(value, MAX_TICK_BYTES, InvalidTick)
+    return tick_from_fields(json_object(value, MAX_TICK_BYTES, InvalidTick), symbols, now)
+
+
+def tick_from_fields(data: dict[str, Any], symbols: Collection[str], now: datetime) -> PriceTick:
     for name in ("symbol", "price", "ts"):
         if name not in data:
             raise InvalidTick(f"missing field {name!r}")
@@ -155,6 +158,70 @@ def parse_tick(value: bytes | None, symbols: Collection[str], now: datetime) -> 
         symbol=symbol, price=parse_price(data["price"]), ts=parse_ts(data["ts"], now),
         source=source,
     )
+
+
+# --- Stored ticks, handed on to the tables ----------------------------------------------
+#
+# Wire format of ``cryptoflow-ticks`` (key: the symbol as JSON): a symbol's ticks stored
+# by one batch of the persist agent, in the order they were read, each with its origin
+# (``topic/partition/offset`` in its symbol topic)::
+#
+#     {"symbol": "BTCUSDT", "ticks": [{"price": 67234.5, "ts": "2026-11-24T00:00:00.123Z",
+#      "source": "binance-rest"}, ...], "origins": ["btc/0/1234", ...]}
+#
+# One record per symbol and batch (split where it would pass STORED_TICKS_RECORD_BYTES),
+# not one per tick: every record crosses faust once more (bench/README.md). Workers
+# before 2026-12-02 sent one tick per record (the symbol topics' format) with its origin
+# in a header; those are read too.
+
+STORED_TICKS_RECORD_BYTES = 64 * 1024  # far below Kafka's 1 MB message limit
+MAX_STORED_TICKS_BYTES = 1_000_000
+_TICK_FIELDS_BYTES = 100  # a tick's JSON and its origin, beyond its source and origin
+
+
+def stored_ticks_records(ticks: Sequence[tuple[PriceTick, str]]) -> list[bytes]:
+    """The ``cryptoflow-ticks`` values of one symbol's stored ticks (with their origins),
+    in order, each of about STORED_TICKS_RECORD_BYTES at most (one tick at least)."""
+    records: list[bytes] = []
+    start, size = 0, 0
+    for end, (tick, origin) in enumerate(ticks):
+        grows = _TICK_FIELDS_BYTES + len(tick.source) + len(origin)
+        if end > start and size + grows > STORED_TICKS_RECORD_BYTES:
+            records.append(stored_ticks_record(ticks[start:end]))
+            start, size = end, 0
+        size += grows
+    if start < len(ticks):
+        records.append(stored_ticks_record(ticks[start:]))
+    return records
+
+
+def stored_ticks_record(ticks: Sequence[tuple[PriceTick, str]]) -> bytes:
+    """One ``cryptoflow-ticks`` value: ticks of one symbol, each with its origin."""
+    return json.dumps({
+        "symbol": ticks[0][0].symbol,
+        "ticks": [{"price": tick.price, "ts": format_ts(tick.ts), "source": tick.source}
+                  for tick, _ in ticks],
+        "origins": [origin for _, origin in ticks],
+    }, separators=(",", ":")).encode()
+
+
+def parse_stored_ticks(
+    value: bytes | None, symbols: Collection[str], now: datetime,
+) -> list[tuple[PriceTick, str | None]]:
+    """The ticks of a ``cryptoflow-ticks`` value with their origins (None: a record of
+    one tick, whose origin is in its header); ``InvalidRecord`` says why not."""
+    data = json_object(value, MAX_STORED_TICKS_BYTES)
+    if "ticks" not in data:
+        return [(tick_from_fields(data, symbols, now), None)]
+    ticks, origins = data["ticks"], data.get("origins")
+    if not isinstance(ticks, list) or not isinstance(origins, list) or len(ticks) != len(
+            origins) or not all(isinstance(one, dict) for one in ticks):
+        raise InvalidRecord("expected ticks (objects) and as many origins")
+    if not all(isinstance(origin, str) for origin in origins):
+        raise InvalidRecord("origins must be strings")
+    symbol = data.get("symbol")
+    return [(tick_from_fields({**fields, "symbol": symbol}, symbols, now), origin)
+            for fields, origin in zip(ticks, origins, strict=True)]
 
 
 # --- Streamed market data --------------------------------------------------------------

@@ -6,9 +6,10 @@ producers write to them too and every value must pass ``parse_tick`` first.
 Every topic is declared with ``topic_partitions`` partitions, so none is
 auto-created with the broker's default count (LOCAL-STACK.md).
 
-Stored ticks go on to ``cryptoflow-ticks`` with where they were read from (their
-origin: ``topic/partition/offset`` in their symbol topic) in a header: the identity
-by which the statistics count each stored tick once (``tables/stats.py``).
+Stored ticks go on to ``cryptoflow-ticks``, a symbol's of one batch in one record,
+each with where it was read from (its origin: ``topic/partition/offset`` in its
+symbol topic): the identity by which the statistics count each stored tick once
+(``tables/stats.py``).
 
 Dead letters keep the refused value byte for byte, with the reason and where it
 came from in headers (the Kafka Connect convention), so nothing is lost. Every
@@ -32,7 +33,12 @@ from faust.types import TopicT
 
 from cryptoflow.app import app
 from cryptoflow.backoff import Backoff
-from cryptoflow.records import PriceTick, format_ts
+from cryptoflow.records import (
+    PriceTick,
+    format_ts,
+    parse_stored_ticks,
+    stored_ticks_records,
+)
 from cryptoflow.settings import topic_name
 from cryptoflow.tables.jumps import Alert
 from cryptoflow.tables.stats import Sighting
@@ -62,10 +68,11 @@ tick_topics = {
 SYMBOL_TOPICS = frozenset(topic.get_topic_name() for topic in tick_topics.values())
 all_tick_topics = app.topic(*(topic.get_topic_name() for topic in tick_topics.values()), **_raw)
 deadletter_topic = app.topic(DEADLETTER_TOPIC, **_raw)
-# Validated, stored ticks, keyed by symbol in JSON like the tables' changelogs,
-# so a tick updates the tables on the worker that owns its symbol.
+# Validated, stored ticks, a symbol's of one batch in one record (records.py has the
+# format), keyed by symbol in JSON like the tables' changelogs, so they update the
+# tables on the worker that owns the symbol. Read raw: each value is checked first.
 ticks_topic = app.topic(
-    "cryptoflow-ticks", key_type=str, key_serializer="json", value_type=PriceTick,
+    "cryptoflow-ticks", key_type=str, key_serializer="json", value_serializer="raw",
     partitions=app.settings.topic_partitions,
 )
 
@@ -114,20 +121,31 @@ async def send_tick(tick: PriceTick) -> None:
 
 
 async def forward_stored_ticks(ticks: list[StoredTick]) -> None:
-    """Hand stored ticks on to the tables, in order, each with its origin; returns once
-    the broker has them. A tick read again (after a stop, a crash or a rebalance) is
-    handed on again with the same origin, so the tables can tell (``uncounted``)."""
+    """Hand stored ticks on to the tables, in order, each with its origin: one record
+    per symbol (split past STORED_TICKS_RECORD_BYTES); returns once the broker has them.
+    A tick read again (after a stop, a crash or a rebalance) is handed on again with the
+    same origin, so the tables can tell (``uncounted``)."""
+    by_symbol: dict[str, list[StoredTick]] = {}
+    for stored in ticks:
+        by_symbol.setdefault(stored[0].symbol, []).append(stored)
     await deliver(ticks_topic, [
-        {"key": tick.symbol, "value": tick,
-         "headers": {TICK_ORIGIN_HEADER: origin.encode()}}
-        for tick, origin in ticks
+        {"key": symbol, "value": value}
+        for symbol, group in by_symbol.items() for value in stored_ticks_records(group)
     ])
 
 
-def sighting(tick: PriceTick, headers: Any) -> Sighting | None:
-    """A ``cryptoflow-ticks`` message as the tables count it; ``None`` when its origin
-    header is missing or names no position in a symbol topic (no worker sent it)."""
-    found = TICK_ORIGIN.fullmatch(dict(headers or {}).get(TICK_ORIGIN_HEADER, b""))
+def sightings(value: bytes | None, headers: Any, now: datetime) -> list[
+        tuple[PriceTick, Sighting | None]]:
+    """The ticks of a ``cryptoflow-ticks`` message, each as the tables count it: ``None``
+    where its origin names no position in a symbol topic (no worker sent it), or a
+    record of one tick has no origin header. ``InvalidRecord`` when it holds no ticks."""
+    header = dict(headers or {}).get(TICK_ORIGIN_HEADER, b"")
+    return [(tick, _sighting(tick, header if origin is None else origin.encode()))
+            for tick, origin in parse_stored_ticks(value, app.settings.tick_symbols, now)]
+
+
+def _sighting(tick: PriceTick, origin: bytes) -> Sighting | None:
+    found = TICK_ORIGIN.fullmatch(origin)
     if found is None or found["topic"].decode() not in SYMBOL_TOPICS:
         return None
     return Sighting(tick, f"{found['topic'].decode()}/{int(found['partition'])}",

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
@@ -23,8 +24,9 @@ from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 from cryptoflow.app import app
 from cryptoflow.backoff import Backoff
 from cryptoflow.broker.topics import ticks_topic
+from cryptoflow.exceptions import InvalidRecord
 from cryptoflow.metrics import LIVE_FEED_SKIPPED
-from cryptoflow.records import PriceTick
+from cryptoflow.records import parse_stored_ticks
 from cryptoflow.web.livefeed import tick_event
 
 log = logging.getLogger(__name__)
@@ -57,8 +59,9 @@ async def feed_live_ticks() -> None:
                 if not app.live_feed.subscribers:  # nobody watching: no decoding either
                     continue
                 try:
-                    tick = PriceTick.loads(message.value)
-                except (ValueError, TypeError) as err:  # not JSON, not a tick's fields
+                    ticks = parse_stored_ticks(
+                        message.value, app.settings.tick_symbols, datetime.now(UTC))
+                except InvalidRecord as err:  # not JSON, not ticks
                     LIVE_FEED_SKIPPED.inc()
                     if not skipped:
                         log.warning("live feed: skipping records it cannot read (the first, "
@@ -66,7 +69,8 @@ async def feed_live_ticks() -> None:
                                     "cryptoflow_live_feed_skipped_total", message.offset, err)
                     skipped += 1
                     continue
-                app.live_feed.publish(tick_event(tick))
+                for tick, _ in ticks:
+                    app.live_feed.publish(tick_event(tick))
             problem = "the consumer stopped"
         except KafkaError as err:
             problem = f"{type(err).__name__}: {err}"

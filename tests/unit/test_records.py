@@ -11,8 +11,20 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cryptoflow.exceptions import InvalidTick
-from cryptoflow.records import MAX_PRICE, MIN_PRICE, PriceTick, format_ts, parse_price, parse_tick
+from cryptoflow.exceptions import InvalidRecord, InvalidTick
+from cryptoflow.records import (
+    MAX_PRICE,
+    MAX_STORED_TICKS_BYTES,
+    MAX_TICK_BYTES,
+    MIN_PRICE,
+    STORED_TICKS_RECORD_BYTES,
+    PriceTick,
+    format_ts,
+    parse_price,
+    parse_stored_ticks,
+    parse_tick,
+    stored_ticks_records,
+)
 
 SYMBOLS = {"BTCUSDT", "ETHUSDT"}
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -135,3 +147,62 @@ def test_a_price_is_accepted_exactly_within_the_bounds(price: float) -> None:
         assert not MIN_PRICE <= price <= MAX_PRICE, err.reason
     else:
         assert MIN_PRICE <= price <= MAX_PRICE
+
+
+# --- cryptoflow-ticks: a symbol's stored ticks of a batch in one record ----------------
+
+stored_tick = st.builds(
+    lambda price, millis, source: PriceTick(
+        symbol="ETHUSDT", price=price, source=source,
+        ts=datetime.fromtimestamp(millis // 1000, tz=UTC).replace(
+            microsecond=millis % 1000 * 1000)),
+    st.floats(min_value=MIN_PRICE, max_value=MAX_PRICE),
+    st.integers(min_value=1_483_228_800_000, max_value=1_795_000_000_000),
+    st.sampled_from(["binance-rest", "external"]),
+)
+
+
+@given(ticks=st.lists(stored_tick, min_size=1, max_size=2000))
+def test_stored_ticks_round_trip_with_their_origins(ticks: list[PriceTick]) -> None:
+    stored = [(tick, f"eth/2/{offset}") for offset, tick in enumerate(ticks)]
+    values = stored_ticks_records(stored)
+    assert all(len(value) <= STORED_TICKS_RECORD_BYTES for value in values)
+    again = [one for value in values for one in parse_stored_ticks(value, SYMBOLS, NOW)]
+    assert [(t.symbol, t.price, t.ts, t.source, o) for t, o in again] == [
+        (t.symbol, t.price, t.ts, t.source, o) for t, o in stored]
+
+
+def test_ticks_with_the_longest_sources_still_fit_in_records() -> None:
+    tick = PriceTick(symbol="ETHUSDT", price=1.0, ts=NOW, source="x" * (MAX_TICK_BYTES - 60))
+    values = stored_ticks_records([(tick, f"eth/0/{n}") for n in range(100)])
+    assert len(values) > 1
+    assert all(len(value) <= MAX_STORED_TICKS_BYTES for value in values)
+    assert sum(len(parse_stored_ticks(v, SYMBOLS, NOW)) for v in values) == 100
+
+
+def test_a_record_of_one_tick_from_an_older_worker_is_read_too() -> None:
+    assert [(t.price, o) for t, o in parse_stored_ticks(wire(), SYMBOLS, NOW)] == [
+        (67234.5, None)]
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (b"[1]", "expected a JSON object"),
+        (b'{"symbol": "BTCUSDT", "ticks": [], "origins": ["btc/0/1"]}', "as many origins"),
+        (b'{"symbol": "BTCUSDT", "ticks": {}, "origins": []}', "as many origins"),
+        (b'{"symbol": "BTCUSDT", "ticks": [1], "origins": ["btc/0/1"]}', "ticks (objects)"),
+        (b'{"symbol": "BTCUSDT", "ticks": [{"price": 1, "ts": 1764547200000}],'
+         b' "origins": [7]}', "origins must be strings"),
+        (b'{"symbol": "XRPUSDT", "ticks": [{"price": 1, "ts": 1764547200000}],'
+         b' "origins": ["btc/0/1"]}', "unknown symbol"),
+        (b'{"symbol": "BTCUSDT", "ticks": [{"price": -1, "ts": 1764547200000}],'
+         b' "origins": ["btc/0/1"]}', "price"),
+        (b'{"symbol": "BTCUSDT", "ticks": [{"price": 1}], "origins": ["btc/0/1"]}',
+         "missing field 'ts'"),
+    ],
+)
+def test_a_stored_ticks_record_that_is_not_one_is_refused(value: bytes, reason: str) -> None:
+    with pytest.raises(InvalidRecord) as caught:
+        parse_stored_ticks(value, SYMBOLS, NOW)
+    assert reason in caught.value.reason
