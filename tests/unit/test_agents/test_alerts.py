@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from cryptoflow.agents.alerts import detect_jumps
 from cryptoflow.records import PriceTick
 from cryptoflow.tables.price_tables import previous_ticks
-
-
-@dataclass
-class Event:
-    value: PriceTick
 
 
 def test_detecting_jumps_leaves_the_previous_tick_for_after_the_alerts() -> None:
@@ -24,7 +18,7 @@ def test_detecting_jumps_leaves_the_previous_tick_for_after_the_alerts() -> None
     ticks = [PriceTick(symbol="BTCUSDT", price=price, ts=start + timedelta(seconds=n))
              for n, price in enumerate([100.0, 100.5, 120.0])]
     assert previous_ticks.get("BTCUSDT") is None
-    alerts, previous = detect_jumps("BTCUSDT", [Event(tick) for tick in ticks])  # type: ignore[list-item]
+    alerts, previous = detect_jumps("BTCUSDT", ticks)
     assert [alert.to_price for alert in alerts] == [120.0]
     assert previous == ticks[-1]
     assert previous_ticks.get("BTCUSDT") is None  # not written yet
