@@ -48,7 +48,6 @@ SYMBOLS = DEFAULT_SYMBOLS
 UNPOLLED = "SOLUSDT"  # streamed, with no price-tick topic
 STREAM_ENV = {
     "CRYPTOFLOW_STREAMS": "trades,book",
-    "CRYPTOFLOW_TICK_SYMBOLS": ",".join(s for s in SYMBOLS if s != UNPOLLED),
     "CRYPTOFLOW_STREAM_SILENCE": "2",
     "CRYPTOFLOW_GAP_FILL_TIMEOUT": "30",  # a loaded machine answers slowly
     "CRYPTOFLOW_BOOK_INTERVAL": "0.5",
@@ -73,7 +72,9 @@ def workers(
     market_stack: LocalStack, market: SimExchangeThread,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Workers]:
-    env = {**worker_environment(market_stack, market), **STREAM_ENV}
+    env = {**worker_environment(market_stack, market), **STREAM_ENV,
+           # this module's worker streams UNPOLLED without a tick topic for it
+           "CRYPTOFLOW_TICK_SYMBOLS": ",".join(s for s in SYMBOLS if s != UNPOLLED)}
     started = Workers(env, Path(tmp_path_factory.mktemp("stream-workers")))
     started.start()
     yield started
