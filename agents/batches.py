@@ -84,7 +84,8 @@ async def checked_by_symbol(
     events: Sequence[EventT[bytes]], parse: Callable[[bytes | None], Keyed],
     partition_of: Callable[[str], int],
 ) -> dict[str, list[tuple[EventT[bytes], Keyed]]]:
-    """The records of a batch of raw market-data messages, per symbol in stream order.
+    """The records of a batch of raw messages (market data, stored ticks), per symbol in
+    stream order.
 
     A value ``parse`` refuses, or one on another partition than its symbol's (a producer
     that did not key it by the symbol as JSON: the symbol's tables are elsewhere), goes
@@ -102,7 +103,7 @@ async def checked_by_symbol(
         except InvalidRecord as err:
             await send_dead_letter(
                 event.value, err.reason,
-                message_origin(message.topic, message.partition, message.offset), event.key)
+                message_origin(message.topic, message.partition, message.offset), message.key)
         else:
             groups[record.symbol].append((event, record))
     return dict(groups)

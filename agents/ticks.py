@@ -6,25 +6,23 @@ per event (its own stream, buffer and acknowledgement), and faust's per-event co
 bounds ingestion here (bench/README.md). A batch's offsets move on only after both
 have done with it (``written_batches``); each keeps its own exactly-once rule (the
 windows' origin marks, the previous tick), so reading a batch again changes nothing.
+A record that holds no stored ticks, or one on another partition than its symbol's,
+goes to the dead letters (``checked_by_symbol``): anyone may write to the topic.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
-from faust.types import EventT
-
 from cryptoflow.agents.alerts import detect_jumps, prepare_alerts, publish, remember_previous
-from cryptoflow.agents.batches import acting_for, written_batches
+from cryptoflow.agents.batches import acting_for, checked_by_symbol, written_batches
 from cryptoflow.agents.stats import count_ticks
 from cryptoflow.app import app
-from cryptoflow.broker.topics import message_origin, send_dead_letter, sightings, ticks_topic
-from cryptoflow.exceptions import InvalidRecord
-from cryptoflow.records import PriceTick
+from cryptoflow.broker.topics import sightings, symbol_partition, ticks_topic
+from cryptoflow.records import PriceTick, parse_stored_ticks
 from cryptoflow.tables.jumps import Alert
-from cryptoflow.tables.stats import Sighting
 
 
 @app.agent(ticks_topic)
@@ -35,7 +33,11 @@ async def stored_ticks(stream: Any) -> None:
     ):
         alerts: list[Alert] = []
         moved: list[tuple[str, Any, PriceTick]] = []
-        for symbol, (last, seen) in (await by_symbol(events)).items():
+        parse = partial(parse_stored_ticks, symbols=app.settings.tick_symbols,
+                        now=datetime.now(UTC))
+        for symbol, group in (await checked_by_symbol(events, parse, symbol_partition)).items():
+            seen = [one for event, record in group for one in sightings(record, event.headers)]
+            last = group[-1][0]
             with acting_for(last):
                 count_ticks(symbol, [sighting for _, sighting in seen])
             found, previous = detect_jumps(symbol, [tick for tick, _ in seen])
@@ -47,26 +49,3 @@ async def stored_ticks(stream: Any) -> None:
         for symbol, last, previous in moved:  # after the alerts are out (detect_jumps)
             with acting_for(last):
                 remember_previous(symbol, previous)
-
-
-async def by_symbol(events: list[EventT[bytes]]) -> dict[
-        str, tuple[EventT[bytes], list[tuple[PriceTick, Sighting | None]]]]:
-    """A batch's ticks per symbol in stream order, with the last event that held one (a
-    symbol's records share its partition, where its table writes go). A record that
-    holds no ticks goes to the dead letters (anyone may write to the topic)."""
-    now = datetime.now(UTC)
-    ticks: dict[str, list[tuple[PriceTick, Sighting | None]]] = defaultdict(list)
-    last: dict[str, EventT[bytes]] = {}
-    for event in events:
-        message = event.message
-        try:
-            found = sightings(event.value, event.headers, now)
-        except InvalidRecord as err:
-            await send_dead_letter(
-                event.value, err.reason,
-                message_origin(message.topic, message.partition, message.offset), message.key)
-            continue
-        for tick, sighting in found:
-            ticks[tick.symbol].append((tick, sighting))
-            last[tick.symbol] = event
-    return {symbol: (last[symbol], seen) for symbol, seen in ticks.items()}

@@ -205,23 +205,37 @@ def stored_ticks_record(ticks: Sequence[tuple[PriceTick, str]]) -> bytes:
     }, separators=(",", ":")).encode()
 
 
+@dataclass(frozen=True)
+class StoredTicks:
+    """A ``cryptoflow-ticks`` record: one symbol's stored ticks in order, each with its
+    origin (None: a record of one tick, whose origin is in its header)."""
+
+    symbol: str
+    ticks: list[tuple[PriceTick, str | None]]
+
+
 def parse_stored_ticks(
     value: bytes | None, symbols: Collection[str], now: datetime,
-) -> list[tuple[PriceTick, str | None]]:
-    """The ticks of a ``cryptoflow-ticks`` value with their origins (None: a record of
-    one tick, whose origin is in its header); ``InvalidRecord`` says why not."""
+) -> StoredTicks:
+    """The ticks of a ``cryptoflow-ticks`` value with their origins; ``InvalidRecord``
+    says why not."""
     data = json_object(value, MAX_STORED_TICKS_BYTES)
     if "ticks" not in data:
-        return [(tick_from_fields(data, symbols, now), None)]
+        tick = tick_from_fields(data, symbols, now)
+        return StoredTicks(tick.symbol, [(tick, None)])
     ticks, origins = data["ticks"], data.get("origins")
     if not isinstance(ticks, list) or not isinstance(origins, list) or len(ticks) != len(
             origins) or not all(isinstance(one, dict) for one in ticks):
         raise InvalidRecord("expected ticks (objects) and as many origins")
+    if not ticks:
+        raise InvalidRecord("no ticks")
     if not all(isinstance(origin, str) for origin in origins):
         raise InvalidRecord("origins must be strings")
     symbol = data.get("symbol")
-    return [(tick_from_fields({**fields, "symbol": symbol}, symbols, now), origin)
-            for fields, origin in zip(ticks, origins, strict=True)]
+    stored: list[tuple[PriceTick, str | None]] = [
+        (tick_from_fields({**fields, "symbol": symbol}, symbols, now), origin)
+        for fields, origin in zip(ticks, origins, strict=True)]
+    return StoredTicks(stored[0][0].symbol, stored)
 
 
 # --- Streamed market data --------------------------------------------------------------

@@ -35,8 +35,8 @@ from cryptoflow.app import app
 from cryptoflow.backoff import Backoff
 from cryptoflow.records import (
     PriceTick,
+    StoredTicks,
     format_ts,
-    parse_stored_ticks,
     stored_ticks_records,
 )
 from cryptoflow.settings import topic_name
@@ -134,14 +134,13 @@ async def forward_stored_ticks(ticks: list[StoredTick]) -> None:
     ])
 
 
-def sightings(value: bytes | None, headers: Any, now: datetime) -> list[
-        tuple[PriceTick, Sighting | None]]:
+def sightings(record: StoredTicks, headers: Any) -> list[tuple[PriceTick, Sighting | None]]:
     """The ticks of a ``cryptoflow-ticks`` message, each as the tables count it: ``None``
     where its origin names no position in a symbol topic (no worker sent it), or a
-    record of one tick has no origin header. ``InvalidRecord`` when it holds no ticks."""
+    record of one tick has no origin header."""
     header = dict(headers or {}).get(TICK_ORIGIN_HEADER, b"")
     return [(tick, _sighting(tick, header if origin is None else origin.encode()))
-            for tick, origin in parse_stored_ticks(value, app.settings.tick_symbols, now)]
+            for tick, origin in record.ticks]
 
 
 def _sighting(tick: PriceTick, origin: bytes) -> Sighting | None:

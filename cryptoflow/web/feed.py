@@ -59,7 +59,7 @@ async def feed_live_ticks() -> None:
                 if not app.live_feed.subscribers:  # nobody watching: no decoding either
                     continue
                 try:
-                    ticks = parse_stored_ticks(
+                    record = parse_stored_ticks(
                         message.value, app.settings.tick_symbols, datetime.now(UTC))
                 except InvalidRecord as err:  # not JSON, not ticks
                     LIVE_FEED_SKIPPED.inc()
@@ -69,7 +69,7 @@ async def feed_live_ticks() -> None:
                                     "cryptoflow_live_feed_skipped_total", message.offset, err)
                     skipped += 1
                     continue
-                for tick, _ in ticks:
+                for tick, _ in record.ticks:
                     app.live_feed.publish(tick_event(tick))
             problem = "the consumer stopped"
         except KafkaError as err:

@@ -167,7 +167,7 @@ def test_stored_ticks_round_trip_with_their_origins(ticks: list[PriceTick]) -> N
     stored = [(tick, f"eth/2/{offset}") for offset, tick in enumerate(ticks)]
     values = stored_ticks_records(stored)
     assert all(len(value) <= STORED_TICKS_RECORD_BYTES for value in values)
-    again = [one for value in values for one in parse_stored_ticks(value, SYMBOLS, NOW)]
+    again = [one for value in values for one in parse_stored_ticks(value, SYMBOLS, NOW).ticks]
     assert [(t.symbol, t.price, t.ts, t.source, o) for t, o in again] == [
         (t.symbol, t.price, t.ts, t.source, o) for t, o in stored]
 
@@ -177,12 +177,13 @@ def test_ticks_with_the_longest_sources_still_fit_in_records() -> None:
     values = stored_ticks_records([(tick, f"eth/0/{n}") for n in range(100)])
     assert len(values) > 1
     assert all(len(value) <= MAX_STORED_TICKS_BYTES for value in values)
-    assert sum(len(parse_stored_ticks(v, SYMBOLS, NOW)) for v in values) == 100
+    assert sum(len(parse_stored_ticks(v, SYMBOLS, NOW).ticks) for v in values) == 100
 
 
 def test_a_record_of_one_tick_from_an_older_worker_is_read_too() -> None:
-    assert [(t.price, o) for t, o in parse_stored_ticks(wire(), SYMBOLS, NOW)] == [
-        (67234.5, None)]
+    record = parse_stored_ticks(wire(), SYMBOLS, NOW)
+    assert record.symbol == "BTCUSDT"
+    assert [(t.price, o) for t, o in record.ticks] == [(67234.5, None)]
 
 
 @pytest.mark.parametrize(
@@ -191,6 +192,7 @@ def test_a_record_of_one_tick_from_an_older_worker_is_read_too() -> None:
         (b"[1]", "expected a JSON object"),
         (b'{"symbol": "BTCUSDT", "ticks": [], "origins": ["btc/0/1"]}', "as many origins"),
         (b'{"symbol": "BTCUSDT", "ticks": {}, "origins": []}', "as many origins"),
+        (b'{"symbol": "BTCUSDT", "ticks": [], "origins": []}', "no ticks"),
         (b'{"symbol": "BTCUSDT", "ticks": [1], "origins": ["btc/0/1"]}', "ticks (objects)"),
         (b'{"symbol": "BTCUSDT", "ticks": [{"price": 1, "ts": 1764547200000}],'
          b' "origins": [7]}', "origins must be strings"),

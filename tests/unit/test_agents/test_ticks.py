@@ -10,7 +10,7 @@ import pytest
 from cryptoflow import app
 from cryptoflow.broker.topics import TICK_ORIGIN_HEADER, sightings, ticks_topic
 from cryptoflow.exceptions import InvalidRecord
-from cryptoflow.records import PriceTick, stored_ticks_records
+from cryptoflow.records import PriceTick, parse_stored_ticks, stored_ticks_records
 
 
 def test_one_agent_reads_the_stored_ticks() -> None:
@@ -32,20 +32,22 @@ def test_a_record_of_stored_ticks_is_counted_by_each_ticks_origin() -> None:
     stored = [(tick(1.0, 0), "btc/2/7"), (tick(2.0, 1), "btc/2/9"), (tick(3.0, 2), "xyz/2/10"),
               (tick(4.0, 3), "btc/2/x")]
     (value,) = stored_ticks_records(stored)
-    found = sightings(value, [], NOW)
+    record = parse_stored_ticks(value, {"BTCUSDT"}, NOW)
+    assert record.symbol == "BTCUSDT"
+    found = sightings(record, [])
     assert [t.price for t, _ in found] == [1.0, 2.0, 3.0, 4.0]
     assert [s and (s.source, s.offset) for _, s in found] == [
         ("btc/2", 7), ("btc/2", 9), None, None]  # no symbol topic, no offset: not counted
 
 
 def test_a_record_of_one_tick_from_an_older_worker_has_its_origin_in_a_header() -> None:
-    value = tick(5.0, 0).to_wire()
-    ((_, seen),) = sightings(value, [(TICK_ORIGIN_HEADER, b"btc/1/42")], NOW)
+    record = parse_stored_ticks(tick(5.0, 0).to_wire(), {"BTCUSDT"}, NOW)
+    ((_, seen),) = sightings(record, [(TICK_ORIGIN_HEADER, b"btc/1/42")])
     assert seen is not None and (seen.source, seen.offset) == ("btc/1", 42)
-    ((_, unseen),) = sightings(value, [], NOW)
+    ((_, unseen),) = sightings(record, [])
     assert unseen is None
 
 
 def test_a_record_that_holds_no_ticks_is_refused() -> None:
     with pytest.raises(InvalidRecord):
-        sightings(b"not json", [], NOW)
+        parse_stored_ticks(b"not json", {"BTCUSDT"}, NOW)
