@@ -152,6 +152,7 @@ class SymbolMarket:
         self._multiplier = 1.0
         self._next_order = math.inf
         self._next_book = self._clock + self._wait(book_rate)
+        self._quiet_until = -math.inf  # no trade before this time (ms); the book goes on
 
     # -- generation -----------------------------------------------------------------
 
@@ -169,7 +170,8 @@ class SymbolMarket:
             elif due == self._next_minute:
                 self._close_minute(trades)
             elif due == self._next_order:
-                self._order(math.floor(due), trades)
+                if due >= self._quiet_until:
+                    self._order(math.floor(due), trades)
                 self._next_order += self._wait(self._order_rate * self._multiplier)
             else:
                 books.append(self._quote_book())
@@ -180,6 +182,11 @@ class SymbolMarket:
 
     def _wait(self, rate_per_s: float) -> float:
         return self._rng.expovariate(rate_per_s) * 1000 if rate_per_s > 0 else math.inf
+
+    def quiet(self, until_ms: int) -> None:
+        """No trade until ``until_ms`` (a pause in trading; book updates go on), from the
+        time generated so far: the trades and klines stay one history."""
+        self._quiet_until = float(until_ms)
 
     def _switch_regime(self) -> None:
         rng = self._rng
@@ -197,7 +204,7 @@ class SymbolMarket:
         previous = boundary - MINUTE_MS
         if previous not in self._minutes:
             self._minutes[previous] = _Minute(self.price, self.price, self.price, self.price)
-        if self._forced_rate:
+        if self._forced_rate and boundary >= self._quiet_until:
             self._order(boundary, trades, sweep=1)
         self._next_minute += MINUTE_MS
         while len(self._minutes) > MINUTES_KEPT:

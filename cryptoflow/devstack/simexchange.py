@@ -366,6 +366,14 @@ class SimExchange:
             self._state.halts.append((int(start.timestamp() * 1000),
                                       int(end.timestamp() * 1000)))
 
+    def quiet(self, seconds: float) -> None:
+        """No symbol trades for ``seconds`` from now; book tickers and pings go on, so the
+        streams stay up with nothing to record (a market pausing)."""
+        until_ms = int((time.time() + seconds) * 1000)
+        with self._lock:
+            for market in self._markets.values():
+                market.quiet(until_ms)
+
     def clear_faults(self) -> None:
         with self._lock:
             self._state.faults.clear()

@@ -136,3 +136,19 @@ def test_klines_of_closed_minutes_equal_an_aggregation_of_their_trades(
             assert (row[5], row[8]) == ("0.00000000", 0)
         open_ms += MINUTE_MS
     assert sim.kline(clock - clock % MINUTE_MS + MINUTE_MS) is None  # not begun
+
+
+def test_a_quiet_spell_has_no_trades_and_its_minutes_still_get_klines() -> None:
+    sim = market(rate=50.0)
+    before = sim.advance(START_MS + 10_000)[0]
+    quiet_until = START_MS + 10_000 + 2 * MINUTE_MS
+    sim.quiet(quiet_until)
+    during, books = sim.advance(quiet_until - 1)
+    after = sim.advance(quiet_until + 10_000)[0]
+    assert before and after and during == []
+    assert books  # the book goes on
+    assert after[0].agg_id == before[-1].agg_id + 1  # one history, no id skipped
+    assert after[0].time_ms >= quiet_until
+    silent = START_MS + 10_000 + MINUTE_MS
+    row = sim.kline(silent - silent % MINUTE_MS)  # a whole minute without trades
+    assert row is not None and row[8] == 0
