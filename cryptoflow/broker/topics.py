@@ -191,6 +191,16 @@ def symbol_partition(symbol: str, partitions: int = app.settings.topic_partition
     return int(_partitioner(symbol_key(symbol), numbers, numbers))
 
 
+def owned_symbols() -> set[str] | None:
+    """The symbols whose partitions of the market topics this worker holds, and so
+    streams and keeps the tables of (None until its tables have recovered)."""
+    if not app.tables.recovery.completed.is_set():
+        return None
+    topic = (trades_topic if "trades" in app.settings.streams else book_topic).get_topic_name()
+    held = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topic}
+    return {symbol for symbol in app.settings.symbols if symbol_partition(symbol) in held}
+
+
 async def send_market_data(topic: TopicT, records: list[tuple[str, bytes]]) -> None:
     """Send (symbol, wire value) pairs, in order, each to its symbol's partition.
 

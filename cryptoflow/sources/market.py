@@ -41,9 +41,9 @@ from cryptoflow.app import app
 from cryptoflow.backoff import Backoff
 from cryptoflow.broker.topics import (
     book_topic,
+    owned_symbols,
     send_dead_letter,
     send_market_data,
-    symbol_partition,
     trades_topic,
 )
 from cryptoflow.exceptions import InvalidRecord
@@ -356,15 +356,6 @@ async def resume(symbol: str) -> int | None:
     if state is not None:
         return int(state.last_trade_id)
     return await app.store.last_trade_id(TRADES, symbol)
-
-
-def owned_symbols() -> set[str] | None:
-    """The symbols whose partition this worker holds (None before its first assignment)."""
-    if not app.tables.recovery.completed.is_set():
-        return None
-    topic = (trades_topic if "trades" in app.settings.streams else book_topic).get_topic_name()
-    held = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topic}
-    return {symbol for symbol in app.settings.symbols if symbol_partition(symbol) in held}
 
 
 market_streams = MarketStreams(
