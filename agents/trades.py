@@ -5,16 +5,20 @@ LOCAL-STACK.md). A batch of the ``trades`` topic is checked (bad or misplaced me
 go to the dead letters), written with ``insert_many`` (the ``_id`` is the natural key,
 so a redelivered or re-fetched trade is a duplicate key, not a second document), then
 per symbol folded into the forming 1-minute candle (table ``trade-candles``), whose
-closed and forming candles are upserted into ``candles_1m``, and into the 1m/5m/1h
-trade windows. Every table value carries the highest trade id it counted, so a trade
-read again (after a crash between the write and the commit, or a handover) counts
-nowhere twice. The batch's offsets are acknowledged after all of it, so nothing is
-committed past unwritten data.
+closed candles are upserted into ``candles_1m`` at once and whose forming one at most
+every ``CRYPTOFLOW_FORMING_CANDLE_INTERVAL`` (``FormingCandleWrites``; a timer writes
+the ones left waiting when trading pauses, and those this worker has not written since
+it took the symbol over), and into the 1m/5m/1h trade windows. Every table value
+carries the highest trade id it counted, so a trade read again (after a crash between
+the write and the commit, or a handover) counts nowhere twice. The batch's offsets are
+acknowledged after all of it, so nothing is committed past unwritten data.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import partial
@@ -30,18 +34,31 @@ from cryptoflow.agents.batches import (
     written_batches,
 )
 from cryptoflow.app import app
-from cryptoflow.broker.topics import send_dead_letter, symbol_partition, trades_topic
+from cryptoflow.broker.topics import (
+    owned_symbols,
+    send_dead_letter,
+    symbol_partition,
+    trades_topic,
+)
 from cryptoflow.jobs import CANDLES
 from cryptoflow.records import Trade, parse_trade
 from cryptoflow.sinks.mongo import TRADES
 from cryptoflow.tables.market_tables import trade_candles, trade_windows
 from cryptoflow.tables.series import public_candle
-from cryptoflow.tables.trade_candles import candle_document, fold_trades
+from cryptoflow.tables.trade_candles import (
+    FormingCandleWrites,
+    candle_document,
+    fold_trades,
+)
 from cryptoflow.tables.trade_stats import TradeStats
 from cryptoflow.web.livefeed import trades_event
 
 log = logging.getLogger(__name__)
 
+candle_writes = FormingCandleWrites(app.settings.forming_candle_interval)
+# One write into candles_1m at a time (the agent's or the timer's), so an older
+# document of a candle never lands after a newer one.
+candle_writing = asyncio.Lock()
 
 
 @app.agent(trades_topic)
@@ -70,13 +87,17 @@ async def record_batch(events: Sequence[EventT[bytes]]) -> None:
             log.warning("%s: %d trade(s) timed before the forming candle's minute, counted "
                         "in no candle (first id %d)", symbol, len(late), late[0].trade_id)
         written = [candle_document(symbol, candle) for candle in closed]
-        if state is not None:
-            written.append(candle_document(symbol, state))
-        candles += written
+        forming = candle_document(symbol, state) if state is not None else None
+        candles += candle_writes.after_batch(symbol, written, forming, time.monotonic())
+        if forming is not None:
+            written.append(forming)
         updates.append((symbol, group[-1][0], state, trades, written))
     # Candles first, tables after: a stop in between leaves the tables behind, so the
     # trades are read again and the same candles written again (idempotent upserts).
-    await app.store.replace(CANDLES, candles)
+    # A forming candle left waiting is not in MongoDB yet: its table is, and after a
+    # stop the next worker writes it from there (write_forming_candles).
+    async with candle_writing:
+        await app.store.replace(CANDLES, candles + candle_writes.due(time.monotonic()))
     for symbol, last_event, state, trades, written in updates:
         with acting_for(last_event):
             if state is not None:
@@ -85,6 +106,30 @@ async def record_batch(events: Sequence[EventT[bytes]]) -> None:
         if app.live_feed.subscribers:
             app.live_feed.publish(trades_event(
                 symbol, trades, [public_candle(doc, now) for doc in written]))
+
+
+async def write_forming_candles() -> None:
+    """Write the forming candles that are due although their symbol had no batch since
+    (trading paused), and, once after this worker took a symbol over, its forming candle
+    as its table holds it (the last one written may be older)."""
+    owned = owned_symbols()
+    if owned is None:
+        return
+    async with candle_writing:
+        now = time.monotonic()
+        candle_writes.keep_only(owned)
+        candles = candle_writes.due(now)
+        for symbol in owned:
+            state = None if candle_writes.known(symbol) else trade_candles.get(symbol)
+            if state is not None:
+                candles.append(candle_document(symbol, state))
+                candle_writes.wrote(symbol, now)
+        await app.store.replace(CANDLES, candles)
+
+
+if "trades" in app.settings.streams and app.settings.forming_candle_interval > 0:
+    app.timer(app.settings.forming_candle_interval, name="forming_candles")(
+        write_forming_candles)
 
 
 def uncounted_trades(part: Sequence[Trade], current: TradeStats) -> TradeStats | None:

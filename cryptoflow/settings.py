@@ -257,6 +257,11 @@ class Settings:
         "CANDLE_INTERVAL", _positive_seconds, "60.0",
         "seconds between runs of the job that writes 1-minute candles",
     )
+    forming_candle_interval: float = _setting(
+        "FORMING_CANDLE_INTERVAL", _seconds, "1.0",
+        "most seconds between writes of a symbol's forming 1-minute candle to candles_1m "
+        "from streamed trades (closed candles are written at once; 0: with every batch)",
+    )
     jump_threshold: float = _setting(
         "JUMP_THRESHOLD", _fraction, "0.02",
         "relative move between two ticks that raises a price-jump alert (0.02 = 2 %)",

@@ -192,6 +192,60 @@ def test_malformed_frames_are_dead_letters(
     assert_every_trade_once(db, market, workers)
 
 
+def newest_candle(db: Database[dict[str, Any]], symbol: str) -> dict[str, Any] | None:
+    return db["candles_1m"].find_one({"symbol": symbol, "source": "trades"},
+                                     sort=[("start", -1)])
+
+
+def candles_behind(db: Database[dict[str, Any]]) -> dict[str, tuple[int | None, int | None]]:
+    """The symbols whose newest candle does not hold their newest stored trade: (that
+    trade's id, the candle's last_trade_id)."""
+    behind = {}
+    for symbol in SYMBOLS:
+        trade = db["trades"].find_one({"symbol": symbol}, sort=[("trade_id", -1)])
+        candle = newest_candle(db, symbol)
+        newest = trade["trade_id"] if trade else None
+        counted = candle["last_trade_id"] if candle else None
+        if newest is None or counted != newest:
+            behind[symbol] = (newest, counted)
+    return behind
+
+
+def test_a_forming_candle_left_waiting_is_written_when_trading_pauses(
+    workers: Workers, db: Database[dict[str, Any]], market: SimExchangeThread,
+) -> None:
+    """A forming candle goes to MongoDB at most every CRYPTOFLOW_FORMING_CANDLE_INTERVAL
+    (1 s), so the last batches before a pause leave theirs waiting; the worker's timer
+    writes them: each symbol's newest candle then holds its newest stored trade."""
+    market.sim.quiet(10.0)  # the streams stay up (book tickers, pings), no trade comes
+    wait_for(lambda: not candles_behind(db), timeout=8,
+             what=lambda: f"candles with the newest trades (trade, candle): {candles_behind(db)}")
+
+
+def test_a_worker_taking_symbols_over_writes_their_forming_candles(
+    workers: Workers, db: Database[dict[str, Any]], market: SimExchangeThread,
+) -> None:
+    """MongoDB can hold an older forming candle than the table (the worker stopped before
+    a waiting candle was due, or the symbol's previous owner wrote last): a worker that
+    takes a symbol over writes its forming candle from the table, even with no trade."""
+    market.sim.quiet(120.0)
+    try:
+        wait_for(lambda: not candles_behind(db), timeout=15, what="candles up to date")
+        worker = worker_of(workers)
+        worker.stop()
+        for symbol in SYMBOLS:  # as an older write would have left them
+            candle = newest_candle(db, symbol)
+            assert candle is not None
+            db["candles_1m"].update_one(
+                {"_id": candle["_id"]}, {"$set": {"last_trade_id": candle["last_trade_id"] - 1}})
+        assert set(candles_behind(db)) == set(SYMBOLS)
+        worker.start()
+        wait_for(lambda: not candles_behind(db), timeout=30,
+                 what=lambda: f"candles written again (trade, candle): {candles_behind(db)}")
+    finally:
+        market.sim.quiet(0)
+
+
 def test_the_api_shows_trades_book_streams_and_health(
     workers: Workers, db: Database[dict[str, Any]], market: SimExchangeThread,
 ) -> None:
