@@ -82,6 +82,7 @@ CEILING_BATCH = 1000
 RAW_OFFSET = 10**15  # raw copies get ids past every real one of their symbol
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PROCESSES = ("worker", "mongo", "exchange", "broker")
+FLOOR_FIGURES = ("ratio", "p50", "p99", "cpu-worker")
 
 
 def figures(rates: Sequence[int] = RATES) -> dict[str, Figure]:
@@ -101,6 +102,14 @@ def figures(rates: Sequence[int] = RATES) -> dict[str, Figure]:
             f"{rate}-p95": Figure(f"{label}: T → visible p95", "ms"),
             f"{rate}-p99": Figure(f"{label}: T → visible p99", "ms", target=p99_target),
             f"{rate}-samples": Figure(f"{label}: latency samples", "trades"),
+            f"{rate}-bare-ratio": Figure(f"{label}: bare faust pipeline: stored / generated",
+                                         "%"),
+            f"{rate}-bare-p50": Figure(f"{label}: bare faust pipeline: T → visible p50", "ms"),
+            f"{rate}-bare-p99": Figure(f"{label}: bare faust pipeline: T → visible p99", "ms"),
+            f"{rate}-bare-cpu-worker": Figure(f"{label}: bare faust pipeline: its CPU",
+                                              "% of a core"),
+            f"{rate}-p99-vs-bare": Figure(f"{label}: p99 / the bare pipeline's p99", "x",
+                                          digits=2),
             **{f"{rate}-cpu-{name}": Figure(f"{label}: {name} CPU", "% of a core")
                for name in PROCESSES},
             f"{rate}-wait": Figure(f"{label}: worker's event loop waiting for a CPU",
@@ -133,8 +142,13 @@ def figures(rates: Sequence[int] = RATES) -> dict[str, Figure]:
 def run(results: dict[str, Figure], workdir: Path, seconds: float,
         rates: Sequence[int] = RATES, memory_seconds: float = 60.0) -> None:
     for rate in rates:
-        for name, value in _rate_case(workdir / f"trades-{rate}", rate, seconds).items():
+        found = _rate_case(workdir / f"trades-{rate}", rate, seconds)
+        floor = _rate_case(workdir / f"trades-{rate}-bare", rate, seconds, bare=True)
+        for name, value in found.items():
             results[f"{rate}-{name}"].add(value)
+        for name in FLOOR_FIGURES:
+            results[f"{rate}-bare-{name}"].add(floor[name])
+        results[f"{rate}-p99-vs-bare"].add(found["p99"] / floor["p99"])
     for count in IDLE_SYMBOLS:
         cpu, rss = _idle(workdir / f"trades-idle-{count}", count, min(seconds, 20.0))
         results[f"idle{count}-cpu"].add(cpu)
@@ -198,9 +212,12 @@ def _accepts(port: int) -> bool:
     return False
 
 
-def _stream_worker(stack: LocalStack, workdir: Path, exchange: Exchange) -> Worker:
+def _stream_worker(
+    stack: LocalStack, workdir: Path, exchange: Exchange, *, bare: bool = False,
+) -> Worker:
     return Worker(
-        stack, workdir, CRYPTOFLOW_SYMBOLS=",".join(exchange.names),
+        stack, workdir, app="bench.baretrades" if bare else "cryptoflow",
+        CRYPTOFLOW_SYMBOLS=",".join(exchange.names),
         CRYPTOFLOW_TICK_SYMBOLS=",".join(exchange.names[:TICK_SYMBOLS]),
         CRYPTOFLOW_POLL_INTERVAL="0", CRYPTOFLOW_STREAMS="trades,book",
         CRYPTOFLOW_BINANCE_URL=exchange.url, CRYPTOFLOW_BINANCE_WS_URL=exchange.ws_url,
@@ -221,6 +238,10 @@ def _cpu_wait_seconds(pid: int) -> float:
 
 def _metrics(worker: Worker) -> dict[str, float]:
     """The worker's trade counters and its time in ``insert_many`` into ``trades``."""
+    if worker.app != "cryptoflow":  # bench/baretrades.py counts them itself
+        counts = f"http://127.0.0.1:{worker.web_port}/counts/"
+        with urllib.request.urlopen(counts, timeout=10) as response:
+            return {name: float(value) for name, value in json.loads(response.read()).items()}
     url = f"http://127.0.0.1:{worker.web_port}/metrics"
     with urllib.request.urlopen(url, timeout=10) as response:
         text = response.read().decode()
@@ -257,7 +278,9 @@ def _snapshot(exchange: Exchange, worker: Worker, pids: dict[str, int]) -> Snaps
 # -- one rate ------------------------------------------------------------------------------
 
 
-def _rate_case(workdir: Path, rate: int, seconds: float) -> dict[str, float]:
+def _rate_case(
+    workdir: Path, rate: int, seconds: float, *, bare: bool = False,
+) -> dict[str, float]:
     names = symbols(SYMBOLS)
     watched = names[:: SYMBOLS // SAMPLED][:SAMPLED]
     figures: dict[str, float] = {}
@@ -265,8 +288,9 @@ def _rate_case(workdir: Path, rate: int, seconds: float) -> dict[str, float]:
         client: MongoClient[dict[str, Any]] = MongoClient(stack.mongo_uri, tz_aware=True)
         trades = client["fx"]["trades"]
         try:
-            figures["fresh"] = _fresh_ceiling(client, names)
-            with _stream_worker(stack, workdir, exchange) as worker:
+            if not bare:  # the database's ceilings are measured once per rate
+                figures["fresh"] = _fresh_ceiling(client, names)
+            with _stream_worker(stack, workdir, exchange, bare=bare) as worker:
                 assert worker.process is not None and exchange.process is not None
                 pids = {"worker": worker.process.pid, "exchange": exchange.process.pid,
                         **stack.pids}
@@ -282,7 +306,8 @@ def _rate_case(workdir: Path, rate: int, seconds: float) -> dict[str, float]:
             exchange.stop()
             figures.update(_window(first, last))
             figures.update(_latency(observer, unseen, end_wall))
-            figures.update(_raw_inserts(trades, rate, seconds))
+            if not bare:
+                figures.update(_raw_inserts(trades, rate, seconds))
         finally:
             client.close()
     return figures
