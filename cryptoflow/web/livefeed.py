@@ -109,8 +109,9 @@ def trades_event(
 ) -> dict[str, Any]:
     """A batch of a symbol's trades, summed: what the dashboard's trade rate needs
     (``trades`` counts raw trades, as the windows and klines do; ``count`` aggregate
-    ones), with the 1-minute ``candles`` the batch wrote as the candles API shows them,
-    so the page's last candle is the recorded one, not a guess from the last price."""
+    ones), with the 1-minute ``candles`` the batch changed as the candles API shows them,
+    so the page's last candle is the recorded one, not a guess from the last price, and
+    the last ``price`` (a symbol's price on the page when it has no tick topic)."""
     last = trades[-1]
     return {"type": "trades", "symbol": symbol, "count": len(trades),
             "trades": sum(trade.raw_trades for trade in trades),

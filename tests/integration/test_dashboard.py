@@ -385,6 +385,34 @@ def test_with_streams_the_cards_show_trades_volume_spread_and_the_recorded_candl
 
 
 @needs_chromium
+def test_a_symbol_streamed_without_a_tick_topic_shows_its_last_trade_and_its_candles(
+    exchange: SimExchangeThread, start_worker: Callable[..., WorkerProcess], chrome: Any,
+) -> None:
+    """SOLUSDT is streamed and not polled: /api/prices/latest/ knows only the other two,
+    so its card comes with its first trades event and shows that event's last price."""
+    from selenium.webdriver.common.by import By
+
+    worker = start_worker(**STREAM_ENV, CRYPTOFLOW_TICK_SYMBOLS="BTCUSDT,ETHUSDT")
+    wait_for(lambda: (get(worker, "/api/candles/SOLUSDT/")[1]["candles"] or [{}])[-1].get(
+        "source") == "trades", what="a SOLUSDT candle from its trades")
+    wait_for(lambda: every_price(worker), what="a price of both polled symbols")
+    chrome.get(f"http://127.0.0.1:{worker.web_port}/")
+
+    def sol_price() -> str | None:
+        cards = chrome.find_elements(By.CSS_SELECTOR, '.card[data-symbol="SOLUSDT"] .price')
+        text = cards[0].text if cards else NO_VALUE
+        return None if text == NO_VALUE else text
+
+    shown = until(chrome, sol_price, "a price on the SOLUSDT card")
+    value = float(shown.replace(",", ""))  # as the page rounds it
+    traded = [float(trade["p"]) for trade in exchange.sim.agg_trades("SOLUSDT")]
+    assert any(abs(price - value) <= 1e-4 * price for price in traded), (shown, traded[-5:])
+    until(chrome, lambda: charted_as_recorded(chrome, worker, "SOLUSDT"),
+          "one SOLUSDT candle on the chart per candle of /api/candles/")
+    assert console_errors(chrome) == [], "the browser console has errors"
+
+
+@needs_chromium
 def test_a_symbol_another_worker_streams_shows_its_1m_rate_polled_book_and_fetched_candles(
     exchange: SimExchangeThread, start_worker: Callable[..., WorkerProcess], chrome: Any,
 ) -> None:
