@@ -7,10 +7,12 @@ and closed when the worker stops.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
 import faust
+import mode.loop
 from faust.types import TransportT
 from faust.web.apps.stats import blueprint as stats_blueprint
 
@@ -90,6 +92,8 @@ class CryptoflowApp(faust.App):
     async def on_start(self) -> None:
         await super().on_start()
         log.info("cryptoflow settings: %s", self.settings.describe())
+        loop = type(asyncio.get_running_loop())
+        log.info("cryptoflow: event loop %s.%s", loop.__module__, loop.__qualname__)
 
     async def on_started(self) -> None:
         """After faust's own ``Worker: Ready``: where to point a browser."""
@@ -112,11 +116,15 @@ class CryptoflowApp(faust.App):
 
 
 def build_app() -> CryptoflowApp:
-    """Read the settings; a bad value ends the process with one line naming it."""
+    """Read the settings; a bad value ends the process with one line naming it. The
+    event loop is chosen here, on import, before ``faust -A cryptoflow worker`` makes
+    its loop (faust's own ``--loop`` option is stored and never applied)."""
     try:
         settings = Settings.from_env()
     except SettingsError as err:
         raise SystemExit(f"cryptoflow: invalid setting {err}") from None
+    if settings.event_loop == "UVLOOP":
+        mode.loop.use("uvloop")
     return CryptoflowApp(settings)
 
 

@@ -309,6 +309,11 @@ class Settings:
         "PRODUCER_LINGER", _seconds, "0.01",
         "how long the producer waits to fill a request, in seconds (fewer, larger requests)",
     )
+    event_loop: str = _setting(
+        "EVENT_LOOP", _choice("UVLOOP", "ASYNCIO"), "UVLOOP",
+        "the worker's event loop: UVLOOP (libuv; about a tenth less CPU for the same "
+        "trades, bench/README.md) or ASYNCIO (Python's own)",
+    )
     broker_flavor: str = _setting(
         "BROKER_FLAVOR", _choice("KAFKA", "TANSU"), "KAFKA",
         "TANSU on the local broker: table recovery corrects its end offsets, which are "

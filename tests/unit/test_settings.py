@@ -321,3 +321,26 @@ def test_the_producer_lingers_as_set() -> None:
 
     assert app.settings.producer_linger == 0.01
     assert app.conf.producer_linger == app.settings.producer_linger
+
+
+@pytest.mark.parametrize(("value", "loop"), [
+    (None, "uvloop.Loop"), ("uvloop", "uvloop.Loop"), ("ASYNCIO", "_UnixSelectorEventLoop"),
+])
+def test_the_worker_runs_on_the_event_loop_set(
+    tmp_path: Path, value: str | None, loop: str,
+) -> None:
+    """Chosen when the app is imported, as ``faust -A cryptoflow worker`` does, before the
+    worker makes its loop (unset: uvloop)."""
+    env = {"PATH": "/usr/bin:/bin"} | ({} if value is None else {"CRYPTOFLOW_EVENT_LOOP": value})
+    shown = subprocess.run(
+        [sys.executable, "-c", "import cryptoflow\n"
+         "from mode.utils.loops import get_event_loop\n"
+         "print(type(get_event_loop()).__qualname__)"],
+        env=env, cwd=tmp_path,
+        capture_output=True, text=True, timeout=60, check=True)
+    assert shown.stdout.split()[-1] == loop.rpartition(".")[2]
+
+
+def test_an_unknown_event_loop_is_refused() -> None:
+    with pytest.raises(SettingsError, match="CRYPTOFLOW_EVENT_LOOP"):
+        Settings.from_env({"CRYPTOFLOW_EVENT_LOOP": "tokio"}, env_file=None)
