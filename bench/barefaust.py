@@ -14,31 +14,13 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-import faust
-from faust.types import TransportT
 from faust.web import Request, Response, View
 
-from cryptoflow.devstack.tansu import TansuTransport
+from bench.bareapp import bare_app
 from cryptoflow.settings import Settings, topic_name
 
 settings = Settings.from_env()
-
-
-class BareApp(faust.App):
-    """faust.App on the transport cryptoflow's worker uses with the local broker."""
-
-    def _new_transport(self) -> TransportT:
-        return TansuTransport(self.conf.broker_consumer, self)
-
-
-app = BareApp(
-    "bench-bare-faust", broker=settings.broker, datadir=settings.data_dir, store="memory://",
-    topic_partitions=settings.topic_partitions,
-    broker_session_timeout=settings.broker_session_timeout,
-    broker_heartbeat_interval=settings.broker_heartbeat_interval,
-    broker_rebalance_timeout=settings.broker_rebalance_timeout,
-    web_port=settings.web_port, web_bind="127.0.0.1",
-)
+app = bare_app("bench-bare-faust", settings)
 counted = {"records": 0, "first": 0.0, "latest": 0.0}
 
 

@@ -21,12 +21,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
-import faust
-from faust.types import TransportT
 from faust.web import Request, Response, View
 from pymongo import AsyncMongoClient
 
-from cryptoflow.devstack.tansu import TansuTransport
+from bench.bareapp import bare_app
 from cryptoflow.records import trade_key
 from cryptoflow.settings import Settings
 
@@ -34,22 +32,7 @@ settings = Settings.from_env()
 TOPIC = "bare-trades"
 
 
-class BareApp(faust.App):
-    """faust.App on the transport cryptoflow's worker uses with the local broker."""
-
-    def _new_transport(self) -> TransportT:
-        return TansuTransport(self.conf.broker_consumer, self)
-
-
-app = BareApp(
-    "bench-bare-trades", broker=settings.broker, datadir=settings.data_dir, store="memory://",
-    topic_partitions=settings.topic_partitions,
-    broker_session_timeout=settings.broker_session_timeout,
-    broker_heartbeat_interval=settings.broker_heartbeat_interval,
-    broker_rebalance_timeout=settings.broker_rebalance_timeout,
-    producer_linger=settings.producer_linger,
-    web_port=settings.web_port, web_bind="127.0.0.1",
-)
+app = bare_app("bench-bare-trades", settings, producer_linger=settings.producer_linger)
 trades_topic = app.topic(TOPIC, key_serializer="raw", value_serializer="raw")
 counted = {"received": 0, "stored": 0, "write": 0.0}
 
