@@ -77,6 +77,7 @@ async def record_batch(events: Sequence[EventT[bytes]]) -> None:
     stored = await store([trade for group in groups.values() for _, trade in group])
     candles: list[dict[str, Any]] = []
     updates = []
+    clock = time.monotonic()  # when this batch's candles count as written
     for symbol, group in groups.items():
         trades = [trade for _, trade in group if trade.trade_id in stored.get(symbol, ())]
         if not trades:
@@ -88,7 +89,7 @@ async def record_batch(events: Sequence[EventT[bytes]]) -> None:
                         "in no candle (first id %d)", symbol, len(late), late[0].trade_id)
         written = [candle_document(symbol, candle) for candle in closed]
         forming = candle_document(symbol, state) if state is not None else None
-        candles += candle_writes.after_batch(symbol, written, forming, time.monotonic())
+        candles += candle_writes.after_batch(symbol, written, forming, clock)
         if forming is not None:
             written.append(forming)
         updates.append((symbol, group[-1][0], state, trades, written))
@@ -97,7 +98,7 @@ async def record_batch(events: Sequence[EventT[bytes]]) -> None:
     # A forming candle left waiting is not in MongoDB yet: its table is, and after a
     # stop the next worker writes it from there (write_forming_candles).
     async with candle_writing:
-        await app.store.replace(CANDLES, candles + candle_writes.due(time.monotonic()))
+        await app.store.replace(CANDLES, candles + candle_writes.due(clock))
     for symbol, last_event, state, trades, written in updates:
         with acting_for(last_event):
             if state is not None:
@@ -121,9 +122,9 @@ async def write_forming_candles() -> None:
         candles = candle_writes.due(now)
         for symbol in owned:
             state = None if candle_writes.known(symbol) else trade_candles.get(symbol)
-            if state is not None:
-                candles.append(candle_document(symbol, state))
-                candle_writes.wrote(symbol, now)
+            if state is not None:  # not known: written at once, as a first batch's would be
+                candles += candle_writes.after_batch(
+                    symbol, [], candle_document(symbol, state), now)
         await app.store.replace(CANDLES, candles)
 
 

@@ -179,11 +179,9 @@ class FormingCandleWrites:
     def known(self, symbol: str) -> bool:
         """Whether this symbol's forming candle was written since ``keep_only`` last let
         it go: if not, MongoDB may hold an older one (another worker held the symbol, or
-        this one was stopped before a waiting candle was due)."""
+        this one was stopped before a waiting candle was due), and ``after_batch`` writes
+        the next at once."""
         return symbol in self._written_at
-
-    def wrote(self, symbol: str, now: float) -> None:
-        self._written_at[symbol] = now
 
     def keep_only(self, symbols: Collection[str]) -> None:
         """Forget the symbols not in ``symbols`` (this worker no longer holds them: their

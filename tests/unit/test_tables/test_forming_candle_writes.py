@@ -63,7 +63,7 @@ def test_a_symbol_let_go_is_forgotten_and_known_again_only_once_written() -> Non
     writes.keep_only({"B"})
     assert not writes.known("A")
     assert writes.due(20.0) == []  # A's waiting document went with it
-    writes.wrote("A", 21.0)
+    assert writes.after_batch("A", [], doc("A", 0, 3), now=20.1) == [doc("A", 0, 3)]
     assert writes.known("A") and writes.known("B")
 
 
