@@ -4,14 +4,15 @@ One agent and one pass per trade (faust's per-event cost is the first limit,
 LOCAL-STACK.md). A batch of the ``trades`` topic is checked (bad or misplaced messages
 go to the dead letters), written with ``insert_many`` (the ``_id`` is the natural key,
 so a redelivered or re-fetched trade is a duplicate key, not a second document), then
-per symbol folded into the forming 1-minute candle (table ``trade-candles``), whose
-closed candles are upserted into ``candles_1m`` at once and whose forming one at most
-every ``CRYPTOFLOW_FORMING_CANDLE_INTERVAL`` (``FormingCandleWrites``; a timer writes
-the ones left waiting when trading pauses, and those this worker has not written since
-it took the symbol over), and into the 1m/5m/1h trade windows. Every table value
-carries the highest trade id it counted, so a trade read again (after a crash between
-the write and the commit, or a handover) counts nowhere twice. The batch's offsets are
-acknowledged after all of it, so nothing is committed past unwritten data.
+per symbol counted into its trade state (table ``trade-state``: the forming 1-minute
+candle and the open 1m/5m/1h windows, one changelog write per symbol and batch;
+tables/trade_state.py). Closed candles are upserted into ``candles_1m`` at once, the
+forming one at most every ``CRYPTOFLOW_FORMING_CANDLE_INTERVAL`` (``FormingCandleWrites``;
+a timer writes the ones left waiting when trading pauses, and those this worker has not
+written since it took the symbol over); closed windows go to their windowed tables. The
+state carries the highest trade id it counted, so a trade read again (after a crash
+between the write and the commit, or a handover) counts nowhere twice. The batch's
+offsets are acknowledged after all of it, so nothing is committed past unwritten data.
 """
 
 from __future__ import annotations
@@ -43,13 +44,10 @@ from cryptoflow.broker.topics import (
 from cryptoflow.jobs import CANDLES
 from cryptoflow.records import Trade, parse_trade
 from cryptoflow.sinks.mongo import TRADES
-from cryptoflow.tables.market_tables import trade_candles, trade_windows
+from cryptoflow.tables.market_tables import trade_states, trade_windows
 from cryptoflow.tables.series import public_candle
-from cryptoflow.tables.trade_candles import (
-    FormingCandleWrites,
-    candle_document,
-    fold_trades,
-)
+from cryptoflow.tables.trade_candles import FormingCandleWrites, candle_document
+from cryptoflow.tables.trade_state import Advanced, advance
 from cryptoflow.tables.trade_stats import TradeStats
 from cryptoflow.web.livefeed import trades_event
 
@@ -76,34 +74,40 @@ async def record_batch(events: Sequence[EventT[bytes]]) -> None:
         events, partial(parse_trade, symbols=app.settings.symbols, now=now), symbol_partition)
     stored = await store([trade for group in groups.values() for _, trade in group])
     candles: list[dict[str, Any]] = []
-    updates = []
+    updates: list[tuple[str, EventT[bytes], Advanced, list[Trade], list[dict[str, Any]]]] = []
     clock = time.monotonic()  # when this batch's candles count as written
     for symbol, group in groups.items():
         trades = [trade for _, trade in group if trade.trade_id in stored.get(symbol, ())]
-        if not trades:
+        advanced = advance(trade_states.get(symbol), trades) if trades else None
+        if advanced is None:
             continue
-        state, closed, late = fold_trades(trade_candles.get(symbol), trades)
-        if late:
+        if advanced.late:
+            late = advanced.late
             metrics.LATE_TRADES.inc(len(late))
             log.warning("%s: %d trade(s) timed before the forming candle's minute, counted "
                         "in no candle (first id %d)", symbol, len(late), late[0].trade_id)
-        written = [candle_document(symbol, candle) for candle in closed]
+        written = [candle_document(symbol, candle) for candle in advanced.closed_candles]
+        state = advanced.state.candle
         forming = candle_document(symbol, state) if state is not None else None
         candles += candle_writes.after_batch(symbol, written, forming, clock)
         if forming is not None:
             written.append(forming)
-        updates.append((symbol, group[-1][0], state, trades, written))
+        updates.append((symbol, group[-1][0], advanced, trades, written))
     # Candles first, tables after: a stop in between leaves the tables behind, so the
     # trades are read again and the same candles written again (idempotent upserts).
     # A forming candle left waiting is not in MongoDB yet: its table is, and after a
     # stop the next worker writes it from there (write_forming_candles).
     async with candle_writing:
         await app.store.replace(CANDLES, candles + candle_writes.due(clock))
-    for symbol, last_event, state, trades, written in updates:
+    for symbol, last_event, advanced, trades, written in updates:
         with acting_for(last_event):
-            if state is not None:
-                trade_candles[symbol] = state
-            add_to_windows(trade_windows, symbol, trades, uncounted_trades)
+            # Closed windows before the state: a stop in between writes them again,
+            # the same values (set, not added).
+            for closed in advanced.closed_windows:
+                trade_windows[closed.name].relative_to(closed.start)[symbol] = closed.stats
+            for name, part in advanced.past:
+                add_to_windows({name: trade_windows[name]}, symbol, part, uncounted_trades)
+            trade_states[symbol] = advanced.state
         if app.live_feed.subscribers:
             app.live_feed.publish(trades_event(
                 symbol, trades, [public_candle(doc, now) for doc in written]))
@@ -121,10 +125,11 @@ async def write_forming_candles() -> None:
         candle_writes.keep_only(owned)
         candles = candle_writes.due(now)
         for symbol in owned:
-            state = None if candle_writes.known(symbol) else trade_candles.get(symbol)
-            if state is not None:  # not known: written at once, as a first batch's would be
+            state = None if candle_writes.known(symbol) else trade_states.get(symbol)
+            if state is not None and state.candle is not None:
+                # not known: written at once, as a first batch's would be
                 candles += candle_writes.after_batch(
-                    symbol, [], candle_document(symbol, state), now)
+                    symbol, [], candle_document(symbol, state.candle), now)
         await app.store.replace(CANDLES, candles)
 
 

@@ -60,7 +60,7 @@ from cryptoflow.sources.binance import BinanceClient
 from cryptoflow.sources.gapfill import GapFiller, RecordGap
 from cryptoflow.sources.gaps import Gap, TradeSequence, Verdict
 from cryptoflow.sources.streams import ConnectionGate, StreamConnection, connection_groups
-from cryptoflow.tables.market_tables import trade_candles
+from cryptoflow.tables.market_tables import trade_states
 
 log = logging.getLogger(__name__)
 
@@ -348,11 +348,11 @@ async def record_gap(gap: Gap, reason: str) -> None:
 
 
 async def resume(symbol: str) -> int | None:
-    """Where the recording of ``symbol`` stands: the last trade id its candle table counted
+    """Where the recording of ``symbol`` stands: the last trade id its trade state counted
     (local: this worker holds the symbol's partition; a table still recovering answers
     lower, which only means duplicates), else the newest stored trade id (a read that
     scans on the local database, so only when the table has nothing)."""
-    state = trade_candles.get(symbol)
+    state = trade_states.get(symbol)
     if state is not None:
         return int(state.last_trade_id)
     return await app.store.last_trade_id(TRADES, symbol)

@@ -371,7 +371,8 @@ def test_closed_minutes_equal_the_exchange_klines(
     workers: Workers, db: Database[dict[str, Any]], market: SimExchangeThread,
 ) -> None:
     """Last, when the module has recorded for a while: every closed minute recorded
-    from its start equals the kline the exchange computes from the same trades."""
+    from its start equals the kline the exchange computes from the same trades, and so
+    does its 1-minute trade window (closed by then: read from its windowed table)."""
     def full_minutes() -> list[dict[str, Any]]:
         first = db["trades"].find_one({"symbol": "BTCUSDT"}, sort=[("trade_id", 1)])
         now = datetime.now(UTC).timestamp()
@@ -392,3 +393,10 @@ def test_closed_minutes_equal_the_exchange_klines(
         assert candle["volume"] == pytest.approx(float(kline[5]), rel=1e-12)
         assert candle["quote_volume"] == pytest.approx(float(kline[7]), rel=1e-9)
         assert candle["trades"] == kline[8]
+        at = candle["start"].isoformat().replace("+00:00", "Z")
+        path = f"/api/stats/{candle['symbol']}/?window=1m&at={at}"
+        status, window = get(worker_of(workers), path)
+        assert status == 200, window
+        assert window["trades"] == kline[8], window
+        assert window["volume"] == pytest.approx(float(kline[5]), rel=1e-12)
+        assert window["quote_volume"] == pytest.approx(float(kline[7]), rel=1e-9)
