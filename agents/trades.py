@@ -81,14 +81,13 @@ async def record_batch(events: Sequence[EventT[bytes]]) -> None:
         advanced = advance(trade_states.get(symbol), trades) if trades else None
         if advanced is None:
             continue
-        if advanced.late:
-            late = advanced.late
+        if late := advanced.late:
             metrics.LATE_TRADES.inc(len(late))
             log.warning("%s: %d trade(s) timed before the forming candle's minute, counted "
                         "in no candle (first id %d)", symbol, len(late), late[0].trade_id)
         written = [candle_document(symbol, candle) for candle in advanced.closed_candles]
-        state = advanced.state.candle
-        forming = candle_document(symbol, state) if state is not None else None
+        candle = advanced.state.candle
+        forming = candle_document(symbol, candle) if candle is not None else None
         candles += candle_writes.after_batch(symbol, written, forming, clock)
         if forming is not None:
             written.append(forming)

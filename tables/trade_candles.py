@@ -1,8 +1,9 @@
 """1-minute candles from aggregate trades, equal to Binance's klines. Pure.
 
-The agent reading the ``trades`` topic keeps each symbol's forming candle in a plain table
-(``CandleState``) and folds every batch into it with ``fold_trades``; a trade of a later
-minute closes the candle, which goes to ``candles_1m`` as ``candle_document``.
+The agent reading the ``trades`` topic keeps each symbol's forming candle (``CandleState``)
+in its trade state (tables/trade_state.py) and folds every batch into it with
+``fold_trades``; a trade of a later minute closes the candle, which goes to
+``candles_1m`` as ``candle_document``.
 
 Exact under at-least-once delivery, because a symbol's aggregate trade ids are consecutive
 and its trades reach the fold in id order (the topic keeps the order in which the streams
