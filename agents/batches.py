@@ -31,7 +31,8 @@ from faust.types import EventT, StreamT
 
 from cryptoflow.broker.topics import message_origin, send_dead_letter
 from cryptoflow.exceptions import InvalidRecord
-from cryptoflow.tables.windows import WINDOWS, Timed
+from cryptoflow.tables.open_windows import ClosedWindow
+from cryptoflow.tables.windows import Timed
 
 
 class _OfSymbol(Protocol):
@@ -112,16 +113,20 @@ async def checked_by_symbol(
 Stats = TypeVar("Stats")
 
 
-def add_to_windows(
-    windows: Mapping[str, Any], symbol: str, records: Sequence[Timed],
+def write_windows(
+    windows: Mapping[str, Any], symbol: str, closed: Sequence[ClosedWindow[Any]],
+    past: Sequence[tuple[str, Sequence[Timed]]],
     uncounted: Callable[[Sequence[Timed], Stats], Stats | None],
 ) -> None:
-    """Add ``records`` (in stream order) to each window kind's window holding them: one
-    table write per window. ``uncounted(part, current)`` says what the part adds to the
-    window's current value (None: nothing, all of it was counted before)."""
-    for name, table in windows.items():
-        for part in WINDOWS[name].split(records).values():
-            window = table.relative_to(part[0].ts)[symbol]
-            fresh = uncounted(part, window.value())
-            if fresh is not None:
-                window += fresh
+    """What a batch moved out of a symbol's open windows (tables/open_windows.py), into
+    the windowed tables: each window it ``closed``, *set* (written again after a stop,
+    it is the same value), and its records of earlier windows (``past``), added:
+    ``uncounted(part, current)`` says what a part adds to its window's value (None:
+    nothing, all of it was counted before)."""
+    for window in closed:
+        windows[window.name].relative_to(window.start)[symbol] = window.stats
+    for name, part in past:
+        window = windows[name].relative_to(part[0].ts)[symbol]
+        fresh = uncounted(part, window.value())
+        if fresh is not None:
+            window += fresh

@@ -30,8 +30,8 @@ from faust.types import EventT
 from cryptoflow import metrics
 from cryptoflow.agents.batches import (
     acting_for,
-    add_to_windows,
     checked_by_symbol,
+    write_windows,
     written_batches,
 )
 from cryptoflow.app import app
@@ -100,12 +100,9 @@ async def record_batch(events: Sequence[EventT[bytes]]) -> None:
         await app.store.replace(CANDLES, candles + candle_writes.due(clock))
     for symbol, last_event, advanced, trades, written in updates:
         with acting_for(last_event):
-            # Closed windows before the state: a stop in between writes them again,
-            # the same values (set, not added).
-            for closed in advanced.closed_windows:
-                trade_windows[closed.name].relative_to(closed.start)[symbol] = closed.stats
-            for name, part in advanced.past:
-                add_to_windows({name: trade_windows[name]}, symbol, part, uncounted_trades)
+            # Closed windows before the state: a stop in between writes them again.
+            write_windows(trade_windows, symbol, advanced.closed_windows, advanced.past,
+                          uncounted_trades)
             trade_states[symbol] = advanced.state
         if app.live_feed.subscribers:
             app.live_feed.publish(trades_event(

@@ -1,4 +1,4 @@
-"""The tables kept from the streams: trade state, trade and spread windows, the book.
+"""The tables kept from the streams: trade and book state, closed trade and spread windows.
 
 Keyed by symbol (JSON keys), partitioned like the ``trades`` and ``book`` topics, so
 the worker that reads a symbol's trades holds its tables (and streams the symbol,
@@ -9,9 +9,15 @@ Windows are tumbling and placed by the record's own time (``relative_to(ts)``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
+
+from faust.types import CollectionT
 
 from cryptoflow.app import app
+from cryptoflow.tables.book_state import BookState
+from cryptoflow.tables.open_windows import open_stats
 from cryptoflow.tables.trade_state import TradeState
 from cryptoflow.tables.trade_stats import SpreadStats, TradeStats
 from cryptoflow.tables.windows import WINDOWS, WindowSpec
@@ -25,8 +31,11 @@ trade_states = app.Table(
     "trade-state", key_type=str, value_type=TradeState, partitions=_partitions,
 )
 
-# The latest top of book of each symbol: the fields of bookTicker and when it came.
-latest_books = app.Table("latest-books", key_type=str, partitions=_partitions)
+# Each symbol's latest top of book and open spread windows, one value for the same
+# reason (tables/book_state.py).
+book_states = app.Table(
+    "book-state", key_type=str, value_type=BookState, partitions=_partitions,
+)
 
 # The trade windows once closed (the open ones are in trade_states).
 trade_windows = {
@@ -37,6 +46,7 @@ trade_windows = {
     for spec in WINDOWS.values()
 }
 
+# The spread windows once closed (the open ones are in book_states).
 spread_windows = {
     spec.name: app.Table(
         f"spread-stats-{spec.name}", default=SpreadStats, key_type=str,
@@ -47,10 +57,23 @@ spread_windows = {
 
 
 def trade_window(spec: WindowSpec, symbol: str, at: datetime) -> TradeStats:
-    """The trade statistics of ``symbol``'s window of ``spec`` holding ``at``: the open
-    one from its state, a closed one from its windowed table (empty if it had none)."""
-    state = trade_states.get(symbol)
-    found = state.window(spec, at) if state is not None else None
+    """The trade statistics of ``symbol``'s window of ``spec`` holding ``at``."""
+    return _window(trade_states, trade_windows, spec, symbol, at)  # type: ignore[no-any-return]
+
+
+def spread_window(spec: WindowSpec, symbol: str, at: datetime) -> SpreadStats:
+    """The spread statistics of ``symbol``'s window of ``spec`` holding ``at``."""
+    return _window(book_states, spread_windows, spec, symbol, at)  # type: ignore[no-any-return]
+
+
+def _window(
+    states: CollectionT, closed: Mapping[str, Any], spec: WindowSpec, symbol: str,
+    at: datetime,
+) -> Any:
+    """The open window from the symbol's state, else a closed one from its windowed
+    table (empty if it had none)."""
+    state = states.get(symbol)
+    found = open_stats(state.windows, spec, at) if state is not None else None
     if found is not None:
         return found
-    return trade_windows[spec.name].relative_to(at)[symbol].value()  # type: ignore[no-any-return]
+    return closed[spec.name].relative_to(at)[symbol].value()

@@ -5,7 +5,8 @@ the 1m, 5m and 1h windows, each a table of its own), the largest part of the wor
 event loop at 1,000-2,000 trades/s (bench/README.md). ``TradeState`` holds the forming
 candle and, per window kind, the *open* window (the one the newest trade falls in), so
 a batch costs one write. A window goes to its windowed table once, when a trade of a
-later window closes it; that is where the reads of past windows (``?at=``) find it.
+later window closes it; that is where the reads of past windows (``?at=``) find it
+(the window loop is tables/open_windows.py, shared with the book state).
 
 Exact under at-least-once delivery: ``last_trade_id`` is the highest trade id counted
 anywhere in the value, and a symbol's ids reach the agent in order, so ``advance``
@@ -19,27 +20,15 @@ that window in its table, where the window's own ``last_trade_id`` makes it coun
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from typing import NamedTuple
 
 import faust
 
 from cryptoflow.records import Trade
+from cryptoflow.tables.open_windows import ClosedWindow, OpenTradeWindow, move_windows
 from cryptoflow.tables.trade_candles import CandleState, fold_trades
 from cryptoflow.tables.trade_stats import TradeStats
 from cryptoflow.tables.windows import WINDOWS, WindowSpec
-
-
-class OpenWindow(faust.Record, serializer="json", include_metadata=False):
-    """The window of one kind that holds a symbol's newest trade: its start (epoch ms)
-    and what it counted so far."""
-
-    start_ms: int
-    stats: TradeStats
-
-    @property
-    def start(self) -> datetime:
-        return datetime.fromtimestamp(self.start_ms / 1000, tz=UTC)
 
 
 class TradeState(faust.Record, serializer="json", include_metadata=False):
@@ -49,23 +38,7 @@ class TradeState(faust.Record, serializer="json", include_metadata=False):
 
     last_trade_id: int
     candle: CandleState | None
-    windows: dict[str, OpenWindow]
-
-    def window(self, spec: WindowSpec, at: datetime) -> TradeStats | None:
-        """The open window of ``spec`` if it is the one holding ``at``, else None (a
-        closed window, in the windowed table, or one without trades)."""
-        open_window = self.windows.get(spec.name)
-        if open_window is None or open_window.start != spec.bounds(at)[0]:
-            return None
-        return open_window.stats
-
-
-class ClosedWindow(NamedTuple):
-    """A window a later trade closed: its final statistics, for its windowed table."""
-
-    name: str
-    start: datetime
-    stats: TradeStats
+    windows: dict[str, OpenTradeWindow]
 
 
 class Advanced(NamedTuple):
@@ -76,7 +49,7 @@ class Advanced(NamedTuple):
     state: TradeState
     closed_candles: list[CandleState]
     late: list[Trade]
-    closed_windows: list[ClosedWindow]
+    closed_windows: list[ClosedWindow[TradeStats]]
     past: list[tuple[str, list[Trade]]]  # (window name, trades of one window, in order)
 
 
@@ -92,22 +65,10 @@ def advance(
     if not fresh:
         return None
     candle, closed_candles, late = fold_trades(state.candle if state else None, fresh)
-    opened = dict(state.windows) if state is not None else {}
-    closed: list[ClosedWindow] = []
-    past: list[tuple[str, list[Trade]]] = []
-    for name, spec in windows.items():
-        for start, part in spec.split(fresh).items():
-            current = opened.get(name)
-            if current is not None and start < current.start:
-                past.append((name, part))
-                continue
-            stats = TradeStats.of(part)
-            if current is not None and start == current.start:
-                stats = current.stats + stats
-            elif current is not None:
-                closed.append(ClosedWindow(name, current.start, current.stats))
-            opened[name] = OpenWindow(start_ms=int(start.timestamp() * 1000), stats=stats)
+    moved = move_windows(
+        state.windows if state is not None else {}, fresh, TradeStats.of, OpenTradeWindow,
+        windows)
     return Advanced(
-        TradeState(last_trade_id=fresh[-1].trade_id, candle=candle, windows=opened),
-        closed_candles, late, closed, past,
+        TradeState(last_trade_id=fresh[-1].trade_id, candle=candle, windows=moved.opened),
+        closed_candles, late, moved.closed, moved.past,
     )

@@ -19,7 +19,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from cryptoflow.records import BookTicker, PriceTick, Trade, format_ts
+from cryptoflow.records import PriceTick, Trade, format_ts
+from cryptoflow.tables.book_state import TopOfBook
 from cryptoflow.web.api import json_safe
 
 DEFAULT_QUEUE = 256
@@ -119,6 +120,6 @@ def trades_event(
             "ts": format_ts(last.ts), "candles": list(candles)}
 
 
-def book_event(symbol: str, book: BookTicker) -> dict[str, Any]:
-    return {"type": "book", "symbol": symbol, "bid": book.bid, "ask": book.ask,
-            "spread_bps": book.spread_bps, "ts": format_ts(book.ts)}
+def book_event(top: TopOfBook) -> dict[str, Any]:
+    return {"type": "book", "symbol": top.symbol, "bid": top.bid, "ask": top.ask,
+            "spread_bps": top.spread_bps, "ts": top.ts}

@@ -1,6 +1,6 @@
 """The market-data endpoints: top of book, stored trades, and the state of the streams.
 
-``/api/book/{symbol}/`` answers from the ``latest-books`` table on the worker that owns
+``/api/book/{symbol}/`` answers from the ``book-state`` table on the worker that owns
 the symbol (routed there like the statistics). ``/api/trades/{symbol}/`` reads MongoDB
 through cryptoflow/readback.py (bounded by ``limit``, oldest first, paged by trade id).
 ``/api/streams/`` shows every worker's connections (each worker is asked for its own)
@@ -20,7 +20,7 @@ from cryptoflow.app import app
 from cryptoflow.exceptions import ApiError
 from cryptoflow.readback import trade_page
 from cryptoflow.sources.market import GAPS, market_streams
-from cryptoflow.tables.market_tables import latest_books
+from cryptoflow.tables.market_tables import book_states
 from cryptoflow.web import api, market_api, paging
 from cryptoflow.web.views import ROUTED_HEADER, ApiView, database_read, fetch_routed
 
@@ -36,13 +36,13 @@ class BookView(ApiView):
         symbol = api.parse_symbol(symbol, app.settings.symbols)
 
         def answer() -> dict[str, Any]:
-            book = latest_books.get(symbol)
-            if book is None:
+            state = book_states.get(symbol)
+            if state is None:
                 raise ApiError(404, f"no book ticker of {symbol} yet", param="symbol")
-            return dict(book)
+            return state.top.asdict()
 
         return self.json(await self.from_owner(
-            request, latest_books.name, symbol, f"/api/book/{symbol}/", answer))
+            request, book_states.name, symbol, f"/api/book/{symbol}/", answer))
 
 
 @app.page("/api/trades/{symbol}/")

@@ -34,7 +34,7 @@ from cryptoflow.records import LATEST_AHEAD, format_ts
 from cryptoflow.settings import mask_uri, topic_name
 from cryptoflow.sources.market import market_streams
 from cryptoflow.sources.poller import poller
-from cryptoflow.tables.market_tables import spread_windows, trade_window
+from cryptoflow.tables.market_tables import spread_window, trade_window
 from cryptoflow.tables.price_tables import latest_ticks, window_tables
 from cryptoflow.web import api, market_api
 from cryptoflow.web.livefeed import sse_message
@@ -200,7 +200,7 @@ async def symbol_stats(view: ApiView, request: Request, symbol: str) -> bytes:
         if app.settings.streams:
             body.update(api.trade_window_fields(
                 trade_window(spec, symbol, moment),
-                spread_windows[spec.name].relative_to(moment)[symbol].value()))
+                spread_window(spec, symbol, moment)))
         kept = at is None and latest is not None
         return body, (spec.bounds(moment)[0] + spec.expires).timestamp() if kept else None
 

@@ -372,7 +372,8 @@ def test_closed_minutes_equal_the_exchange_klines(
 ) -> None:
     """Last, when the module has recorded for a while: every closed minute recorded
     from its start equals the kline the exchange computes from the same trades, and so
-    does its 1-minute trade window (closed by then: read from its windowed table)."""
+    does its 1-minute trade window (closed by then: read from its windowed table, as its
+    spread window)."""
     def full_minutes() -> list[dict[str, Any]]:
         first = db["trades"].find_one({"symbol": "BTCUSDT"}, sort=[("trade_id", 1)])
         now = datetime.now(UTC).timestamp()
@@ -400,3 +401,6 @@ def test_closed_minutes_equal_the_exchange_klines(
         assert window["trades"] == kline[8], window
         assert window["volume"] == pytest.approx(float(kline[5]), rel=1e-12)
         assert window["quote_volume"] == pytest.approx(float(kline[7]), rel=1e-9)
+        # book tickers came all minute long (but while the killed worker was down)
+        assert window["spread_bps_mean"] is not None, window
+        assert 0 < window["spread_bps_mean"] <= window["spread_bps_max"], window

@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cryptoflow.records import Trade
+from cryptoflow.tables.open_windows import open_stats
 from cryptoflow.tables.trade_candles import CandleState, candle_document, fold_trades
 from cryptoflow.tables.trade_state import TradeState, advance
 from cryptoflow.tables.trade_stats import TradeStats
@@ -71,9 +72,10 @@ def test_the_state_answers_for_its_open_windows_only(history: list[Drawn]) -> No
     state = advanced.state
     newest = trades[-1].ts
     for name, spec in WINDOWS.items():
-        assert state.window(spec, newest) == by_window(trades)[name, spec.bounds(newest)[0]]
-        assert state.window(spec, newest + spec.size) is None
-        assert state.window(spec, newest - spec.size) is None
+        found = by_window(trades)[name, spec.bounds(newest)[0]]
+        assert open_stats(state.windows, spec, newest) == found
+        assert open_stats(state.windows, spec, newest + spec.size) is None
+        assert open_stats(state.windows, spec, newest - spec.size) is None
 
 
 def test_a_trade_of_a_window_before_the_open_one_is_returned_for_that_window() -> None:

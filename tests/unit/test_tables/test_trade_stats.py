@@ -82,18 +82,20 @@ def test_trades_not_above_after_id_are_not_counted() -> None:
 
 
 @st.composite
-def book_tickers(draw: st.DrawFn) -> list[BookTicker]:
-    """A symbol's conflated top-of-book messages: rising update ids, bid below ask."""
-    update_id, books = draw(st.integers(0, 10**9)), []
+def book_tickers(draw: st.DrawFn, max_step_ms: int = 0) -> list[BookTicker]:
+    """A symbol's conflated top-of-book messages: rising update ids, bid below ask,
+    received up to ``max_step_ms`` after the one before."""
+    update_id, received_ms, books = draw(st.integers(0, 10**9)), T0_MS, []
     for _ in range(draw(st.integers(0, 30))):
         update_id += draw(st.integers(1, 1000))
+        received_ms += draw(st.integers(0, max_step_ms))
         bid = draw(st.integers(1, 10**12)) / 10**4
         ask = bid + draw(st.integers(1, 10**6)) / 10**4
         updates = draw(st.integers(1, 300))
         widest = draw(st.floats(spread_bps(bid, ask), 2e4))
         books.append(BookTicker(
             symbol=SYMBOL, update_id=update_id, bid=bid, bid_qty=1.0, ask=ask, ask_qty=1.0,
-            received_ms=T0_MS, updates=updates,
+            received_ms=received_ms, updates=updates,
             spread_bps_sum=draw(st.floats(0, widest)) * updates, spread_bps_max=widest))
     return books
 
