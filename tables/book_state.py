@@ -6,9 +6,9 @@ batch; with 200 symbols sending a conflated book ticker a second, the largest sh
 the worker's changelog writes. ``BookState`` holds them in one value. A window closed
 by a later book ticker goes to its windowed table once (tables/open_windows.py).
 
-Exact under at-least-once delivery: ``update_id`` is the highest book update id
-counted anywhere in the value (a symbol's update ids reach the agent in order), so
-``advance_book`` skips every book ticker not above it.
+Exact under at-least-once delivery: the top of book's ``update_id`` is the highest book
+update id counted anywhere in the value (a symbol's update ids reach the agent in
+order), so ``advance_book`` skips every book ticker not above it.
 """
 
 from __future__ import annotations
@@ -46,7 +46,6 @@ class TopOfBook(faust.Record, serializer="json", include_metadata=False):
 class BookState(faust.Record, serializer="json", include_metadata=False):
     """One symbol's latest top of book and open spread windows (by window name)."""
 
-    update_id: int
     top: TopOfBook
     windows: dict[str, OpenSpreadWindow]
 
@@ -66,7 +65,7 @@ def advance_book(
 ) -> BookAdvanced | None:
     """``state`` with a symbol's ``books`` (in stream order) counted; None when all of
     them were counted before. ``state`` is not changed (a table value)."""
-    counted = state.update_id if state is not None else -1
+    counted = state.top.update_id if state is not None else -1
     fresh = [book for book in books if book.update_id > counted]
     if not fresh:
         return None
@@ -75,6 +74,6 @@ def advance_book(
         state.windows if state is not None else {}, fresh, SpreadStats.of, OpenSpreadWindow,
         windows)
     return BookAdvanced(
-        BookState(update_id=newest.update_id, top=TopOfBook.of(newest), windows=moved.opened),
+        BookState(top=TopOfBook.of(newest), windows=moved.opened),
         moved.closed, moved.past,
     )

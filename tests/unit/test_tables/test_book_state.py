@@ -72,5 +72,5 @@ def test_a_book_ticker_received_before_the_open_window_is_returned_for_its_windo
     assert second.past == [("1m", [back_in_time])]
     assert second.state.windows["1m"] == first.state.windows["1m"]
     assert second.state.top == TopOfBook.of(back_in_time)  # the newest update id
-    assert second.state.update_id == 3
+    assert second.state.top.update_id == 3
     assert advance_book(second.state, [back_in_time]) is None  # redelivered: counted once
