@@ -15,7 +15,7 @@ from cryptoflow.tables.open_windows import open_stats
 from cryptoflow.tables.trade_stats import SpreadStats
 from cryptoflow.tables.windows import WINDOWS
 from tests.unit.test_tables.test_trade_stats import assert_same, book_tickers
-from tests.unit.test_tables.trade_histories import SYMBOL, T0_MS
+from tests.unit.test_tables.trade_histories import SYMBOL, T0_MS, redelivered_batches
 
 # up to 3 minutes between two book tickers: windows of every kind open and close
 spaced_books = book_tickers(max_step_ms=180_000).filter(bool)
@@ -27,20 +27,16 @@ def test_batch_by_batch_with_redeliveries_equals_all_book_tickers_at_once(
 ) -> None:
     state: BookState | None = None
     windows: dict[tuple[str, datetime], SpreadStats] = {}
-    done = 0
-    while done < len(books):
-        begin = data.draw(st.integers(0, done))
-        end = data.draw(st.integers(done + 1, len(books)))
-        advanced = advance_book(state, books[begin:end])
-        assert advanced is not None  # books[done:end] are new
+    for batch in redelivered_batches(data, len(books)):
+        advanced = advance_book(state, books[batch])
+        assert advanced is not None  # the batch reaches past the one before
         assert advanced.past == []
         for closed in advanced.closed_windows:
             assert (closed.name, closed.start) not in windows, "a window closed twice"
             windows[closed.name, closed.start] = closed.stats
         state = BookState.loads(advanced.state.dumps())
         assert advanced.state == state
-        assert advance_book(state, books[begin:end]) is None  # the same batch again
-        done = end
+        assert advance_book(state, books[batch]) is None  # the same batch again
     assert state is not None
     assert state.top == TopOfBook.of(books[-1])
     assert advance_book(state, books) is None

@@ -12,7 +12,15 @@ from hypothesis import strategies as st
 from cryptoflow.records import PriceTick, Trade
 from cryptoflow.tables.candles import candle
 from cryptoflow.tables.trade_candles import CandleState, candle_document, fold_trades
-from tests.unit.test_tables.trade_histories import SYMBOL, T0, T0_MS, Drawn, direct, histories
+from tests.unit.test_tables.trade_histories import (
+    SYMBOL,
+    T0,
+    T0_MS,
+    Drawn,
+    direct,
+    histories,
+    redelivered_batches,
+)
 
 
 def candles_of(closed: list[CandleState], state: CandleState | None) -> list[dict[str, object]]:
@@ -36,16 +44,12 @@ def test_any_split_and_any_redelivery_gives_the_same_candles(
     trades = [d.trade for d in history]
     state: CandleState | None = None
     closed: list[CandleState] = []
-    done = 0
-    while done < len(trades):
-        begin = data.draw(st.integers(0, done))
-        end = data.draw(st.integers(done + 1, len(trades)))
-        state, newly_closed, late = fold_trades(state, trades[begin:end])
+    for batch in redelivered_batches(data, len(trades)):
+        state, newly_closed, late = fold_trades(state, trades[batch])
         assert late == []
         closed += newly_closed
         assert state is not None
         state = CandleState.loads(state.dumps())
-        done = end
     assert candles_of(closed, state) == direct(history)
 
 

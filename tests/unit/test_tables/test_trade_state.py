@@ -16,7 +16,14 @@ from cryptoflow.tables.trade_candles import CandleState, candle_document, fold_t
 from cryptoflow.tables.trade_state import TradeState, advance
 from cryptoflow.tables.trade_stats import TradeStats
 from cryptoflow.tables.windows import WINDOWS
-from tests.unit.test_tables.trade_histories import SYMBOL, T0_MS, Drawn, direct, histories
+from tests.unit.test_tables.trade_histories import (
+    SYMBOL,
+    T0_MS,
+    Drawn,
+    direct,
+    histories,
+    redelivered_batches,
+)
 
 
 def by_window(trades: list[Trade]) -> dict[tuple[str, datetime], TradeStats]:
@@ -40,12 +47,9 @@ def test_batch_by_batch_with_redeliveries_equals_all_trades_at_once(
     state: TradeState | None = None
     candles: list[CandleState] = []
     windows: dict[tuple[str, datetime], TradeStats] = {}
-    done = 0
-    while done < len(trades):
-        begin = data.draw(st.integers(0, done))
-        end = data.draw(st.integers(done + 1, len(trades)))
-        advanced = advance(state, trades[begin:end])
-        assert advanced is not None  # trades[done:end] are new
+    for batch in redelivered_batches(data, len(trades)):
+        advanced = advance(state, trades[batch])
+        assert advanced is not None  # the batch reaches past the one before
         assert advanced.late == [] and advanced.past == []
         candles += advanced.closed_candles
         for closed in advanced.closed_windows:
@@ -53,8 +57,7 @@ def test_batch_by_batch_with_redeliveries_equals_all_trades_at_once(
             windows[closed.name, closed.start] = closed.stats
         state = TradeState.loads(advanced.state.dumps())
         assert advanced.state == state
-        assert advance(state, trades[begin:end]) is None  # the same batch again: no write
-        done = end
+        assert advance(state, trades[batch]) is None  # the same batch again: no write
     assert state is not None and state.last_trade_id == trades[-1].trade_id
     assert advance(state, trades) is None  # every trade counted before
     for name, open_window in state.windows.items():

@@ -11,7 +11,13 @@ from hypothesis import strategies as st
 
 from cryptoflow.records import BookTicker, Trade, spread_bps
 from cryptoflow.tables.trade_stats import SpreadStats, TradeStats
-from tests.unit.test_tables.trade_histories import SYMBOL, T0_MS, Drawn, histories
+from tests.unit.test_tables.trade_histories import (
+    SYMBOL,
+    T0_MS,
+    Drawn,
+    histories,
+    redelivered_batches,
+)
 
 
 def trades_of(history: list[Drawn]) -> list[Trade]:
@@ -39,13 +45,10 @@ def test_a_window_updated_batch_by_batch_with_redeliveries_counts_every_trade_on
     """As the agent does it: ``table[symbol] += TradeStats.of(part, after_id=...)``, each
     batch possibly starting again before the last one ended, the value through JSON."""
     trades = trades_of(history)
-    window, done = TradeStats(), 0
-    while done < len(trades):
-        begin = data.draw(st.integers(0, done))
-        end = data.draw(st.integers(done + 1, len(trades)))
+    window = TradeStats()
+    for batch in redelivered_batches(data, len(trades)):
         window = TradeStats.loads(
-            (window + TradeStats.of(trades[begin:end], after_id=window.last_trade_id)).dumps())
-        done = end
+            (window + TradeStats.of(trades[batch], after_id=window.last_trade_id)).dumps())
     assert window == TradeStats.of(trades)
     assert window.last_trade_id == trades[-1].trade_id
 
@@ -127,11 +130,8 @@ def test_spread_statistics_merge_like_those_of_all_updates(
 
 @given(book_tickers(), st.data())
 def test_redelivered_book_tickers_count_once(books: list[BookTicker], data: st.DataObject) -> None:
-    window, done = SpreadStats(), 0
-    while done < len(books):
-        begin = data.draw(st.integers(0, done))
-        end = data.draw(st.integers(done + 1, len(books)))
+    window = SpreadStats()
+    for batch in redelivered_batches(data, len(books)):
         window = SpreadStats.loads(
-            (window + SpreadStats.of(books[begin:end], after_id=window.update_id)).dumps())
-        done = end
+            (window + SpreadStats.of(books[batch], after_id=window.update_id)).dumps())
     assert_same(window, SpreadStats.of(books))

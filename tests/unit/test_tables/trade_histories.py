@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -16,6 +17,18 @@ T0_MS = int(T0.timestamp() * 1000)
 SYMBOL = "BTCUSDT"
 MINUTE_MS = 60_000
 HOUR_MS = 3_600_000
+
+
+def redelivered_batches(data: st.DataObject, count: int) -> Iterator[slice]:
+    """Batches over ``count`` records in stream order as at-least-once delivery hands
+    them on: each reaches past the one before and may start again anywhere before that
+    one's end (a redelivered tail, a record streamed and re-fetched)."""
+    done = 0
+    while done < count:
+        begin = data.draw(st.integers(0, done))
+        end = data.draw(st.integers(done + 1, count))
+        yield slice(begin, end)
+        done = end
 
 
 @dataclass(frozen=True)
