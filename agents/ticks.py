@@ -1,4 +1,4 @@
-"""The one agent that reads ``cryptoflow-ticks``: each stored tick counted into the
+"""The one agent that reads ``{prefix}-ticks``: each stored tick counted into the
 statistics (agents/stats.py) and checked for a price jump (agents/alerts.py).
 
 One agent, not one per concern: every agent on a topic is one more crossing of faust

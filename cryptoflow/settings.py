@@ -18,7 +18,7 @@ import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 from urllib.parse import unquote, urlsplit
 
 import faust
@@ -28,6 +28,11 @@ from cryptoflow.exceptions import SettingsError
 PREFIX = "CRYPTOFLOW_"
 SECRETS = frozenset({"kafka_sasl_password"})  # never shown, not even masked in part
 SYMBOL_PATTERN = re.compile(r"^[A-Z0-9]{2,20}$")
+# The app's own topics, each named {CRYPTOFLOW_TOPIC_PREFIX}-{kind} (Settings.own_topic).
+OwnTopic = Literal["trades", "book", "deadletter", "ticks", "alerts"]
+OWN_TOPICS: tuple[OwnTopic, ...] = get_args(OwnTopic)
+TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]+")  # what Kafka allows in a topic name
+MAX_TOPIC_NAME = 249
 # URI options whose value is (or holds) a credential: MongoDB's
 # tlsCertificateKeyFilePassword, proxyPassword and authMechanismProperties
 # (AWS_SESSION_TOKEN:..., OIDC tokens), the legacy sslPEMKeyPassword, anything
@@ -168,6 +173,19 @@ def _streams(raw: str) -> tuple[str, ...]:
     return tuple(k for k in STREAM_KINDS if k in kinds)
 
 
+def _topic_prefix(raw: str) -> str:
+    """Empty (the app id), or what Kafka allows in a topic name, short enough that the
+    longest of the app's topics stays within Kafka's limit."""
+    prefix = raw.strip()
+    if prefix and not TOPIC_NAME.fullmatch(prefix):
+        raise ValueError(f"{prefix!r} is not a topic name (letters, digits, '.', '_', '-')")
+    longest = f"{prefix}-{max(OWN_TOPICS, key=len)}"
+    if len(longest) > MAX_TOPIC_NAME:
+        raise ValueError(f"too long: {longest[:40]}... would be longer than the "
+                         f"{MAX_TOPIC_NAME} characters of a Kafka topic name")
+    return prefix
+
+
 def _setting(env: str, parse: Callable[[str], Any], default: str, doc: str) -> Any:
     return field(metadata={"env": PREFIX + env, "parse": parse, "default": default, "doc": doc})
 
@@ -270,6 +288,12 @@ class Settings:
         "HTTP_TIMEOUT", _positive_seconds, "5.0", "connect + read timeout of one price request",
     )
     app_id: str = _setting("APP_ID", _text, "cryptoflow", "faust app id = Kafka consumer group")
+    # Empty: the app id (``from_env`` fills it in), checked against Kafka's topic names.
+    topic_prefix: str = _setting(
+        "TOPIC_PREFIX", _topic_prefix, "",
+        "prefix of the app's own topics ({prefix}-trades, -book, -deadletter, -ticks, "
+        "-alerts), so deployments on one broker stay apart; empty: the app id",
+    )
     data_dir: str = _setting(
         "DATA_DIR", _text, "cryptoflow-data", "where faust keeps the worker's local state",
     )
@@ -367,7 +391,7 @@ class Settings:
                 parsed[spec.name] = spec.metadata["parse"](raw)
             except ValueError as err:
                 raise SettingsError(variable, str(err)) from None
-        settings = cls(**parsed)._with_tick_symbols()
+        settings = cls(**parsed)._with_tick_symbols()._with_topic_prefix()
         settings._check_topic_names()
         settings._check_kafka_security()
         return settings
@@ -380,6 +404,21 @@ class Settings:
             raise SettingsError(PREFIX + "TICK_SYMBOLS",
                                 f"not in CRYPTOFLOW_SYMBOLS: {', '.join(unknown)}")
         return self
+
+    def _with_topic_prefix(self) -> Settings:
+        if self.topic_prefix:
+            return self
+        try:
+            _topic_prefix(self.app_id)
+        except ValueError as err:
+            raise SettingsError(PREFIX + "APP_ID",
+                                f"{err} (it is the topic prefix: set CRYPTOFLOW_TOPIC_PREFIX)"
+                                ) from None
+        return replace(self, topic_prefix=self.app_id)
+
+    def own_topic(self, kind: OwnTopic) -> str:
+        """The name of one of the app's own topics: ``{prefix}-{kind}``."""
+        return f"{self.topic_prefix}-{kind}"
 
     def _check_kafka_security(self) -> None:
         if self.kafka_security_protocol.startswith("SASL_"):

@@ -2,11 +2,15 @@
 
 Symbol topics (``btc``, ``eth``, ``sol``, ...) carry the documented JSON ticks
 with the symbol as key; they are read and written as raw bytes, because other
-producers write to them too and every value must pass ``parse_tick`` first.
+producers write to them too and every value must pass ``parse_tick`` first. Their
+names are the original design's, shared by every deployment on the broker.
+The app's own topics are its deployment's: ``{prefix}-trades``, ``-book``,
+``-deadletter``, ``-ticks`` and ``-alerts``, the prefix ``CRYPTOFLOW_TOPIC_PREFIX``
+(the app id unless set), so two deployments on one broker never read each other's.
 Every topic is declared with ``topic_partitions`` partitions, so none is
-auto-created with the broker's default count (LOCAL-STACK.md).
+auto-created with the broker's default count.
 
-Stored ticks go on to ``cryptoflow-ticks``, a symbol's of one batch in one record,
+Stored ticks go on to ``{prefix}-ticks``, a symbol's of one batch in one record,
 each with where it was read from (its origin: ``topic/partition/offset`` in its
 symbol topic): the identity by which the statistics count each stored tick once
 (``tables/stats.py``).
@@ -45,7 +49,6 @@ from cryptoflow.tables.stats import Sighting
 
 log = logging.getLogger(__name__)
 
-DEADLETTER_TOPIC = "cryptoflow-deadletter"
 SEND_BACKOFF = Backoff(base=0.1, cap=5.0)
 REASON_HEADER = "cryptoflow-reason"
 ORIGIN_HEADER = "cryptoflow-origin"
@@ -67,17 +70,17 @@ tick_topics = {
 }
 SYMBOL_TOPICS = frozenset(topic.get_topic_name() for topic in tick_topics.values())
 all_tick_topics = app.topic(*(topic.get_topic_name() for topic in tick_topics.values()), **_raw)
-deadletter_topic = app.topic(DEADLETTER_TOPIC, **_raw)
+deadletter_topic = app.topic(app.settings.own_topic("deadletter"), **_raw)
 # Validated, stored ticks, a symbol's of one batch in one record (records.py has the
 # format), keyed by symbol in JSON like the tables' changelogs, so they update the
 # tables on the worker that owns the symbol. Read raw: each value is checked first.
 ticks_topic = app.topic(
-    "cryptoflow-ticks", key_type=str, key_serializer="json", value_serializer="raw",
+    app.settings.own_topic("ticks"), key_type=str, key_serializer="json", value_serializer="raw",
     partitions=app.settings.topic_partitions,
 )
 
 alerts_topic = app.topic(
-    "alerts", key_type=str, key_serializer="json", value_type=Alert,
+    app.settings.own_topic("alerts"), key_type=str, key_serializer="json", value_type=Alert,
     partitions=app.settings.topic_partitions,
 )
 
@@ -135,7 +138,7 @@ async def forward_stored_ticks(ticks: list[StoredTick]) -> None:
 
 
 def sightings(record: StoredTicks, headers: Any) -> list[tuple[PriceTick, Sighting | None]]:
-    """The ticks of a ``cryptoflow-ticks`` message, each as the tables count it: ``None``
+    """The ticks of a ``{prefix}-ticks`` message, each as the tables count it: ``None``
     where its origin names no position in a symbol topic (no worker sent it), or a
     record of one tick has no origin header."""
     header = dict(headers or {}).get(TICK_ORIGIN_HEADER, b"")
@@ -174,8 +177,8 @@ def quote_origin(symbol: str, ts: datetime) -> str:
 # tables' changelogs, and every message is sent to the partition that key hashes to, so
 # a symbol's trades are read on the worker that holds its tables. They are read raw:
 # anyone may write here, and each message is checked (partition included) first.
-trades_topic = app.topic("trades", **_raw)
-book_topic = app.topic("book", **_raw)
+trades_topic = app.topic(app.settings.own_topic("trades"), **_raw)
+book_topic = app.topic(app.settings.own_topic("book"), **_raw)
 _partitioner = DefaultPartitioner()
 
 

@@ -44,12 +44,13 @@ def test_every_served_price_is_stored_exactly_once(
     assert latest is not None and latest["ts"] == max(doc["ts"] for doc in docs)
     assert list(mongo["btc"].index_information()) == ["_id_"]  # no secondary index
 
-    # A restart of the same group, then a new group that re-reads every topic from
-    # the start: redelivered ticks must not create a second document. A marker tick
-    # per symbol, sent after the rest to the same partition, tells when a group is done.
+    # A restart of the same group, then a new group on the same topics that re-reads
+    # every one from the start: redelivered ticks must not create a second document. A
+    # marker tick per symbol, sent after the rest to the same partition, tells when a
+    # group is done.
     assert worker.stop() == 0
     for group in ("cryptoflow", "cryptoflow-reread"):
-        worker = start_worker(group, CRYPTOFLOW_APP_ID=group)
+        worker = start_worker(group, CRYPTOFLOW_APP_ID=group, CRYPTOFLOW_TOPIC_PREFIX="cryptoflow")
         markers = send_markers(produce)
         expected.update(markers)
         wait_for(lambda: stored(mongo) == expected, what=f"{group} caught up", timeout=30)
@@ -119,10 +120,12 @@ def test_a_forged_dead_letter_origin_does_not_displace_the_real_letter(
     # and a reason of the sender's own choosing is no metric label
     assert dead_letter_labels(worker) == {"other", "not_json"}
 
-    # A new group reads every topic again: persist resends the real letter, the
-    # dead-letter agent reads all three again; a last poison record marks the end.
+    # A new group on the same topics reads every one again: persist resends the real
+    # letter, the dead-letter agent reads all three again; a last poison record marks
+    # the end.
     assert worker.stop() == 0
-    start_worker("reread", CRYPTOFLOW_APP_ID="cryptoflow-reread", CRYPTOFLOW_POLL_INTERVAL="0")
+    start_worker("reread", CRYPTOFLOW_APP_ID="cryptoflow-reread",
+                 CRYPTOFLOW_TOPIC_PREFIX="cryptoflow", CRYPTOFLOW_POLL_INTERVAL="0")
     send_to(stack, "btc", [(b"BTCUSDT", b"last poison", [])], partition=0)
     wait_for(lambda: letters.find_one({"value": "last poison"}), what="the re-read done")
     assert letters.count_documents({}) == 3

@@ -67,6 +67,9 @@ def test_values_are_parsed_from_the_environment() -> None:
         ("CRYPTOFLOW_MONGO_DB", "  ", "must not be empty"),
         ("CRYPTOFLOW_RETENTION_DAYS", "-1", "days >= 0"),
         ("CRYPTOFLOW_JUMP_THRESHOLD", "0", "fraction > 0"),
+        ("CRYPTOFLOW_TOPIC_PREFIX", "my deployment", "not a topic name"),
+        ("CRYPTOFLOW_TOPIC_PREFIX", "demo/2", "not a topic name"),
+        ("CRYPTOFLOW_TOPIC_PREFIX", "x" * 239, "too long"),
     ],
 )
 def test_a_bad_value_names_its_variable(variable: str, value: str, message: str) -> None:
@@ -75,6 +78,30 @@ def test_a_bad_value_names_its_variable(variable: str, value: str, message: str)
     assert caught.value.variable == variable
     assert str(caught.value).startswith(f"{variable}: ")
     assert message in str(caught.value)
+
+
+def test_the_apps_topics_are_named_by_the_prefix_which_is_the_app_id_unless_set() -> None:
+    def names(**environ: str) -> list[str]:
+        settings = Settings.from_env(environ, env_file=None)
+        return [settings.own_topic(kind) for kind in ("trades", "deadletter", "ticks")]
+
+    assert names() == ["cryptoflow-trades", "cryptoflow-deadletter", "cryptoflow-ticks"]
+    assert names(CRYPTOFLOW_APP_ID="demo.2_b") == [
+        "demo.2_b-trades", "demo.2_b-deadletter", "demo.2_b-ticks"]
+    assert names(CRYPTOFLOW_APP_ID="demo", CRYPTOFLOW_TOPIC_PREFIX=" shared ")[0] == (
+        "shared-trades")
+    longest = Settings.from_env({"CRYPTOFLOW_TOPIC_PREFIX": "x" * 238}, env_file=None)
+    assert len(longest.own_topic("deadletter")) == 249  # Kafka's longest topic name
+
+
+def test_an_app_id_that_cannot_prefix_a_topic_needs_a_prefix_of_its_own() -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({"CRYPTOFLOW_APP_ID": "my app"}, env_file=None)
+    assert caught.value.variable == "CRYPTOFLOW_APP_ID"
+    assert "CRYPTOFLOW_TOPIC_PREFIX" in str(caught.value)
+    settings = Settings.from_env(
+        {"CRYPTOFLOW_APP_ID": "my app", "CRYPTOFLOW_TOPIC_PREFIX": "myapp"}, env_file=None)
+    assert settings.own_topic("book") == "myapp-book"
 
 
 def test_tick_symbols_are_some_of_the_symbols_in_their_order() -> None:
