@@ -6,6 +6,7 @@ import csv
 import io
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -31,6 +32,58 @@ def test_json_unless_csv_is_asked_for_by_format_or_accept() -> None:
     assert paging.parse_format({}, "Text/CSV;q=0.9, */*;q=0.1") == "csv"
     assert paging.parse_format({"format": "json"}, "text/csv") == "json"  # format wins
     assert paging.parse_format({"format": "csv"}, "") == "csv"
+
+
+@pytest.mark.parametrize(("accept", "fmt"), [
+    ("text/csv;q=0", "json"),
+    ("application/json, text/csv;q=0", "json"),
+    ("text/csvx", "json"),  # another type
+    ("text/csv;q=0.5, application/json;q=0.6", "json"),
+    ("text/csv;q=0.6, application/json;q=0.5", "csv"),
+    ("text/csv, application/json", "json"),  # a tie
+    ("*/*", "json"),
+    ("text/*", "csv"),
+    ("text/*, application/*;q=0.9", "csv"),
+    ("text/*;q=0.5, text/csv;q=0, */*", "json"),  # the most specific range decides
+    ("text/csv;q=1.0, */*;q=0.999", "csv"),
+    ('text/csv;charset=utf-8;q=0.8;foo="a, b;q=0", application/json;q=0.7', "csv"),
+    ("TEXT/CSV ; Q=0.5 ,\tapplication/json ; q=0.25", "csv"),
+    ("image/png", "json"),  # nothing the API answers: JSON
+    ("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", "json"),
+])
+def test_accept_is_weighed_by_q_values(accept: str, fmt: str) -> None:
+    assert paging.parse_format({}, accept) == fmt
+
+
+@pytest.mark.parametrize("accept", [
+    "text/csv;q=2", "text/csv;q=0.5000", "text/csv;q=-1", "text/csv;q=", "text/csv;q=0.5;q=1",
+    "text/csv;q", "text/csv;=1", "text/", "/csv", "text/csv/x", "*/csv", 'text/csv;a="unclosed',
+    "text/csv;q=nan", "text/csv;q=1e0", "text csv", "", ",,,", ";q=1",
+])
+def test_a_malformed_accept_element_is_ignored(accept: str) -> None:
+    assert paging.parse_format({}, accept) == "json"
+    assert paging.parse_format({}, f"{accept}, text/csv;q=0.1") == "csv"
+
+
+ranges = st.sampled_from(["text/csv", "application/json", "text/*", "application/*", "*/*",
+                          "text/plain", "text/csvx", "TEXT/Csv"])
+elements = st.tuples(ranges, st.sampled_from(["", ";q=0", ";q=0.3", ";q=0.700", ";q=1",
+                                              ";charset=utf-8", ';x="1,2"']))
+
+
+@given(st.lists(elements, max_size=6), st.randoms(use_true_random=False))
+def test_the_order_and_spacing_of_accept_elements_do_not_matter(
+    chosen: list[tuple[str, str]], random: Any,
+) -> None:
+    header = ",".join(kind + params for kind, params in chosen)
+    shuffled = [f"{kind}{params.replace(';', ' ; ')}" for kind, params in chosen]
+    random.shuffle(shuffled)
+    assert paging.parse_format({}, " , ".join(shuffled)) == paging.parse_format({}, header)
+
+
+@given(st.text(max_size=300))
+def test_any_accept_header_answers_json_or_csv(accept: str) -> None:
+    assert paging.parse_format({}, accept) in paging.FORMATS
 
 
 @pytest.mark.parametrize("fmt", ["xml", "", "CSV", "x" * 10_000])
