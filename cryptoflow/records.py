@@ -120,6 +120,19 @@ def parse_ts(raw: Any, now: datetime) -> datetime:
     return to_millis(ts.astimezone(UTC))
 
 
+def load_json(raw: bytes | str, refused: type[InvalidRecord] = InvalidRecord) -> Any:
+    """The JSON value of outside bytes (a topic's message, a stream frame, a REST body),
+    or ``refused`` with the reason: whatever made it unreadable. Not only syntax: Python's
+    decoder recurses once per level of nesting, so ``[[[...]]]`` a thousand levels deep
+    raises ``RecursionError``, which would otherwise end the task that read it."""
+    try:
+        return json.loads(raw)
+    except ValueError as err:  # bad syntax or UTF-8, an integer of over 4,300 digits
+        raise refused(f"not JSON: {err}") from None
+    except RecursionError:
+        raise refused("not JSON we read: nested too deeply") from None
+
+
 def json_object(
     value: bytes | None, limit: int, refused: type[InvalidRecord] = InvalidRecord,
 ) -> dict[str, Any]:
@@ -128,10 +141,7 @@ def json_object(
         raise refused("empty message (no value)")
     if len(value) > limit:
         raise refused(f"message too large: {len(value)} bytes (limit {limit})")
-    try:
-        data = json.loads(value)
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise refused(f"not JSON: {err}") from None
+    data = load_json(value, refused)
     if not isinstance(data, dict):
         raise refused(f"expected a JSON object, got {type(data).__name__}")
     return data
@@ -261,6 +271,7 @@ def parse_stored_ticks(
 # may write to these topics too) and faust never serializes them.
 
 MAX_MARKET_BYTES = 1024
+MAX_INT64 = 2**63 - 1  # the largest integer a BSON document holds
 BASIS_POINTS = 10_000
 # Sums of quantities and of price * quantity stay finite with prices up to 1e11.
 MAX_QUANTITY = 1e12
@@ -358,9 +369,11 @@ def spread_bps(bid: float, ask: float) -> float:
 
 
 def _whole(data: dict[str, Any], name: str) -> int:
+    """A whole number that MongoDB can store: its integers are signed 64-bit."""
     value = data.get(name)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InvalidRecord(f"{name!r} must be a whole number >= 0, got {value!r:.40}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_INT64:
+        raise InvalidRecord(
+            f"{name!r} must be a whole number from 0 to 2**63-1, got {value!r:.40}")
     return value
 
 

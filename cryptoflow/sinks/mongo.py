@@ -5,7 +5,9 @@ returns once every document is in the database, a duplicate of one that is
 (code 11000: a redelivered record), or rejected by the server for a reason
 retrying cannot fix (returned, so the caller dead-letters it). Any other error
 (server down, not primary, timeout) is retried with ``Backoff`` for as long as it
-takes: the caller acknowledges the batch's offsets only after this returns.
+takes: the caller acknowledges the batch's offsets only after this returns. A document
+the driver cannot encode as BSON (an integer beyond 64 bits) is rejected like one the
+server refuses, and the rest of its batch is written.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
+from bson import encode
+from bson.errors import InvalidDocument
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReplaceOne
 from pymongo.errors import BulkWriteError, PyMongoError
 
@@ -245,6 +249,10 @@ class TickStore:
         while pending:
             try:
                 await coll.insert_many(pending, ordered=False)
+            except (InvalidDocument, OverflowError):
+                # The driver cannot encode one (an integer over 64 bits, say): nothing
+                # was sent; set those aside and write the rest.
+                pending = _encodable(pending, outcome)
             except BulkWriteError as err:
                 pending = self._sort_bulk_errors(err.details, pending, outcome)
                 if pending:
@@ -310,3 +318,19 @@ class TickStore:
         log.warning("MongoDB: %s failed (%s: %s); retrying in %.1fs",
                     what, type(err).__name__, err, delay)
         await asyncio.sleep(delay)
+
+
+def _encodable(
+    documents: list[dict[str, Any]], outcome: WriteOutcome,
+) -> list[dict[str, Any]]:
+    """The documents BSON can hold; the others go to ``outcome.rejected`` with why."""
+    kept = []
+    for document in documents:
+        try:
+            encode(document)
+        except (InvalidDocument, OverflowError) as err:
+            reason = f"database rejected the document: BSON cannot hold it: {err}"
+            outcome.rejected.append((document, reason))
+        else:
+            kept.append(document)
+    return kept

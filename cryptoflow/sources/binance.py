@@ -27,7 +27,9 @@ from cryptoflow.exceptions import (
     BinanceServerError,
     BinanceTimeout,
     BinanceUnreachable,
+    InvalidRecord,
 )
+from cryptoflow.records import load_json
 
 PRICE_PATH = "/api/v3/ticker/price"
 KLINES_PATH = "/api/v3/klines"
@@ -160,9 +162,9 @@ class BinanceClient:
         if status >= 500:
             raise BinanceServerError(f"HTTP {status}: {text[:200]!r}")
         try:
-            body = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise BinanceBadResponse(f"HTTP {status}: not JSON ({err}): {text[:200]!r}") from err
+            body = load_json(text)
+        except InvalidRecord as err:
+            raise BinanceBadResponse(f"HTTP {status}: {err.reason}: {text[:200]!r}") from None
         if isinstance(body, dict) and "code" in body and "msg" in body:
             raise BinanceApiError(status, _int(body["code"]), str(body["msg"]))
         if status != 200:
@@ -196,8 +198,8 @@ def _retry_after_seconds(header: str | None) -> float:
 
 def _error_text(text: str) -> str:
     try:
-        body = json.loads(text)
-    except json.JSONDecodeError:
+        body = load_json(text)
+    except InvalidRecord:
         return text[:200]
     return str(body.get("msg", body)) if isinstance(body, dict) else text[:200]
 

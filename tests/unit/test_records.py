@@ -90,6 +90,8 @@ def test_other_timezones_become_utc_with_milliseconds() -> None:
         (wire(ts={"at": 1}), "ts must be an ISO-8601 string or epoch milliseconds"),
         (wire(source=1), "source must be a string"),
         (wire(symbol="x" * 1_000_000), "message too large"),
+        (b"[" * 1000, "not JSON we read: nested too deeply"),
+        (b'[{"":' * 700, "not JSON we read: nested too deeply"),
     ],
 )
 def test_invalid_values_are_refused_with_a_reason(value: bytes | None, reason: str) -> None:
@@ -202,6 +204,7 @@ def test_a_record_of_one_tick_from_an_older_worker_is_read_too() -> None:
          b' "origins": ["btc/0/1"]}', "price"),
         (b'{"symbol": "BTCUSDT", "ticks": [{"price": 1}], "origins": ["btc/0/1"]}',
          "missing field 'ts'"),
+        (b'{"ticks": ' + b"[" * 5000, "nested too deeply"),
     ],
 )
 def test_a_stored_ticks_record_that_is_not_one_is_refused(value: bytes, reason: str) -> None:

@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+import bson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -14,6 +15,7 @@ from cryptoflow.exceptions import InvalidRecord
 from cryptoflow.records import (
     BookTicker,
     agg_trade_wire,
+    load_json,
     parse_book,
     parse_trade,
     trade_key,
@@ -92,3 +94,32 @@ def test_a_conflated_book_ticker_round_trips() -> None:
 def test_a_bad_book_ticker_is_refused(changes: dict[str, Any]) -> None:
     with pytest.raises(InvalidRecord):
         parse_book(book(**changes).to_wire(), SYMBOLS, NOW)
+
+
+@pytest.mark.parametrize("field", ["a", "f", "l", "T"])
+@pytest.mark.parametrize("value", [2**63, 10**30])
+def test_integers_beyond_what_mongodb_holds_are_refused(field: str, value: int) -> None:
+    changes: dict[str, Any] = {field: value}
+    if field == "f":
+        changes["l"] = value  # a range that ends before it starts is refused anyway
+    with pytest.raises(InvalidRecord, match=f"'{field}' must be a whole number from 0 to"):
+        parse_trade(wire(**changes), SYMBOLS, NOW)
+
+
+def test_the_largest_64_bit_ids_are_taken() -> None:
+    top = 2**63 - 1
+    trade = parse_trade(wire(a=top, f=top, l=top), SYMBOLS, NOW)
+    assert bson.encode(trade.to_document())  # MongoDB holds it
+
+
+@pytest.mark.parametrize("value", [
+    b"[" * 1000, b"[" * 100_000 + b"]" * 100_000, b'{"s": ' * 900, b"1" * 5000,
+], ids=["open", "closed", "objects", "long-integer"])
+def test_values_nested_too_deeply_or_too_long_to_read_are_refused(value: bytes) -> None:
+    """Python's JSON decoder recurses per level of nesting: a thousand levels raise
+    RecursionError, which must not reach the agent or the stream reader."""
+    for parse in (parse_trade, parse_book):
+        with pytest.raises(InvalidRecord, match="not JSON|too large"):
+            parse(value, SYMBOLS, NOW)
+    with pytest.raises(InvalidRecord, match="not JSON"):
+        load_json(value)
