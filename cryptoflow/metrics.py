@@ -50,6 +50,16 @@ STREAM_RECONNECTS = Counter(
     "cryptoflow_stream_reconnects", "Times a Binance stream connection was reopened")
 STREAMS_UP = Gauge(
     "cryptoflow_stream_connections_up", "Binance stream connections open on this worker")
+STREAM_FAILURES = Counter(
+    "cryptoflow_stream_failures",
+    "Times handling a stream failed unforeseen (logged with its traceback; reopened)")
+TRADES_DROPPED = Counter(
+    "cryptoflow_trades_dropped", "Live trades not handed on, by why", ["reason"],
+)  # already_recorded (an id handed on before) | implausible (an id far off, unconfirmed)
+SEQUENCE_RESETS = Counter(
+    "cryptoflow_trade_sequence_resets",
+    "Times a symbol's trade ids moved far off and stayed there, by direction", ["direction"],
+)  # ahead | back
 JOB_RUNS = Counter("cryptoflow_job_runs", "Scheduled job runs, by job and outcome",
                    ["job", "outcome"])
 JOB_DOCUMENTS = Counter(
@@ -87,6 +97,8 @@ REASON_KINDS: tuple[tuple[str, str], ...] = (
     ("crossed or empty book", "bad_field"),
     ("'n', 'sum_bps'", "bad_field"),
     ("wrong partition", "wrong_partition"),
+    ("implausible trade id", "implausible"),
+    ("trade ids went back", "sequence_reset"),
 )
 OTHER_REASON = "other"
 REASON_LABELS = frozenset(kind for _, kind in REASON_KINDS) | {OTHER_REASON}

@@ -259,6 +259,12 @@ class Settings:
         "GAP_FILL_TIMEOUT", _positive_seconds, "60.0",
         "how long a gap is retried from REST while Binance fails before it is recorded unfilled",
     )
+    gap_fill_max_ids: int = _setting(
+        "GAP_FILL_MAX_IDS", _count, "100000",
+        "most trade ids one gap fill fetches from REST (100 requests); past it the rest is "
+        "recorded unfilled, and a live trade id farther than this from the last is set aside "
+        "until the next trade follows it",
+    )
     trade_retention_days: int = _setting(
         "TRADE_RETENTION_DAYS", _days, "0",
         "days trades are kept (a TTL index, which costs writes); 0 keeps them forever",

@@ -11,8 +11,9 @@ and ``{code, msg}`` errors. From its start it generates ONE trade history per sy
 began get seeded candles). Tests queue faults (REST: 429/418 with Retry-After, 5xx,
 slow or truncated bodies, wrong shapes, API errors, bad prices; streams: dropped or
 stalled connections, skipped messages, refused upgrades, a server-shutdown close,
-malformed frames) and read back what was served, when each request came and what each
-connection got, to prove a client's behaviour.
+malformed frames, any frames a hostile exchange could send, ping floods) and read back
+what was served, when each request came and what each connection got, to prove a
+client's behaviour.
 
     python -m cryptoflow.devstack.simexchange --port 8081
 """
@@ -138,6 +139,7 @@ class StreamFault:
     seconds: float = 0.0
     count: int = 0
     symbol: str = ""
+    frames: tuple[bytes, ...] = ()
 
     @classmethod
     def drop_connection(cls) -> StreamFault:
@@ -165,6 +167,17 @@ class StreamFault:
     def shutdown(cls) -> StreamFault:
         """Every open connection closed with 1001 "server shutdown"."""
         return cls("shutdown")
+
+    @classmethod
+    def frames_of(cls, *frames: bytes) -> StreamFault:
+        """These text frames to each open connection, as they are: what a hostile or
+        broken exchange sends (nested or oversized JSON, ids far off, huge integers)."""
+        return cls("frames", frames=frames)
+
+    @classmethod
+    def ping_flood(cls, count: int) -> StreamFault:
+        """``count`` pings at once to each open connection, each with its own payload."""
+        return cls("pings", count=count)
 
     @classmethod
     def malformed(cls, count: int) -> StreamFault:
@@ -893,6 +906,10 @@ class SimExchange:
                     self._close(conn, 1001, "server shutdown")
                 elif fault.kind == "malformed":
                     self._push(conn, WSMsgType.TEXT, self._malformed(conn, fault.count), now)
+                elif fault.kind == "frames":
+                    self._push(conn, WSMsgType.TEXT, list(fault.frames), now)
+                elif fault.kind == "pings":
+                    self._ping(conn, [f"flood-{n}".encode() for n in range(fault.count)], now)
 
     def _malformed(self, conn: _Connection, count: int) -> list[bytes]:
         stream = next((s for s in conn.streams if s.endswith("@aggTrade")),
@@ -924,12 +941,15 @@ class SimExchange:
                   and now - conn.unanswered_since > self.pong_timeout):
                 self._close(conn, 1008, "pong timeout")
             elif now >= conn.stalled_until and now - conn.last_ping >= self.ping_interval:
-                payload = str(int(time.time() * 1000)).encode()
-                conn.last_ping = now
-                conn.pings.add(payload)
-                if conn.unanswered_since is None:
-                    conn.unanswered_since = now
-                self._push(conn, WSMsgType.PING, [payload], now)
+                self._ping(conn, [str(int(time.time() * 1000)).encode()], now)
+
+    def _ping(self, conn: _Connection, payloads: list[bytes], now: float) -> None:
+        """Send pings; the connection owes a pong (for the latest: it answers them all)."""
+        conn.last_ping = now
+        conn.pings.update(payloads)
+        if conn.unanswered_since is None:
+            conn.unanswered_since = now
+        self._push(conn, WSMsgType.PING, payloads, now)
 
 
 _Build = Callable[[Fault | None], web.StreamResponse]

@@ -8,13 +8,25 @@ the connections (``StreamConnection``, at most 1024 streams and ``MAX_URL`` char
 URL each) for the new set.
 
 No gap, no duplicate: each symbol has a ``TradeSequence`` (the last id handed on). A
-live trade that is the next id goes on; one at or below it is dropped; one beyond it
-is held while the ``GapFiller`` fetches the missing ids from REST, then the held ones
-follow, in order. After every (re)connect each symbol with a known last id is filled
-the same way, so a reconnect, a stall or a rotation leaves nothing out. A symbol newly
-owned resumes where the recording stands (``resume``: the last id the trade agent
-counted, or the newest stored), so a handover between workers is filled too. What
-REST cannot fill is recorded as an unfilled gap.
+live trade that is the next id goes on; one at or below it is dropped as already
+recorded (counted: ``cryptoflow_trades_dropped_total{reason="already_recorded"}``); one
+beyond it is held while the ``GapFiller`` fetches the missing ids from REST, then the
+held ones follow, in id order. After every (re)connect each symbol with a known last id
+is filled the same way, so a reconnect, a stall or a rotation leaves nothing out. A
+symbol newly owned resumes where the recording stands (``resume``: the last id the
+trade agent counted, or the newest stored), so a handover between workers is filled
+too. What REST cannot fill is recorded as an unfilled gap, and so is what lies past the
+fill bound (``CRYPTOFLOW_GAP_FILL_MAX_IDS``).
+
+A trade more than that bound away from the last id, in either direction, is not
+believed at once (a corrupt frame, an exchange's bug, an attack): it waits aside
+(``SuspectRun``) for the next trade. The old sequence going on makes it a dead letter
+(``implausible``); the next id after it makes it a sequence reset, logged, counted and
+shown by ``/api/streams/``: ahead, the gap is filled up to the bound; back, the trades
+go to the dead letters, since their ids are recorded already. A held trade the
+exchange's REST still has not heard of ``AHEAD_PATIENCE`` s after a fill first reached
+it is set aside the same way, so a bogus id within the bound cannot capture the
+sequence either.
 
 Book tickers (hundreds a second for a busy symbol) are conflated: per symbol and
 ``book_interval``, one message with the latest top of book and the spread statistics
@@ -25,11 +37,11 @@ dead letters with their reason.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
-import json
 import logging
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Collection
 from datetime import UTC, datetime
 from typing import Any
@@ -52,13 +64,14 @@ from cryptoflow.records import (
     Trade,
     agg_trade_wire,
     book_from_fields,
+    load_json,
     trade_from_fields,
 )
 from cryptoflow.settings import Settings
 from cryptoflow.sinks.mongo import TRADES
 from cryptoflow.sources.binance import BinanceClient
 from cryptoflow.sources.gapfill import GapFiller, RecordGap
-from cryptoflow.sources.gaps import Gap, TradeSequence, Verdict
+from cryptoflow.sources.gaps import Gap, SuspectRun, TradeSequence, Verdict
 from cryptoflow.sources.streams import ConnectionGate, StreamConnection, connection_groups
 from cryptoflow.tables.market_tables import trade_states
 
@@ -69,6 +82,11 @@ QUEUE_SIZE = 20_000  # records waiting for Kafka; a full queue slows the readers
 SEND_BATCH = 2_000
 CHECK_INTERVAL = 1.0
 STREAM_NAMES = {"trades": "aggTrade", "book": "bookTicker"}
+RESETS_SHOWN = 20  # the latest sequence resets /api/streams/ lists
+AHEAD_PATIENCE = 3.0  # seconds REST may lack a trade the stream sent (it lags a moment)
+AHEAD_RETRY = 0.5  # seconds between asking REST again meanwhile
+
+Pending = tuple[Trade, dict[str, Any]]  # a live trade and its fields as the stream sent them
 
 Send = Callable[[str, list[tuple[str, bytes]]], Awaitable[None]]  # (kind, [(symbol, wire)])
 DeadLetter = Callable[[bytes, str, str], Awaitable[None]]  # (value, reason, origin)
@@ -76,13 +94,17 @@ Resume = Callable[[str], Awaitable[int | None]]
 
 
 class SymbolFeed:
-    """One symbol's trade sequence, the live trades held during a fill, and the book
-    updates since the last conflated message."""
+    """One symbol's trade sequence, the live trades held during a fill (in id order),
+    those kept aside as implausible, and the book updates since the last conflated
+    message."""
 
-    def __init__(self, symbol: str, last_id: int | None) -> None:
+    def __init__(self, symbol: str, last_id: int | None, max_jump: int) -> None:
         self.symbol = symbol
-        self.sequence = TradeSequence(symbol, last_id)
-        self.held: deque[tuple[Trade, dict[str, Any]]] = deque()
+        self.sequence = TradeSequence(symbol, last_id, max_jump)
+        self.held: list[Pending] = []
+        self.suspects: SuspectRun[Pending] = SuspectRun()
+        self.went_back_to: int | None = None  # the last id of a stream that went back
+        self.ahead_since: dict[int, float] = {}  # held ids REST had not heard of, since when
         self.filling: asyncio.Task[None] | None = None
         self.book: BookTicker | None = None
         self.book_updates = 0
@@ -90,7 +112,13 @@ class SymbolFeed:
         self.spread_max = 0.0
 
     def hold(self, trade: Trade, fields: dict[str, Any]) -> None:
-        if len(self.held) < MAX_HELD:
+        """Keep a live trade for after the fill; past MAX_HELD it is not kept (its id
+        is then a gap among the held ones, filled from REST)."""
+        if len(self.held) >= MAX_HELD:
+            return
+        if self.held and trade.trade_id < self.held[-1][0].trade_id:
+            bisect.insort(self.held, (trade, fields), key=lambda pending: pending[0].trade_id)
+        else:
             self.held.append((trade, fields))
 
     def first_held(self) -> int | None:
@@ -136,9 +164,13 @@ class MarketStreams:
         self.resume = resume
         self.owned = owned
         self.filler = GapFiller(client, record_gap, timeout=settings.gap_fill_timeout)
+        self.max_jump = settings.gap_fill_max_ids
         self.gate = ConnectionGate()
         self.feeds: dict[str, SymbolFeed] = {}
         self.connections: list[StreamConnection] = []
+        self.dropped: Counter[str] = Counter()  # live trades not handed on, by why
+        self.resets: deque[dict[str, Any]] = deque(maxlen=RESETS_SHOWN)
+        self._session: aiohttp.ClientSession | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._queue: asyncio.Queue[tuple[str, str, bytes]] = asyncio.Queue(QUEUE_SIZE)
         self._frames = 0
@@ -156,6 +188,7 @@ class MarketStreams:
                     if owned is not None and frozenset(owned) != current:
                         current = frozenset(owned)
                         await self._reconfigure(current, session)
+                    self._restart_ended(session)
                     await asyncio.sleep(CHECK_INTERVAL)
             finally:
                 await self._close_all()
@@ -169,7 +202,7 @@ class MarketStreams:
         for symbol in set(self.feeds) - symbols:
             del self.feeds[symbol]
         for symbol in sorted(symbols - set(self.feeds)):
-            self.feeds[symbol] = SymbolFeed(symbol, await self.resume(symbol))
+            self.feeds[symbol] = SymbolFeed(symbol, await self.resume(symbol), self.max_jump)
         log.info("Binance streams: %d symbol(s) on this worker: %s", len(symbols),
                  ",".join(sorted(symbols)) or "none")
         streams = [f"{symbol.lower()}@{kind}" for symbol in sorted(symbols)
@@ -185,6 +218,18 @@ class MarketStreams:
             )
             self.connections.append(connection)
             self._tasks.append(asyncio.ensure_future(connection.run(session)))
+
+    def _restart_ended(self, session: aiohttp.ClientSession) -> None:
+        """A connection's task only ends when it is stopped: one that ended otherwise is
+        reported and started again."""
+        for number, task in enumerate(self._tasks):
+            if task.done():
+                connection = self.connections[number]
+                error = None if task.cancelled() else task.exception()
+                log.error("Binance stream %s: its task ended (%r); starting it again",
+                          connection.name, error)
+                metrics.STREAM_FAILURES.inc()
+                self._tasks[number] = asyncio.ensure_future(connection.run(session))
 
     async def _close_all(self) -> None:
         for connection in self.connections:
@@ -203,9 +248,14 @@ class MarketStreams:
         """This worker's connections and the symbols being filled right now."""
         now = time.monotonic()
         return {
-            "connections": [connection.status(now) for connection in self.connections],
+            "connections": [{**connection.status(now), "running": not task.done()}
+                            for connection, task in zip(self.connections, self._tasks,
+                                                        strict=True)],
             "symbols": len(self.feeds),
             "filling": sorted(s for s, feed in self.feeds.items() if feed.filling is not None),
+            "dropped": {reason: self.dropped[reason]
+                        for reason in ("already_recorded", "implausible")},
+            "sequence_resets": list(self.resets),
         }
 
     # -- frames ---------------------------------------------------------------------
@@ -227,9 +277,9 @@ class MarketStreams:
 
     async def _route(self, text: str) -> None:
         try:
-            message = json.loads(text)
-        except ValueError as err:
-            raise InvalidRecord(f"stream frame is not JSON: {err}") from None
+            message = load_json(text)
+        except InvalidRecord as err:
+            raise InvalidRecord(f"stream frame is {err.reason}") from None
         if (not isinstance(message, dict) or not isinstance(message.get("stream"), str)
                 or not isinstance(message.get("data"), dict)):
             raise InvalidRecord("stream frame is not {\"stream\": ..., \"data\": {...}}")
@@ -248,18 +298,98 @@ class MarketStreams:
             feed.note_book(book_from_fields(data, feed.symbol, int(time.time() * 1000)))
 
     async def _live_trade(self, feed: SymbolFeed, trade: Trade, fields: dict[str, Any]) -> None:
-        if feed.filling is not None:
-            feed.hold(trade, fields)
+        trade_id = trade.trade_id
+        last_suspect = feed.suspects.last_id
+        if last_suspect is not None and trade_id == last_suspect + 1:
+            feed.suspects.add(trade_id, (trade, fields))
+            await self._confirmed(feed)
             return
-        verdict = feed.sequence.classify(trade.trade_id)
-        if verdict is Verdict.NEXT:
+        if feed.held and trade_id == feed.held[-1][0].trade_id + 1:
+            feed.hold(trade, fields)  # the stream goes on from what waits for the fill
+            return
+        verdict = feed.sequence.classify(trade_id)
+        if verdict is Verdict.FAR:
+            if feed.went_back_to is not None and trade_id == feed.went_back_to + 1:
+                feed.went_back_to = trade_id
+                await self._dead_letter_trades(feed, [(trade, fields)], _went_back(feed))
+            else:
+                await self._discard(feed, feed.suspects.add(trade_id, (trade, fields)))
+            return
+        await self._discard(feed, feed.suspects.take())
+        feed.went_back_to = None
+        if verdict is Verdict.DUPLICATE:
+            self._already_recorded(feed, 1)
+        elif feed.filling is not None:
+            feed.hold(trade, fields)
+        elif verdict is Verdict.NEXT:
             await self._emit(feed, trade, fields, "stream")
-        elif verdict is Verdict.GAP:
-            gap = feed.sequence.gap_before(trade.trade_id)
+        else:
+            gap = feed.sequence.gap_before(trade_id)
             log.info("Binance stream: %s: ids %d..%d missing; filling from REST",
                      feed.symbol, gap.first_id, gap.last_id)
             feed.hold(trade, fields)
             self._start_fill(feed, gap.first_id)
+
+    async def _confirmed(self, feed: SymbolFeed) -> None:
+        """The next trade continued the run kept aside: the exchange's ids are there."""
+        run = feed.suspects.take()
+        first, last = run[0][0].trade_id, feed.sequence.last_id
+        if last is not None and first <= last:
+            if last - first <= self.max_jump:  # covered meanwhile (REST lagged)
+                self._already_recorded(feed, len(run))
+                return
+            self._reset(feed, "back", last, first)
+            feed.went_back_to = run[-1][0].trade_id
+            await self._dead_letter_trades(feed, run, _went_back(feed))
+            return
+        if last is not None and first - last > self.max_jump:
+            self._reset(feed, "ahead", last, first)
+        for trade, fields in run:
+            feed.hold(trade, fields)
+        if feed.filling is None and last is not None:
+            self._start_fill(feed, last + 1)
+        elif feed.filling is None:
+            await self._hand_on_held(feed)
+
+    async def _discard(self, feed: SymbolFeed, run: list[Pending]) -> None:
+        """A run kept aside that the next trade did not continue: what the sequence has
+        covered since was recorded; the rest is implausible, a dead letter."""
+        last = feed.sequence.last_id
+        covered = [p for p in run if last is not None and 0 <= last - p[0].trade_id
+                   <= self.max_jump]
+        self._already_recorded(feed, len(covered))
+        bogus = [p for p in run if p not in covered]
+        if bogus:
+            ids = [trade.trade_id for trade, _ in bogus]
+            log.warning("Binance stream: %s: trade id(s) %s set aside as implausible: more "
+                        "than %d ids from the last recorded id %s, and the next trade did "
+                        "not follow them", feed.symbol, ",".join(map(str, ids[:5])),
+                        self.max_jump, last)
+            self.dropped["implausible"] += len(bogus)
+            metrics.TRADES_DROPPED.labels("implausible").inc(len(bogus))
+            await self._dead_letter_trades(feed, bogus, (
+                f"implausible trade id: more than CRYPTOFLOW_GAP_FILL_MAX_IDS ({self.max_jump}) "
+                f"from the last recorded id {last}, and the next trade did not follow it"))
+
+    def _already_recorded(self, feed: SymbolFeed, count: int) -> None:
+        if count:
+            log.debug("Binance stream: %s: %d trade(s) dropped, handed on before",
+                      feed.symbol, count)
+            self.dropped["already_recorded"] += count
+            metrics.TRADES_DROPPED.labels("already_recorded").inc(count)
+
+    def _reset(self, feed: SymbolFeed, direction: str, last: int, first: int) -> None:
+        log.error("Binance stream: %s: the trade ids moved %s, from %d to %d (%+d), and "
+                  "stayed there: a sequence reset", feed.symbol, direction, last, first,
+                  first - last)
+        metrics.SEQUENCE_RESETS.labels(direction).inc()
+        self.resets.append({"symbol": feed.symbol, "direction": direction, "from_id": last,
+                            "to_id": first, "at": datetime.now(UTC).isoformat()})
+
+    async def _dead_letter_trades(self, feed: SymbolFeed, run: list[Pending], reason: str) -> None:
+        for trade, fields in run:
+            await self.dead_letter(agg_trade_wire(fields, feed.symbol), reason,
+                                   f"binance-ws/{feed.symbol}/{trade.trade_id}")
 
     # -- gaps -----------------------------------------------------------------------
 
@@ -272,24 +402,50 @@ class MarketStreams:
         next_from: int | None = from_id
         try:
             while next_from is not None:
-                needed = await self.filler.fill(
+                end = await self.filler.fill(
                     feed.symbol, next_from, feed.first_held,
-                    lambda trade, fields: self._emit(feed, trade, fields, "rest"))
-                if feed.sequence.classify(needed) is Verdict.GAP:
+                    lambda trade, fields: self._emit(feed, trade, fields, "rest"),
+                    self.max_jump)
+                if end.ahead:
+                    await self._ahead_of_exchange(feed, end.next_id)
+                elif (last := feed.sequence.last_id) is not None and end.next_id > last + 1:
                     # recorded as unfilled: the stream goes on after it, not back into it
-                    feed.sequence.advance(needed - 1)
-                next_from = None
-                while feed.held:
-                    trade, fields = feed.held.popleft()
-                    verdict = feed.sequence.classify(trade.trade_id)
-                    if verdict is Verdict.NEXT:
-                        await self._emit(feed, trade, fields, "stream")
-                    elif verdict is Verdict.GAP:
-                        feed.held.appendleft((trade, fields))
-                        next_from = feed.sequence.gap_before(trade.trade_id).first_id
-                        break
+                    feed.sequence.advance(end.next_id - 1)
+                next_from = await self._hand_on_held(feed)
         finally:
             feed.filling = None
+
+    async def _hand_on_held(self, feed: SymbolFeed) -> int | None:
+        """Hand on the held trades that follow the sequence; returns the first id of a
+        gap before the next one (None: all handed on)."""
+        while feed.held:
+            trade, fields = feed.held[0]
+            last = feed.sequence.last_id
+            if last is not None and trade.trade_id > last + 1:
+                return last + 1
+            feed.held.pop(0)
+            feed.ahead_since.pop(trade.trade_id, None)
+            if last is not None and trade.trade_id <= last:
+                self._already_recorded(feed, 1)
+            else:
+                await self._emit(feed, trade, fields, "stream")
+        return None
+
+    async def _ahead_of_exchange(self, feed: SymbolFeed, next_id: int) -> None:
+        """REST has nothing from ``next_id`` on, yet the stream sent a later trade: asked
+        again a little later, and after ``AHEAD_PATIENCE`` s that trade waits aside for
+        the next trade to confirm it, while the other held ones go on."""
+        trade, fields = feed.held[0]
+        now = time.monotonic()
+        if now - feed.ahead_since.setdefault(trade.trade_id, now) <= AHEAD_PATIENCE:
+            await asyncio.sleep(AHEAD_RETRY)
+            return
+        feed.held.pop(0)
+        del feed.ahead_since[trade.trade_id]
+        log.warning("Binance stream: %s: the exchange has no trade from id %d on, although "
+                    "the stream sent id %d; kept aside until the next trade follows it",
+                    feed.symbol, next_id, trade.trade_id)
+        await self._discard(feed, feed.suspects.add(trade.trade_id, (trade, fields)))
 
     # -- out to Kafka ---------------------------------------------------------------
 
@@ -319,6 +475,11 @@ class MarketStreams:
                 book = feed.take_book()
                 if book is not None:
                     await self._queue.put(("book", feed.symbol, book.to_wire()))
+
+
+def _went_back(feed: SymbolFeed) -> str:
+    return (f"trade ids went back far below the recorded ones (last {feed.sequence.last_id}): "
+            "ids recorded already cannot be stored again")
 
 
 # -- this worker's instance -------------------------------------------------------------

@@ -3,11 +3,16 @@
 ``StreamConnection`` connects to ``{ws_url}/stream?streams=btcusdt@aggTrade/...`` (at
 most 1024 streams, Binance's limit per connection, and a URL of at most ``MAX_URL``
 characters: ``connection_groups`` splits the streams), hands every text frame to its
-owner and answers the server's pings itself (a pong is the only frame it sends, so it
-stays far below Binance's 5 messages a second). It reconnects, after a jittered
-backoff, when the connection drops, is closed by the server (a 1001 shutdown notice
-too), goes silent (no frame and no ping for ``silence`` seconds) or reaches ``max_age``
-(Binance closes every connection at 24 h: rotating earlier keeps the seam ours).
+owner and answers the server's pings itself. A pong is the only frame it sends, at
+most one a second (``PongSchedule``: a flood of pings is answered by one pong with the
+latest payload), so it stays below Binance's 5 messages a second whatever the server
+sends. It reconnects, after a jittered backoff, when the connection drops, is closed by
+the server (a 1001 shutdown notice too), sends a frame over ``MAX_FRAME_BYTES``, goes
+silent (no frame and no ping for ``silence`` seconds), reaches ``max_age`` (Binance
+closes every connection at 24 h: rotating earlier keeps the seam ours), or when
+handling a frame fails in a way nobody foresaw: that is logged with its traceback and
+counted (``cryptoflow_stream_failures_total``), and the connection is opened again, so
+a stream never ends while it is wanted.
 Every attempt of every connection of the worker passes one ``AttemptWindow`` (300
 per 5 minutes), so a flapping network can never get the IP banned. After each
 connect it calls ``on_connect``: the owner fills from REST what the pause missed.
@@ -27,7 +32,7 @@ import aiohttp
 
 from cryptoflow import metrics
 from cryptoflow.backoff import Backoff
-from cryptoflow.sources.gaps import AttemptWindow
+from cryptoflow.sources.gaps import AttemptWindow, PongSchedule
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +43,10 @@ MAX_STREAMS = 1024  # per connection (Binance)
 # tickers make 600 streams, about 11,400 characters, two connections then.
 MAX_URL = 7_500
 STREAM_PATH = "/stream?streams="
+MESSAGE_TOO_BIG = 1009  # WebSocket close code
 STABLE_AFTER = 30.0  # a connection that lasted this long resets the backoff
 MAX_FRAME_BYTES = 1 << 20
+PONG_EVERY = 1.0  # seconds: at most one pong per connection in any second
 
 
 def connection_groups(
@@ -132,7 +139,14 @@ class StreamConnection:
             await self.gate.attempt()
             self.state = "connecting"
             opened = time.monotonic()
-            reason = await self._connection(session)
+            try:
+                reason = await self._connection(session)
+            except Exception as err:
+                # A bug or an input nobody foresaw: reported, then the connection is
+                # opened again (and the seam filled) as after any other end.
+                log.exception("Binance stream %s: failed while handling the stream", self.name)
+                metrics.STREAM_FAILURES.inc()
+                reason = f"failed: {type(err).__name__}: {err}"
             if self._stopping:
                 break
             self.reconnects += 1
@@ -186,23 +200,29 @@ class StreamConnection:
 
     async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> str:
         retire_at = time.monotonic() + self.max_age
+        pongs = PongSchedule(PONG_EVERY)
         while True:
-            left = retire_at - time.monotonic()
-            if left <= 0:
+            now = time.monotonic()
+            if (payload := pongs.take(now)) is not None:
+                await ws.pong(payload)
+            if now >= retire_at:
                 return f"rotating after {self.max_age:g}s (Binance closes at 24 h)"
-            try:
-                message = await ws.receive(timeout=min(self.silence, left))
-            except TimeoutError:
-                if time.monotonic() >= retire_at:
-                    continue
+            silent_at = self._last_frame + self.silence
+            if now >= silent_at:
                 return f"silent for {self.silence:g}s (no message, no ping)"
+            due = pongs.due_at()
+            wake = min(retire_at, silent_at, retire_at if due is None else due)
+            try:
+                message = await ws.receive(timeout=max(0.0, wake - now))
+            except TimeoutError:
+                continue
             if message.type is aiohttp.WSMsgType.TEXT:
                 self._last_frame = time.monotonic()
                 self.messages += 1
                 await self.on_frame(message.data)
             elif message.type is aiohttp.WSMsgType.PING:
                 self._last_frame = time.monotonic()
-                await ws.pong(message.data)
+                pongs.ping(message.data)
             elif message.type is aiohttp.WSMsgType.PONG:
                 self._last_frame = time.monotonic()
             elif message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING,
@@ -211,7 +231,16 @@ class StreamConnection:
                 extra = f": {message.extra}" if message.extra else ""
                 return f"closed by the server (code {code}{extra})"
             elif message.type is aiohttp.WSMsgType.ERROR:
-                return f"connection error ({ws.exception()!r})"
+                return _error_reason(message.data)
             else:  # BINARY: Binance sends none
                 self._last_frame = time.monotonic()
                 log.debug("Binance stream %s: ignored a %s frame", self.name, message.type)
+
+
+def _error_reason(error: object) -> str:
+    """Why a connection ended on an error message: aiohttp refuses a frame over
+    ``max_msg_size`` with a WebSocketError of code 1009 ("Message size N exceeds limit
+    L"), before reading it."""
+    if isinstance(error, aiohttp.WebSocketError) and error.code == MESSAGE_TOO_BIG:
+        return f"frame too large, refused unread: {error} bytes (MAX_FRAME_BYTES)"
+    return f"connection error ({error!r})"

@@ -39,10 +39,12 @@ def trade_body(document: Mapping[str, Any]) -> dict[str, Any]:
 def streams_health(
     enabled: bool, connections: Sequence[Mapping[str, Any]], down_after: float,
 ) -> tuple[bool, str]:
-    """Healthy unless a connection of this worker has been down for ``down_after`` s."""
+    """Healthy unless a connection of this worker has been down for ``down_after`` s, or
+    its task is not running (then its state says nothing)."""
     if not enabled:
         return True, "streams disabled (CRYPTOFLOW_STREAMS=none)"
-    down = [c for c in connections if (c["down_for"] or 0) > down_after]
+    down = [c for c in connections
+            if not c["running"] or (c["down_for"] or 0) > down_after]
     if down:
         names = ", ".join(f"{c['name']} ({c['last_error'] or c['state']})" for c in down)
         return False, f"down for more than {down_after:g}s: {names}"

@@ -37,8 +37,10 @@ def test_no_trade_id_is_none_and_a_good_one_is_read() -> None:
     assert market_api.parse_trade_id({"from_id": "42"}, "from_id") == 42
 
 
-def connection(down_for: float | None, state: str = "waiting") -> dict[str, Any]:
-    return {"name": "binance-1", "state": state, "down_for": down_for,
+def connection(
+    down_for: float | None, state: str = "waiting", running: bool = True,
+) -> dict[str, Any]:
+    return {"name": "binance-1", "state": state, "down_for": down_for, "running": running,
             "last_error": "closed by the server (code 1006)"}
 
 
@@ -49,3 +51,9 @@ def test_streams_are_unhealthy_only_when_a_connection_is_down_too_long() -> None
     assert market_api.streams_health(True, [connection(5.0)], 30)[0]
     ok, detail = market_api.streams_health(True, [connection(31.0)], 30)
     assert not ok and "binance-1" in detail and "1006" in detail
+
+
+def test_a_connection_whose_task_ended_is_down_whatever_its_state_says() -> None:
+    ok, detail = market_api.streams_health(
+        True, [connection(None, "connected", running=False)], 30)
+    assert not ok and "binance-1" in detail

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import itertools
+
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cryptoflow.sources.gaps import AttemptWindow, Gap, TradeSequence, Verdict, page_coverage
+from cryptoflow.sources.gaps import (
+    AttemptWindow,
+    Gap,
+    PongSchedule,
+    SuspectRun,
+    TradeSequence,
+    Verdict,
+    classify,
+    page_coverage,
+)
 
 
 def test_a_sequence_tells_next_duplicate_and_gap() -> None:
@@ -94,3 +105,58 @@ def test_connection_attempts_stay_within_the_window() -> None:
         window.record(moment)
     assert window.wait(10.0) == 290.0  # the first attempt leaves the window at 300 s
     assert window.wait(300.0) == 0
+
+
+def test_an_id_farther_than_the_bound_either_way_is_far() -> None:
+    sequence = TradeSequence("BTCUSDT", last_id=1_000, max_jump=100)
+    assert sequence.classify(1_100) is Verdict.GAP
+    assert sequence.classify(1_101) is Verdict.GAP  # 100 ids missing: still fillable
+    assert sequence.classify(1_102) is Verdict.FAR
+    assert sequence.classify(900) is Verdict.DUPLICATE
+    assert sequence.classify(899) is Verdict.FAR
+    assert sequence.classify(10**30) is Verdict.FAR
+
+
+@given(last=st.integers(0, 2**63), trade_id=st.integers(0, 2**63), bound=st.integers(1, 10**6))
+def test_classify_says_what_the_distance_says(last: int, trade_id: int, bound: int) -> None:
+    verdict = classify(last, trade_id, bound)
+    missing = trade_id - last - 1  # ids between them (negative: at or below the last)
+    if missing == 0:
+        assert verdict is Verdict.NEXT
+    elif missing > bound or last - trade_id > bound:
+        assert verdict is Verdict.FAR
+    else:
+        assert verdict is (Verdict.DUPLICATE if trade_id <= last else Verdict.GAP)
+
+
+def test_a_suspect_run_is_confirmed_by_the_next_id_and_replaced_by_another() -> None:
+    run: SuspectRun[str] = SuspectRun()
+    assert run.add(500, "a") == [] and not run.confirmed
+    assert run.add(900, "b") == ["a"]  # not the next id: the first run ends
+    assert run.last_id == 900 and not run.confirmed
+    assert run.add(901, "c") == [] and run.confirmed
+    assert run.take() == ["b", "c"] and run.last_id is None and not run.confirmed
+
+
+@given(st.lists(st.tuples(st.floats(0, 0.5), st.booleans()), max_size=300))
+def test_pongs_never_come_closer_than_their_interval_and_answer_the_latest_ping(
+    steps: list[tuple[float, bool]],
+) -> None:
+    """Pings arrive at any rate; whoever asks whenever it likes gets at most one pong per
+    interval, always with the latest payload, and no ping stays unanswered for longer
+    than the interval once asked again."""
+    schedule = PongSchedule(every=1.0)
+    now, sent, latest = 100.0, [], None
+    for number, (pause, is_ping) in enumerate(steps):
+        now += pause
+        if is_ping:
+            latest = str(number).encode()
+            schedule.ping(latest)
+        payload = schedule.take(now)
+        if payload is not None:
+            assert payload == latest
+            sent.append(now)
+    assert all(b - a >= 1.0 for a, b in itertools.pairwise(sent))
+    due = schedule.due_at()
+    if due is not None:
+        assert schedule.take(due) == latest

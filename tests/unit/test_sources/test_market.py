@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -14,12 +15,14 @@ from itertools import pairwise
 import pytest
 import pytest_asyncio
 
+from cryptoflow import metrics
 from cryptoflow.devstack.simexchange import Fault, SimExchange, StreamFault
 from cryptoflow.records import parse_book
 from cryptoflow.settings import Settings
 from cryptoflow.sources.binance import AGG_TRADES_PATH, BinanceClient
 from cryptoflow.sources.gaps import Gap
 from cryptoflow.sources.market import MarketStreams
+from cryptoflow.sources.streams import MAX_FRAME_BYTES
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
 
@@ -92,15 +95,17 @@ async def streaming(market: SimExchange) -> AsyncIterator[Callable[..., MarketSt
 @asynccontextmanager
 async def streaming_from(
     sim: SimExchange, owned: tuple[str, ...], env: dict[str, str],
+    resume: Callable[[SimExchange, str], int | None] = lambda sim, symbol: None,
 ) -> AsyncIterator[tuple[MarketStreams, Recorded]]:
-    """Start ``sim`` and MarketStreams for ``owned`` on it (nothing recorded before);
-    stops both after the block."""
+    """Start ``sim`` and MarketStreams for ``owned`` on it (``resume``: where the
+    recording of a symbol stands, nothing recorded by default); stops both after the
+    block."""
     await sim.start()
     client = BinanceClient(sim.url, 2.0)
     recorded = Recorded()
 
-    async def nothing_recorded(symbol: str) -> None:
-        return None
+    async def nothing_recorded(symbol: str) -> int | None:
+        return resume(sim, symbol)
 
     settings = Settings.from_env({"CRYPTOFLOW_BINANCE_WS_URL": sim.ws_url, **env}, env_file=None)
     streams = MarketStreams(
@@ -308,3 +313,176 @@ async def test_the_exchange_pings_and_the_connection_stays_open() -> None:
         (connection,) = sim.connections
         assert connection.pongs >= 3
         assert connection.closed_at is None
+
+
+# -- a hostile exchange: frames no honest exchange sends ----------------------------------
+
+def agg_trade_frame(symbol: str, trade_id: int, **changes: object) -> bytes:
+    now_ms = int(time.time() * 1000)
+    data = {"e": "aggTrade", "E": now_ms, "s": symbol, "a": trade_id, "p": "67000.00",
+            "q": "0.5", "f": trade_id, "l": trade_id, "T": now_ms, "m": False, "M": True,
+            **changes}
+    return json.dumps({"stream": f"{symbol.lower()}@aggTrade", "data": data}).encode()
+
+
+async def attacked(
+    market: SimExchange, streams: MarketStreams, *frames: bytes, wait: float = 2.0,
+) -> Recorded:
+    """Send ``frames`` on the open connection once trades flow; then every trade the
+    exchange made is still handed on once, in order."""
+    recorded: Recorded = streams.recorded  # type: ignore[attr-defined]
+    await settle(market, recorded)
+    market.inject_stream(StreamFault.frames_of(*frames))
+    await asyncio.sleep(wait)
+    await settle(market, recorded)
+    assert_every_trade_once(market, recorded)
+    return recorded
+
+
+@pytest.mark.asyncio
+async def test_a_frame_nested_too_deeply_is_a_dead_letter_and_the_stream_goes_on(
+    market: SimExchange, streaming: Callable[..., MarketStreams],
+) -> None:
+    streams = streaming()
+    recorded = await attacked(market, streams, b"[" * 100_000 + b"]" * 100_000, b"[" * 1000)
+    assert recorded.dead == ["stream frame is not JSON we read: nested too deeply"] * 2
+    assert streams.connections[0].reconnects == 0
+    assert streams.status()["connections"][0]["running"]
+
+
+@pytest.mark.asyncio
+async def test_a_frame_over_the_limit_ends_the_connection_with_its_size_and_the_gap_fills(
+    market: SimExchange, streaming: Callable[..., MarketStreams],
+) -> None:
+    streams = streaming()
+    await attacked(market, streams, b"x" * (MAX_FRAME_BYTES + 10))
+    connection = streams.connections[0]
+    assert connection.reconnects == 1
+    assert connection.last_error is not None
+    assert connection.last_error.startswith("frame too large, refused unread")
+    assert f"exceeds limit {MAX_FRAME_BYTES}" in connection.last_error
+
+
+@pytest.mark.asyncio
+async def test_integers_over_64_bits_are_dead_letters(
+    market: SimExchange, streaming: Callable[..., MarketStreams],
+) -> None:
+    streams = streaming()
+    next_id = (newest(market, "BTCUSDT") or 0) + 1
+    recorded = await attacked(market, streams, agg_trade_frame("BTCUSDT", next_id, f=10**30),
+                              agg_trade_frame("BTCUSDT", next_id, T=2**64))
+    assert [reason.split(" must")[0] for reason in recorded.dead] == ["'f'", "'T'"]
+
+
+@pytest.mark.asyncio
+async def test_an_id_far_ahead_starts_no_fill_and_takes_nothing_from_the_later_trades(
+    market: SimExchange, streaming: Callable[..., MarketStreams],
+) -> None:
+    streams = streaming(CRYPTOFLOW_GAP_FILL_MAX_IDS="1000")
+    requests_before = len(market.requests)
+    far = (newest(market, "BTCUSDT") or 0) + 10**12
+    recorded = await attacked(market, streams, agg_trade_frame("BTCUSDT", far))
+    assert len(recorded.dead) == 1 and recorded.dead[0].startswith("implausible trade id")
+    assert far not in recorded.ids("BTCUSDT")
+    assert not recorded.gaps
+    assert streams.status()["dropped"]["implausible"] == 1
+    assert len(market.requests) - requests_before < 5  # no fill towards it
+
+
+@pytest.mark.asyncio
+async def test_an_id_ahead_within_the_bound_that_rest_never_knew_cannot_capture_the_sequence(
+    market: SimExchange, streaming: Callable[..., MarketStreams],
+) -> None:
+    streams = streaming(CRYPTOFLOW_GAP_FILL_MAX_IDS="100000")
+    bogus = (newest(market, "BTCUSDT") or 0) + 5_000
+    recorded = await attacked(market, streams, agg_trade_frame("BTCUSDT", bogus), wait=6.0)
+    assert bogus not in recorded.ids("BTCUSDT")
+    assert len(recorded.dead) == 1 and recorded.dead[0].startswith("implausible trade id")
+    assert not recorded.gaps
+
+
+@pytest.mark.asyncio
+async def test_ids_that_go_far_back_are_a_reported_reset_and_dead_letters(
+    market: SimExchange, streaming: Callable[..., MarketStreams],
+) -> None:
+    streams = streaming(CRYPTOFLOW_GAP_FILL_MAX_IDS="1000")
+    recorded: Recorded = streams.recorded  # type: ignore[attr-defined]
+    await asyncio.sleep(1.0)
+    await settle(market, recorded)
+    last = recorded.ids("BTCUSDT")[-1]
+    back = last - 10**6
+    recorded = await attacked(
+        market, streams, *(agg_trade_frame("BTCUSDT", back + n) for n in range(3)))
+    assert len(recorded.dead) == 3
+    assert all(reason.startswith("trade ids went back") for reason in recorded.dead)
+    (reset,) = streams.status()["sequence_resets"]
+    assert (reset["symbol"], reset["direction"], reset["to_id"]) == ("BTCUSDT", "back", back)
+    assert reset["from_id"] >= last
+
+
+@pytest.mark.asyncio
+async def test_ids_that_stay_far_ahead_are_a_reset_filled_up_to_the_bound() -> None:
+    """The recording stands 5,000 ids behind, five times the bound: the stream's trades
+    confirm the jump, the first 1,000 ids after the recording are filled from REST, the
+    rest is recorded as an unfilled gap, and the stream goes on from there."""
+    sim = SimExchange(seed=5, trade_rate=60.0, history=120, trade_retention=20_000)
+
+    def behind(sim: SimExchange, symbol: str) -> int | None:
+        return sim.agg_trades(symbol)[-1]["a"] - 5_000 if symbol == "BTCUSDT" else None
+
+    env = {"CRYPTOFLOW_GAP_FILL_MAX_IDS": "1000"}
+    async with streaming_from(sim, SYMBOLS, env, behind) as (streams, recorded):
+        for _ in range(100):
+            if recorded.gaps:
+                break
+            await asyncio.sleep(0.1)
+        await settle(sim, recorded)
+        (reset,) = streams.status()["sequence_resets"]
+        assert reset["direction"] == "ahead"
+        ((gap, reason),) = recorded.gaps
+        ids = recorded.ids("BTCUSDT")
+        assert gap.first_id == ids[0] + 1000 == reset["from_id"] + 1
+        assert "CRYPTOFLOW_GAP_FILL_MAX_IDS" in reason
+        assert ids == [*range(ids[0], gap.first_id), *range(gap.last_id + 1, ids[-1] + 1)]
+
+
+@pytest.mark.asyncio
+async def test_a_ping_flood_is_answered_within_binance_message_limit(
+    market: SimExchange, streaming: Callable[..., MarketStreams],
+) -> None:
+    streams = streaming()
+    recorded: Recorded = streams.recorded  # type: ignore[attr-defined]
+    await settle(market, recorded)
+    market.inject_stream(StreamFault.ping_flood(2000))
+    await asyncio.sleep(2.5)
+    assert not [v for v in market.stream_violations if v.kind == "messages"]
+    (record,) = market.connections
+    assert record.closed_at is None and record.pongs >= 1
+    assert record.frames_received <= 5  # one pong a second at most
+    await settle(market, recorded)
+    assert_every_trade_once(market, recorded)
+
+
+@pytest.mark.asyncio
+async def test_a_failure_while_handling_a_frame_reopens_the_connection(
+    market: SimExchange, streaming: Callable[..., MarketStreams],
+) -> None:
+    streams = streaming()
+    recorded: Recorded = streams.recorded  # type: ignore[attr-defined]
+    calls = 0
+
+    async def failing_once(value: bytes, reason: str, origin: str) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("a bug nobody foresaw")
+        recorded.dead.append(reason)
+
+    streams.dead_letter = failing_once
+    failures = metrics.STREAM_FAILURES._value.get()
+    await attacked(market, streams, b"not json")
+    connection = streams.connections[0]
+    assert connection.reconnects == 1
+    assert connection.last_error == "failed: RuntimeError: a bug nobody foresaw"
+    assert metrics.STREAM_FAILURES._value.get() == failures + 1
+    assert streams.status()["connections"][0]["running"]
