@@ -202,24 +202,27 @@ def mongo(stack: LocalStack) -> Iterator[Database[dict[str, Any]]]:
     client.close()
 
 
+def produce_to(stack: LocalStack, topic: str,
+               records: list[tuple[bytes | None, bytes | None]]) -> None:
+    """Send (key, value) pairs to a topic of ``stack`` with a plain aiokafka producer."""
+
+    async def run() -> None:
+        producer = AIOKafkaProducer(
+            bootstrap_servers=f"127.0.0.1:{stack.kafka_port}", max_request_size=4 << 20)
+        await producer.start()
+        try:
+            for key, value in records:
+                await producer.send_and_wait(topic, key=key, value=value)
+        finally:
+            await producer.stop()
+
+    asyncio.run(run())
+
+
 @pytest.fixture
 def produce(stack: LocalStack) -> Callable[[str, list[tuple[bytes | None, bytes | None]]], None]:
     """Send (key, value) pairs to a topic with a plain aiokafka producer."""
-
-    def send(topic: str, records: list[tuple[bytes | None, bytes | None]]) -> None:
-        async def run() -> None:
-            producer = AIOKafkaProducer(
-                bootstrap_servers=f"127.0.0.1:{stack.kafka_port}", max_request_size=4 << 20)
-            await producer.start()
-            try:
-                for key, value in records:
-                    await producer.send_and_wait(topic, key=key, value=value)
-            finally:
-                await producer.stop()
-
-        asyncio.run(run())
-
-    return send
+    return lambda topic, records: produce_to(stack, topic, records)
 
 
 def served(exchange: SimExchangeThread) -> Counter[tuple[str, float]]:

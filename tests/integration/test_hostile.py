@@ -1,0 +1,150 @@
+"""A hostile exchange and a hostile producer against one real worker: what they send ends
+in the dead letters, the gaps or the metrics with its reason, and nothing else changes.
+
+One stack, one simulated exchange and one worker serve the module. The exchange sends,
+on cue, frames no honest exchange sends (nested a hundred thousand levels deep, over the
+frame limit, integers beyond 64 bits, ids 10**12 ahead and 10**6 back) and a ping flood;
+a plain Kafka producer writes nested values and out-of-range integers to the topics.
+After each, every genuine trade and tick is stored once and the worker says the truth.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pymongo import MongoClient
+from pymongo.database import Database
+
+from cryptoflow.devstack.localstack import LocalStack
+from cryptoflow.devstack.simexchange import SimExchangeThread, StreamFault
+from cryptoflow.records import format_ts
+from cryptoflow.sources.streams import MAX_FRAME_BYTES
+from tests.integration.conftest import Workers, get, produce_to, wait_for, worker_environment
+from tests.integration.test_streams import STREAM_ENV, assert_every_trade_once
+from tests.unit.test_sources.test_market import agg_trade_frame
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def market() -> Iterator[SimExchangeThread]:
+    with SimExchangeThread(seed=13, trade_rate=8.0, book_rate=5.0) as sim:
+        yield sim
+
+
+@pytest.fixture(scope="module")
+def hostile_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    root = tmp_path_factory.mktemp("hostile")
+    with LocalStack(kafka_port=0, mongo_port=0, data_dir=root / "stack") as local:
+        yield local
+
+
+@pytest.fixture(scope="module")
+def workers(
+    hostile_stack: LocalStack, market: SimExchangeThread,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Workers]:
+    env = {**worker_environment(hostile_stack, market), **STREAM_ENV,
+           "CRYPTOFLOW_GAP_FILL_MAX_IDS": "1000"}
+    started = Workers(env, Path(tmp_path_factory.mktemp("hostile-workers")))
+    started.start()
+    yield started
+    started.stop_all()
+
+
+@pytest.fixture(scope="module")
+def db(hostile_stack: LocalStack) -> Iterator[Database[dict[str, Any]]]:
+    client: MongoClient[dict[str, Any]] = MongoClient(hostile_stack.mongo_uri, tz_aware=True)
+    yield client["fx"]
+    client.close()
+
+
+def reasons(db: Database[dict[str, Any]]) -> list[str]:
+    return [letter["reason"] for letter in db["deadletters"].find({}, {"reason": 1})]
+
+
+def newest_id(market: SimExchangeThread, symbol: str) -> int:
+    return int(market.sim.agg_trades(symbol)[-1]["a"])
+
+
+def test_a_hostile_exchange_changes_nothing_but_dead_letters_gaps_and_metrics(
+    workers: Workers, db: Database[dict[str, Any]], market: SimExchangeThread,
+) -> None:
+    wait_for(lambda: db["trades"].count_documents({"symbol": "BTCUSDT"}) > 0, timeout=30,
+             what="the first trades")
+    worker = next(iter(workers.started))
+    last = newest_id(market, "BTCUSDT")
+    market.sim.inject_stream(StreamFault.frames_of(
+        b"[" * 100_000 + b"]" * 100_000,
+        agg_trade_frame("BTCUSDT", last + 1, f=10**30),
+        agg_trade_frame("BTCUSDT", last + 10**12),
+        *(agg_trade_frame("BTCUSDT", last - 10**6 + n) for n in range(3)),
+    ))
+    time.sleep(2)
+    market.sim.inject_stream(StreamFault.ping_flood(5_000))
+    time.sleep(2)
+    market.sim.inject_stream(StreamFault.frames_of(b"[" * (MAX_FRAME_BYTES + 1)))
+    wait_for(lambda: len(reasons(db)) >= 6, timeout=30, what="six dead letters")
+    assert_every_trade_once(db, market, workers)
+
+    found = reasons(db)
+    assert sum(r == "stream frame is not JSON we read: nested too deeply" for r in found) == 1
+    assert sum(r.startswith("'f' must be a whole number from 0 to 2**63-1") for r in found) == 1
+    assert sum(r.startswith("implausible trade id") for r in found) == 1
+    assert sum(r.startswith("trade ids went back") for r in found) == 3
+    assert not [v for v in market.sim.stream_violations if v.kind == "messages"]
+    assert not db["gaps"].count_documents({})
+
+    def reconnected() -> dict[str, Any] | None:
+        (local,) = get(worker, "/api/streams/")[1]["workers"]
+        return local if local["connections"][0]["state"] == "connected" else None
+
+    local = wait_for(reconnected, timeout=20, what="the stream connected again")
+    assert local["dropped"]["implausible"] == 1
+    (reset,) = local["sequence_resets"]
+    assert (reset["symbol"], reset["direction"], reset["to_id"]) == ("BTCUSDT", "back",
+                                                                    last - 10**6)
+    (connection,) = local["connections"]
+    assert connection["running"] and connection["state"] == "connected"
+    assert connection["last_error"].startswith("frame too large, refused unread")
+    wait_for(lambda: get(worker, "/api/health/")[0] == 200, timeout=20, what="healthy")
+    with urllib.request.urlopen(
+            f"http://127.0.0.1:{worker.web_port}/metrics", timeout=10) as answer:
+        metrics = answer.read().decode()
+    assert 'cryptoflow_trades_dropped_total{reason="implausible"} 1.0' in metrics
+    assert 'cryptoflow_trade_sequence_resets_total{direction="back"} 1.0' in metrics
+    assert "Traceback" not in worker.log()
+
+
+def test_a_hostile_producer_costs_a_dead_letter_each_and_no_genuine_record(
+    workers: Workers, db: Database[dict[str, Any]], market: SimExchangeThread,
+    hostile_stack: LocalStack,
+) -> None:
+    """Nested values and integers beyond 64 bits, produced beside a genuine tick: the
+    agents read on, the tick is stored, each bad value is a dead letter with its reason."""
+    worker = next(iter(workers.started))
+    ts = format_ts(datetime.now(UTC))
+    tick = json.dumps({"symbol": "BTCUSDT", "price": 12.5, "ts": ts}).encode()
+    huge = json.dumps({"s": "BTCUSDT", "a": 10**30, "p": "1", "q": "1", "f": 1, "l": 1,
+                       "T": int(time.time() * 1000), "m": True}).encode()
+    before = Counter(reasons(db))
+    produce_to(hostile_stack, "btc", [(b"BTCUSDT", b"[" * 1000), (b"BTCUSDT", tick)])
+    produce_to(hostile_stack, "cryptoflow-trades",
+               [(b'"BTCUSDT"', b"[" * 1000), (b'"BTCUSDT"', huge)])
+    wait_for(lambda: (Counter(reasons(db)) - before).total() >= 3, timeout=30,
+             what="three dead letters")
+    wait_for(lambda: db["btc"].find_one({"price": 12.5}), timeout=30, what="the genuine tick")
+    found = Counter(reasons(db)) - before
+    assert found["not JSON we read: nested too deeply"] == 2
+    assert [r[:48] for r in found if r.startswith("'a'")] == [
+        "'a' must be a whole number from 0 to 2**63-1, go"]
+    assert "RecursionError" not in worker.log() and "OverflowError" not in worker.log()
+    assert_every_trade_once(db, market, workers)
