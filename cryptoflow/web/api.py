@@ -7,7 +7,8 @@ one place and unit-tested without a worker.
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Mapping
+from collections import Counter
+from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,6 +31,15 @@ def parse_symbol(raw: str, symbols: Collection[str]) -> str:
         raise ApiError(404, f"unknown symbol {raw[:MAX_PARAM_CHARS]!r}; "
                             f"known: {', '.join(sorted(symbols))}", param="symbol")
     return symbol
+
+
+def reject_repeated(names: Iterable[str]) -> None:
+    """Each query parameter at most once (``names`` with repeats, as in a multidict's items):
+    which of two values was meant cannot be told, so a repeated one is a 400 naming it."""
+    for name, count in Counter(names).items():
+        if count > 1:
+            raise ApiError(400, f"{name[:MAX_PARAM_CHARS]} is given {count} times; give it once",
+                           param=name[:MAX_PARAM_CHARS])
 
 
 def parse_window(query: Mapping[str, str]) -> WindowSpec:

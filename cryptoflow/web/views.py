@@ -54,10 +54,12 @@ READ_CACHE_SECONDS = 1.0
 
 
 class ApiView(View):
-    """Base of our views: an ``ApiError`` becomes its JSON error answer."""
+    """Base of our views: an ``ApiError`` becomes its JSON error answer, and a query
+    parameter given more than once is one (before the view reads any)."""
 
     async def dispatch(self, request: Any) -> Any:
         try:
+            api.reject_repeated(name for name, _ in request.query.items())
             return await super().dispatch(request)
         except ApiError as err:
             return self.error_answer(err)
@@ -116,6 +118,7 @@ class PreparedView(ApiView):
 
     async def answer_get(self, request: web.Request) -> Response:
         try:
+            api.reject_repeated(name for name, _ in request.query.items())
             return await self.get(request, **request.match_info)  # type: ignore[no-any-return]
         except ApiError as err:
             return self.error_answer(err)
