@@ -29,7 +29,7 @@ from typing import Any, Protocol, TypeVar
 from faust.streams import _current_event
 from faust.types import EventT, StreamT
 
-from cryptoflow.broker.topics import message_origin, send_dead_letter
+from cryptoflow.broker.topics import DeadLetter, message_origin, send_dead_letters
 from cryptoflow.exceptions import InvalidRecord
 from cryptoflow.tables.open_windows import ClosedWindow
 from cryptoflow.tables.windows import Timed
@@ -90,8 +90,10 @@ async def checked_by_symbol(
 
     A value ``parse`` refuses, or one on another partition than its symbol's (a producer
     that did not key it by the symbol as JSON: the symbol's tables are elsewhere), goes
-    to the dead letters with its reason, identified by where it was read."""
+    to the dead letters with its reason, identified by where it was read: the batch's
+    letters together, in order, before this returns."""
     groups: dict[str, list[tuple[EventT[bytes], Keyed]]] = defaultdict(list)
+    refused: list[DeadLetter] = []
     for event in events:
         message = event.message
         try:
@@ -102,11 +104,12 @@ async def checked_by_symbol(
                     f"wrong partition: {record.symbol} belongs on {expected}, "
                     f"not {message.partition} (key it by the symbol as JSON)")
         except InvalidRecord as err:
-            await send_dead_letter(
+            refused.append(DeadLetter(
                 event.value, err.reason,
-                message_origin(message.topic, message.partition, message.offset), message.key)
+                message_origin(message.topic, message.partition, message.offset), message.key))
         else:
             groups[record.symbol].append((event, record))
+    await send_dead_letters(refused)
     return dict(groups)
 
 

@@ -1,17 +1,18 @@
 """Persist every tick of every symbol topic to MongoDB, in batches, exactly once.
 
 One agent reads all symbol topics (fewer, larger batches than one agent per
-topic; faust's per-event cost is the first limit on this path, LOCAL-STACK.md).
+topic; faust's per-event cost is the first limit on this path, bench/README.md).
 Each value passes ``parse_tick``; good ticks are grouped by collection and
 written with ``TickStore.insert`` (idempotent, retried until written), each with
 its origin (where it was read: ``topic/partition/offset``); refused ones go to the
-dead letters; stored ones go on to ``cryptoflow-ticks`` for the tables, with that
-origin. A tick MongoDB already held goes on only if the stored one has this very
-origin: then this record was written before and read again (after a stop, a crash
-or a rebalance, perhaps never forwarded), and the tables count it unless they hold
-that origin already. One with another origin is a second copy of a stored tick (a
-producer sent it twice) and goes no further. A batch's offsets are acknowledged
-only after all three; its forwarding overlaps the writing of the next batch.
+dead letters, a batch's together; stored ones go on to ``{prefix}-ticks`` for the
+tables, with that origin. A tick MongoDB already held goes on only if the stored
+one has this very origin: then this record was written before and read again
+(after a stop, a crash or a rebalance, perhaps never forwarded), and the tables
+count it unless they hold that origin already. One with another origin is a second
+copy of a stored tick (a producer sent it twice) and goes no further. A batch's
+offsets are acknowledged only after all three; its forwarding overlaps the writing
+of the next batch.
 """
 
 from __future__ import annotations
@@ -29,11 +30,12 @@ from cryptoflow import metrics
 from cryptoflow.agents.batches import acknowledge, manual_batches
 from cryptoflow.app import app
 from cryptoflow.broker.topics import (
+    DeadLetter,
     StoredTick,
     all_tick_topics,
     forward_stored_ticks,
     message_origin,
-    send_dead_letter,
+    send_dead_letters,
 )
 from cryptoflow.exceptions import InvalidTick
 from cryptoflow.records import PriceTick, parse_tick
@@ -91,7 +93,7 @@ async def store_batch(events: Sequence[EventT[bytes]]) -> list[StoredTick]:
     stored ticks that this batch's records wrote (now or before), with their origins."""
     documents: dict[str, list[dict[str, Any]]] = defaultdict(list)
     ticks: dict[int, PriceTick] = {}  # id(document) -> its tick
-    refused: list[tuple[bytes | None, str, str, bytes | None]] = []
+    refused: list[DeadLetter] = []
     now = datetime.now(UTC)
     for event in events:
         message = event.message
@@ -99,7 +101,7 @@ async def store_batch(events: Sequence[EventT[bytes]]) -> list[StoredTick]:
         try:
             tick = parse_tick(event.value, collections, now)
         except InvalidTick as err:
-            refused.append((event.value, err.reason, origin, event.key))
+            refused.append(DeadLetter(event.value, err.reason, origin, event.key))
         else:
             document = {**tick.to_document(), ORIGIN_FIELD: origin}
             ticks[id(document)] = tick
@@ -113,7 +115,7 @@ async def store_batch(events: Sequence[EventT[bytes]]) -> list[StoredTick]:
         metrics.DUPLICATES_SKIPPED.labels(name).inc(len(outcome.duplicates))
         for document, reason in outcome.rejected:
             origin = f"{name}/{document['symbol']}/{document['ts'].isoformat()}"
-            refused.append((repr(document).encode(), reason, origin, None))
+            refused.append(DeadLetter(repr(document).encode(), reason, origin))
         log.debug("%s: %d stored, %d already there, %d rejected", name,
                   len(outcome.inserted), len(outcome.duplicates), len(outcome.rejected))
         held = await app.store.origins(name, outcome.duplicates)
@@ -122,8 +124,7 @@ async def store_batch(events: Sequence[EventT[bytes]]) -> list[StoredTick]:
             if held.get(document["ts"]) == document[ORIGIN_FIELD]}
         stored += [(ticks[id(document)], document[ORIGIN_FIELD])
                    for document in batch if id(document) in written]
-    for value, reason, origin, key in refused:
-        await send_dead_letter(value, reason, origin, key)
+    await send_dead_letters(refused)
     return stored
 
 

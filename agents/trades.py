@@ -36,8 +36,9 @@ from cryptoflow.agents.batches import (
 )
 from cryptoflow.app import app
 from cryptoflow.broker.topics import (
+    DeadLetter,
     owned_symbols,
-    send_dead_letter,
+    send_dead_letters,
     symbol_partition,
     trades_topic,
 )
@@ -141,7 +142,8 @@ def uncounted_trades(part: Sequence[Trade], current: TradeStats) -> TradeStats |
 
 async def store(trades: list[Trade]) -> dict[str, set[int]]:
     """Write the trades; returns the ids per symbol now in MongoDB (new or already there).
-    One the database rejects goes to the dead letters and is counted nowhere."""
+    One the database rejects goes to the dead letters (the batch's together) and is
+    counted nowhere."""
     if not trades:
         return {}
     documents = [trade.to_document() for trade in trades]
@@ -149,8 +151,9 @@ async def store(trades: list[Trade]) -> dict[str, set[int]]:
         outcome = await app.store.insert(TRADES, documents)
     metrics.TRADES_PERSISTED.inc(len(outcome.inserted))
     metrics.DUPLICATES_SKIPPED.labels(TRADES).inc(len(outcome.duplicates))
-    for document, reason in outcome.rejected:
-        await send_dead_letter(repr(document).encode(), reason, f"{TRADES}/{document['_id']}")
+    await send_dead_letters([
+        DeadLetter(repr(document).encode(), reason, f"{TRADES}/{document['_id']}")
+        for document, reason in outcome.rejected])
     stored: dict[str, set[int]] = {}
     for document in outcome.inserted + outcome.duplicates:
         stored.setdefault(document["symbol"], set()).add(document["trade_id"])

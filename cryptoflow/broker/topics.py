@@ -17,7 +17,8 @@ symbol topic): the identity by which the statistics count each stored tick once
 
 Dead letters keep the refused value byte for byte, with the reason and where it
 came from in headers (the Kafka Connect convention), so nothing is lost. Every
-send waits for the broker's acknowledgement and is retried until it comes.
+send waits for the broker's acknowledgement and is retried until it comes; a
+batch's letters are sent together and waited for once (``send_dead_letters``).
 """
 
 from __future__ import annotations
@@ -27,9 +28,9 @@ import functools
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
@@ -154,14 +155,33 @@ def _sighting(tick: PriceTick, origin: bytes) -> Sighting | None:
                     int(found["offset"]))
 
 
+class DeadLetter(NamedTuple):
+    """A refused value, why, and where it came from (``origin`` identifies it, so a
+    resend stores it once)."""
+
+    value: bytes | None
+    reason: str
+    origin: str
+    key: bytes | None = None
+
+
+async def send_dead_letters(letters: Sequence[DeadLetter]) -> None:
+    """Set refused values aside, in order; returns once the broker has every one (one
+    wait for all of them, so a batch of refused records costs what a batch of good
+    ones does)."""
+    if letters:
+        await deliver(deadletter_topic, [{
+            "key": letter.key, "value": letter.value,
+            "headers": {REASON_HEADER: letter.reason.encode(),
+                        ORIGIN_HEADER: letter.origin.encode()},
+        } for letter in letters])
+
+
 async def send_dead_letter(
     value: bytes | None, reason: str, origin: str, key: bytes | None = None,
 ) -> None:
-    """Set a refused value aside; ``origin`` identifies it, so a resend stores it once."""
-    await deliver(deadletter_topic, [{
-        "key": key, "value": value,
-        "headers": {REASON_HEADER: reason.encode(), ORIGIN_HEADER: origin.encode()},
-    }])
+    """Set one refused value aside (``send_dead_letters``)."""
+    await send_dead_letters([DeadLetter(value, reason, origin, key)])
 
 
 def message_origin(topic: str, partition: int, offset: int) -> str:
