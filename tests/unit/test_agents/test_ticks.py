@@ -1,4 +1,4 @@
-"""``cryptoflow-ticks`` crosses faust once: one agent counts and checks every tick, read
+"""``{prefix}-ticks`` crosses faust once: one agent counts and checks every tick, read
 from records of a symbol's stored ticks, each counted by its own origin."""
 
 from __future__ import annotations
