@@ -119,7 +119,7 @@ def test_values_nested_too_deeply_or_too_long_to_read_are_refused(value: bytes) 
     """Python's JSON decoder recurses per level of nesting: a thousand levels raise
     RecursionError, which must not reach the agent or the stream reader."""
     for parse in (parse_trade, parse_book):
-        with pytest.raises(InvalidRecord, match="not JSON|too large"):
+        with pytest.raises(InvalidRecord, match=r"not JSON|too large"):
             parse(value, SYMBOLS, NOW)
     with pytest.raises(InvalidRecord, match="not JSON"):
         load_json(value)
