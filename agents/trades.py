@@ -1,7 +1,7 @@
 """Record every aggregate trade: MongoDB ``trades`` exactly once, candles, trade windows.
 
 One agent and one pass per trade (faust's per-event cost is the first limit,
-LOCAL-STACK.md). A batch of the ``trades`` topic is checked (bad or misplaced messages
+README: Local stack). A batch of the ``trades`` topic is checked (bad or misplaced messages
 go to the dead letters), written with ``insert_many`` (the ``_id`` is the natural key,
 so a redelivered or re-fetched trade is a duplicate key, not a second document), then
 per symbol counted into its trade state (table ``trade-state``: the forming 1-minute
