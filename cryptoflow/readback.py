@@ -2,10 +2,16 @@
 API and the export command. Every database read of both goes through ``candle_page``
 or ``trade_page``.
 
-Trades page by id: a page holds the stored trades of [start, end) from an id on, in id
-order, and the id after its last trade when the page was full (the cursor). The first
-id of a range is the first trade of the first trade candle from the range's minute on,
-so no secondary index is needed.
+Trades page by id, and each page reads its trades by key: the stored trades of [start,
+end) among ids ``from_id`` .. ``from_id + limit - 1`` (a symbol's aggregate trade ids are
+consecutive, and trade time does not decrease with the id), never a range of keys, which
+the local database answers by scanning the whole collection. The next page starts after
+that window, unless a trade at or after ``end`` was in it (the last page). When the
+window was not full (a gap of ids, or the newest trades), where stored trades resume is
+found in the 1-minute trade candles, which carry their first and last trade ids, at
+most ``RESUME_SPAN`` of them a read; the first page starts where the range's first
+trade candle does. A page may so hold fewer than ``limit`` trades, or none, and still
+have a next one; following the cursors yields every stored trade of the range once.
 
 A page holds the candles of ``interval`` starting in [start, end), oldest first, and
 the start of the next candle not in it (the cursor), so following the cursors yields
@@ -21,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from cryptoflow.exceptions import HistoryTooDense
@@ -38,8 +44,10 @@ from cryptoflow.tables.series import (
     minute_candles,
     rolled_up,
 )
+from cryptoflow.tables.trade_candles import SOURCE as TRADE_SOURCE
 
 TAIL_TICKS = 20_000  # the most ticks read to build candles the job has not built yet
+RESUME_SPAN = timedelta(days=1)  # the most 1-minute candles one read looks through
 
 Series = tuple[list[dict[str, Any]], datetime | None]  # candles, and where a cut read resumes
 
@@ -131,37 +139,74 @@ async def _from_ticks(store: TickStore, symbol: str, start: datetime, end: datet
     return before(candles, cut), cut
 
 
-async def first_trade_id(
-    store: TickStore, symbol: str, start: datetime, end: datetime,
-) -> int | None:
-    """The id of the first stored trade of ``symbol`` at or after ``start``'s minute."""
-    minute = start.replace(second=0, microsecond=0)
-    candles = await store.candles_between(ONE_MINUTE.collection, symbol, minute, end,
-                                          limit=1, source="trades")
-    return int(candles[0]["first_trade_id"]) if candles else None
+@dataclass(frozen=True)
+class TradeCursor:
+    """Where a page of trades starts: the trade id (None: the first stored one from
+    ``start`` on), and ``start``, a time no stored trade from that id on is before (the
+    range's start, or later: where the reads of the next page begin)."""
+
+    from_id: int | None
+    start: datetime
+
+
+@dataclass(frozen=True)
+class TradePage:
+    """Trade documents in id order, and where the next page starts (None: no more)."""
+
+    trades: list[dict[str, Any]]
+    next: TradeCursor | None
 
 
 async def trade_page(
     store: TickStore, symbol: str, start: datetime, end: datetime, from_id: int | None,
     limit: int,
-) -> tuple[list[dict[str, Any]], int | None]:
-    """At most ``limit`` trades of [start, end) from ``from_id`` on (None: from the range's
-    first), and the id the next page starts from (None: no more)."""
-    first = from_id if from_id is not None else await first_trade_id(store, symbol, start, end)
-    if first is None:
-        return [], None
-    documents = await store.trades_from(TRADES, symbol, trade_key(symbol, first), end, limit)
-    following = documents[-1]["trade_id"] + 1 if len(documents) >= limit else None
-    return [doc for doc in documents if doc["ts"] >= start], following
+) -> TradePage:
+    """The stored trades of [start, end) among ids ``from_id`` .. ``from_id + limit - 1``
+    (``from_id`` None: from where the range's trades begin), read by their keys."""
+    if from_id is None:
+        found = await _resume(store, symbol, 0, start, end)
+        if found is None or found.from_id is None:
+            return TradePage([], found)
+        from_id = found.from_id
+    following = from_id + limit
+    window = await store.by_ids(
+        TRADES, [trade_key(symbol, trade_id) for trade_id in range(from_id, following)])
+    trades = [doc for doc in window if start <= doc["ts"] < end]
+    if window and window[-1]["ts"] >= end:
+        return TradePage(trades, None)
+    since = max(start, window[-1]["ts"]) if window else start
+    if len(window) == limit and window[-1]["ts"] >= start:
+        return TradePage(trades, TradeCursor(following, since))
+    found = await _resume(store, symbol, following, since, end)
+    if found is not None and found.from_id is None:
+        found = TradeCursor(following, found.start)
+    return TradePage(trades, found)
+
+
+async def _resume(
+    store: TickStore, symbol: str, from_id: int, since: datetime, end: datetime,
+) -> TradeCursor | None:
+    """Where stored trades of [since, end) resume at or after id ``from_id``, found in
+    the 1-minute trade candles (their first and last trade ids) of at most
+    ``RESUME_SPAN`` from ``since``'s minute on: None when there is none before ``end``,
+    a cursor without an id when there is none within the span (look again from its
+    ``start``)."""
+    minute = floor_to(since, MINUTE)
+    until = min(end, minute + RESUME_SPAN)
+    for candle in await store.candles_between(ONE_MINUTE.collection, symbol, minute, until):
+        if candle.get("source") == TRADE_SOURCE and candle["last_trade_id"] >= from_id:
+            return TradeCursor(max(from_id, candle["first_trade_id"]),
+                               max(since, candle["start"]))
+    return None if until == end else TradeCursor(None, until)
 
 
 async def trade_pages(
     store: TickStore, symbol: str, start: datetime, end: datetime, limit: int,
 ) -> AsyncIterator[list[dict[str, Any]]]:
-    """Every page of the trades of [start, end)."""
-    cursor: int | None = None
-    while True:
-        trades, cursor = await trade_page(store, symbol, start, end, cursor, limit)
-        yield trades
-        if cursor is None:
-            return
+    """Every page of the trades of [start, end) that holds some."""
+    cursor: TradeCursor | None = TradeCursor(None, start)
+    while cursor is not None:
+        page = await trade_page(store, symbol, cursor.start, end, cursor.from_id, limit)
+        if page.trades:
+            yield page.trades
+        cursor = page.next

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 DUPLICATE_KEY = 11000
 TRADES = "trades"  # every aggregate trade of every symbol (agents/trades.py)
 ID_INDEX = "_id_"  # the index every collection has
+ID_CHUNK = 25  # keys per ``$in`` query of ``TickStore.by_ids``
 TTL_INDEX = "ts_retention"
 # Where the worker read a stored tick from (``topic/partition/offset``): a duplicate
 # whose stored origin is its own was written before by this very record.
@@ -89,15 +90,19 @@ class TickStore:
                 sort=[("_id", DESCENDING)]))
         return int(doc["trade_id"]) if doc else None
 
-    async def trades_from(
-        self, collection: str, symbol: str, first_key: str, end: datetime, limit: int,
-    ) -> list[dict[str, Any]]:
-        """Up to ``limit`` trades of ``symbol`` from ``_id`` ``first_key`` on, in id order,
-        stopping at trade time ``end`` (exclusive)."""
-        cursor = self.client[self._database][collection].find(
-            {"_id": {"$gte": first_key, "$lt": f"{symbol};"}, "ts": {"$lt": end}},
-        ).sort("_id", ASCENDING).limit(limit)
-        return await cursor.to_list()
+    async def by_ids(self, collection: str, keys: Sequence[str]) -> list[dict[str, Any]]:
+        """The stored documents of ``keys`` (``_id``s), in the order of ``keys``: point
+        reads through the ``_id`` index (``$in``), so the work is one lookup per key however
+        large the collection. A range of ``_id``s would not do: SecantusDB answers one by
+        scanning the whole collection. Its cost of an ``$in`` grows faster than the
+        number of keys, so they are asked ``ID_CHUNK`` at a time."""
+        coll = self.client[self._database][collection]
+        found: dict[str, dict[str, Any]] = {}
+        for at in range(0, len(keys), ID_CHUNK):
+            chunk = list(keys[at:at + ID_CHUNK])
+            found.update((doc["_id"], doc) for doc in await coll.find(
+                {"_id": {"$in": chunk}}).to_list())
+        return [found[key] for key in keys if key in found]
 
     async def upsert(self, collection: str, documents: Sequence[dict[str, Any]]) -> None:
         """Replace by ``_id``, inserting what is new; written again, nothing changes."""

@@ -1,8 +1,11 @@
 """Request parsing and response shapes of the market-data endpoints. Pure: views call these.
 
-``/api/trades/{symbol}/`` pages by trade id: a page's ``next`` carries ``from_id`` (the
-id after its last trade) and the same range, so following ``next`` until it is null
-yields every stored trade of the range once, in id order, however many arrive meanwhile.
+``/api/trades/{symbol}/`` pages by trade id: a page's ``next`` carries ``from_id`` (where
+the next page starts; absent while the range's first trade is still being looked for),
+the same ``end``, and a ``start`` that only moves forward, never past a trade of the
+range still to come; so following ``next`` until it is null yields every stored trade
+of the range once, in id order, however many arrive meanwhile. A page may hold fewer
+than ``limit`` trades, even none, and still have a ``next`` (cryptoflow/readback.py).
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 ``/api/book/{symbol}/`` answers from the ``book-state`` table on the worker that owns
 the symbol (routed there like the statistics). ``/api/trades/{symbol}/`` reads MongoDB
-through cryptoflow/readback.py (bounded by ``limit``, oldest first, paged by trade id).
+through cryptoflow/readback.py (oldest first, paged by trade id, the trades of a page
+read by key: at most ``limit`` of them, and a day of candles to find where they resume).
 ``/api/streams/`` shows every worker's connections (each worker is asked for its own)
 and the unfilled gaps recorded in MongoDB.
 """
@@ -59,12 +60,13 @@ class TradesView(ApiView):
                                 market_api.TRADES_MAX_LIMIT)
         fmt = paging.parse_format(query, request.headers.get("Accept", ""))
 
-        documents, following = await database_read(
+        page = await database_read(
             ("trades", symbol, from_id, start, end, limit),
             lambda: trade_page(app.store, symbol, start, end, from_id, limit))
-        rows = [market_api.trade_body(doc) for doc in documents]
-        next_url = None if following is None else str(request.url.with_query(paging.next_query({
-            "start": start, "end": end, "from_id": following, "limit": limit,
+        rows = [market_api.trade_body(doc) for doc in page.trades]
+        cursor = page.next
+        next_url = None if cursor is None else str(request.url.with_query(paging.next_query({
+            "start": cursor.start, "end": end, "from_id": cursor.from_id, "limit": limit,
             "format": query.get("format")})))
         if fmt == "csv":
             return self.text(
