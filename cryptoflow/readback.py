@@ -19,15 +19,19 @@ every candle of a range once. Closed candles come from the jobs' collections
 (``candles_1m``, ``candles_1h``). What the jobs have not built yet (the open minute
 always, the last closed minutes until the next run) is built from the stored ticks with
 the jobs' own functions; 5-minute candles are rolled up from 1-minute ones. Each read is
-bounded: at most ``limit`` + 1 stored candles (5-minute pages: 5 minutes each), at most
-``TAIL_TICKS`` ticks, and never further back than the jobs build.
+bounded by its range, not only by a limit (the local database examines every document
+of a range, whatever the limit): a page reads the stored candles of at most ``limit`` + 1
+slots from its start (5-minute pages: the minutes of those slots), so a range with
+missing candles has pages of fewer than ``limit`` candles, still with a ``next``; the
+newest stored candle is looked for only where the jobs still build; and at most
+``TAIL_TICKS`` ticks are read, never further back than the jobs build.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cryptoflow.exceptions import HistoryTooDense
@@ -48,6 +52,7 @@ from cryptoflow.tables.trade_candles import SOURCE as TRADE_SOURCE
 
 TAIL_TICKS = 20_000  # the most ticks read to build candles the job has not built yet
 RESUME_SPAN = timedelta(days=1)  # the most 1-minute candles one read looks through
+LAST_TIME = datetime.max.replace(tzinfo=UTC)
 
 Series = tuple[list[dict[str, Any]], datetime | None]  # candles, and where a cut read resumes
 
@@ -96,26 +101,40 @@ async def _series(
     store: TickStore, symbol: str, interval: Interval, start: datetime, end: datetime,
     want: int, now: datetime,
 ) -> Series:
-    """``want`` candles from ``start`` (``end`` and ``start`` on the interval's slots),
-    or all there are before ``end``; more when the unbuilt tail adds some."""
+    """The candles of the ``want`` slots from ``start`` before ``end`` (both on the
+    interval's slots), and where the next read starts (None: at ``end``): after the
+    slots read, or inside the unbuilt tail where its read was cut."""
     if interval.collection is None:
         return await _rolled(store, symbol, interval, start, end, want * interval.minutes, now)
-    stored = await store.candles_between(interval.collection, symbol, start, end, want)
+    stop = min(end, start + want * interval.size)
+    following = stop if stop < end else None
+    stored = await store.candles_between(interval.collection, symbol, start, stop)
     if len(stored) == want:
-        return stored, stored[-1]["start"] + interval.size
-    newest = await store.latest_start(interval.collection, symbol)
-    tail_start = max(start, floor_to(now, interval.size) - interval.built_within)
+        return stored, following
+    built = floor_to(now, interval.size) - interval.built_within  # what the job reaches
+    tail_start = max(start, built)
+    newest = await _newest_start(store, interval.collection, symbol, built - interval.size)
     if newest is not None:
         tail_start = max(tail_start, newest + interval.size)
-    if tail_start >= end:
-        return stored, None
+    if tail_start >= stop:
+        return stored, following
     if interval is ONE_MINUTE:
-        tail, resume = await _from_ticks(store, symbol, tail_start, min(end, floor_to(
+        tail, resume = await _from_ticks(store, symbol, tail_start, min(stop, floor_to(
             now, MINUTE) + MINUTE))
     else:
-        tail, resume = await _rolled(store, symbol, interval, tail_start, end,
-                                     (want - len(stored)) * interval.minutes, now)
-    return stored + tail, resume
+        tail, resume = await _rolled(store, symbol, interval, tail_start, stop,
+                                     (stop - tail_start) // MINUTE, now)
+    return stored + tail, following if resume is None else resume
+
+
+async def _newest_start(
+    store: TickStore, collection: str, symbol: str, since: datetime,
+) -> datetime | None:
+    """The start of the newest candle of ``symbol`` in ``collection`` from ``since`` on
+    (None: none), reading only those: ``TickStore.latest_start`` examines every candle
+    of the symbol on the local database."""
+    candles = await store.candles_between(collection, symbol, since, LAST_TIME)
+    return candles[-1]["start"] if candles else None
 
 
 async def _rolled(

@@ -25,33 +25,32 @@ FIRST = NOW - timedelta(minutes=55)
 
 
 class ListStore:
-    """The three reads ``candle_page`` makes, over lists, with the store's limits."""
+    """The reads ``candle_page`` makes, over lists, with the store's limits."""
 
     def __init__(self, ticks: list[dict[str, Any]], stored: list[dict[str, Any]]) -> None:
         self.ticks = ticks  # oldest first, as the _id index (the event time) returns them
         self.stored = stored
-        self.reads: list[int] = []  # how many documents each read returned
+        # How many documents each read examined: a candle read, every candle of its range
+        # whatever its limit (the local database walks the (symbol, start) index so); a
+        # tick read, those it returns.
+        self.reads: list[int] = []
 
     async def candles_between(
         self, collection: str, symbol: str, start: datetime, end: datetime, limit: int = 0,
     ) -> list[dict[str, Any]]:
         assert collection == "candles_1m"
         found = [c for c in self.stored if start <= c["start"] < end]
-        return self._read(found[:limit] if limit else found)
-
-    async def latest_start(self, collection: str, symbol: str) -> datetime | None:
-        return self.stored[-1]["start"] if self.stored else None
+        self.reads.append(len(found))
+        return found[:limit] if limit else found
 
     async def ticks_between(
         self, collection: str, start: datetime, end: datetime, limit: int = 0,
     ) -> list[dict[str, Any]]:
         assert collection == "btc"
         found = [t for t in self.ticks if start <= t["ts"] < end]
-        return self._read(found[:limit] if limit else found)
-
-    def _read(self, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        self.reads.append(len(docs))
-        return docs
+        found = found[:limit] if limit else found
+        self.reads.append(len(found))
+        return found
 
 
 def follow(store: ListStore, interval: str, start: datetime, end: datetime,
@@ -121,3 +120,28 @@ def test_the_open_minute_comes_last_and_is_not_closed() -> None:
     candles = asyncio.run(run())
     assert [(c["start"], c["end"] <= NOW) for c in candles] == [
         (floor_to(NOW, MINUTE) - MINUTE, True), (floor_to(NOW, MINUTE), False)]
+
+
+def test_a_page_near_now_reads_no_candle_older_than_the_jobs_reach() -> None:
+    """Three days of stored minutes up to two hours ago: a page of the last half hour
+    reads neither those days (for the newest candle) nor more than its own slots."""
+    days = [{"start": floor_to(NOW, MINUTE) - timedelta(hours=2) - m * MINUTE}
+            for m in range(3 * 24 * 60)]
+    store = ListStore([], sorted(days, key=lambda c: c["start"]))
+
+    async def run() -> readback.Page:
+        return await readback.candle_page(
+            store, "BTCUSDT", INTERVALS["1m"], NOW - timedelta(minutes=30), NOW, 10,  # type: ignore[arg-type]
+            NOW)
+
+    assert asyncio.run(run()) == readback.Page([], floor_to(NOW, MINUTE) - timedelta(minutes=18))
+    assert max(store.reads) == 0
+
+
+def test_a_range_with_missing_candles_has_short_pages_that_cover_it() -> None:
+    """A candle every 10 minutes: each page of 3 reads its 4 slots, so holds one or none."""
+    first = floor_to(FIRST, MINUTE)
+    every_ten = [{"start": first + m * MINUTE} for m in range(0, 50, 10)]
+    pages = follow(ListStore([], every_ten), "1m", first, first + 50 * MINUTE, 3)
+    assert [c for page in pages for c in page] == every_ten
+    assert len(pages) == -(-50 // 4)

@@ -1,6 +1,7 @@
-"""Stored trades read back against the real local database: every page's reads have
-bounded work however many trades are stored, and paging crosses gaps of ids wider than
-a page without losing a trade."""
+"""History read back against the real local database: every page's reads have bounded
+work however many trades and candles are stored (the documents the server examines,
+by its own explain), and trade paging crosses gaps of ids wider than a page without
+losing a trade."""
 
 from __future__ import annotations
 
@@ -23,16 +24,17 @@ from pymongo.monitoring import (
 )
 
 from cryptoflow.devstack.localstack import LocalStack
-from cryptoflow.readback import RESUME_SPAN, trade_page
+from cryptoflow.readback import RESUME_SPAN, Page, candle_page, trade_page
 from cryptoflow.records import Trade
 from cryptoflow.sinks.mongo import TickStore
 from cryptoflow.tables.candles import candle_id
-from cryptoflow.tables.series import MINUTE, floor_to
+from cryptoflow.tables.series import MINUTE, ONE_MINUTE, floor_to
 from tests.integration.conftest import WorkerProcess, get
 from tests.integration.test_history import run_export
 
 QUIET = {"CRYPTOFLOW_POLL_INTERVAL": "0", "CRYPTOFLOW_CANDLE_INTERVAL": "3600"}
-T0 = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(days=2)
+NOW = datetime.now(UTC)
+T0 = NOW.replace(second=0, microsecond=0) - timedelta(days=2)
 
 
 def seed(db: Database[dict[str, Any]], symbol: str, ids: list[int], times: list[datetime],
@@ -130,6 +132,35 @@ def test_a_page_examines_at_most_its_limit_of_trades_and_a_day_of_candles(
     assert store.finds.commands, what
     assert sum(work) <= 1000 + RESUME_SPAN // MINUTE, (what, work)
     assert sum(work) < len(many_trades) // 10, (what, work)  # nothing near a scan
+
+
+@pytest.mark.parametrize(("what", "start", "limit"), [
+    ("one candle from the first of three days", T0 - timedelta(days=1), 1),
+    ("the last half hour, none stored for two hours", NOW - timedelta(minutes=30), 10),
+])
+def test_a_candle_page_examines_its_slots_not_the_stored_days(
+    stack: LocalStack, mongo: Database[dict[str, Any]], what: str, start: datetime, limit: int,
+) -> None:
+    stored = [{"_id": candle_id("BTCUSDT", moment), "symbol": "BTCUSDT", "start": moment,
+               "end": moment + MINUTE, "open": 1.0, "high": 1.0, "low": 1.0, "close": 1.0,
+               "count": 1}
+              for moment in (T0 - timedelta(days=1) + m * MINUTE for m in range(3 * 24 * 60))
+              if moment < NOW - timedelta(hours=2)]
+    mongo["candles_1m"].create_index([("symbol", ASCENDING), ("start", ASCENDING)],
+                                     unique=True, name="symbol_start_unique")
+    mongo["candles_1m"].insert_many(stored)
+    store = WatchedStore(stack.mongo_uri)
+
+    async def read() -> Page:
+        try:
+            return await candle_page(store, "BTCUSDT", ONE_MINUTE, start, NOW, limit, NOW)
+        finally:
+            await store.client.close()
+
+    page = asyncio.run(read())
+    work = [examined(mongo, find) for find in store.finds.commands]
+    assert sum(work) <= limit + 1, (what, work)
+    assert len(page.candles) <= limit and page.next is not None, what
 
 
 def gappy_trades(mongo: Database[dict[str, Any]]) -> list[dict[str, Any]]:
