@@ -67,7 +67,8 @@ class CryptoflowApp(faust.App):
         # faust's sensor statistics at /stats/ (it would take /, which stays free);
         # its /router/, /table/ pages are on by default. /graph/ needs pydot: left off.
         stats_blueprint.register(self, url_prefix="/stats/")
-        self.binance = BinanceClient(settings.binance_url, settings.http_timeout)
+        self.binance = BinanceClient(settings.binance_url, settings.http_timeout,
+                                     settings.rest_weight_budget)
         self.store = TickStore(settings.mongo_uri, settings.mongo_db)
         self.live_feed = LiveFeed(clients=settings.stream_clients)
         # every database read of the web views goes through this (cryptoflow/web/reads.py)

@@ -222,6 +222,11 @@ class Settings:
         "BINANCE_URL", _url(("http", "https")), "https://api.binance.com",
         "Binance REST base URL",
     )
+    rest_weight_budget: int = _setting(
+        "REST_WEIGHT_BUDGET", _count_up_to(6000), "5000",
+        "request weight a minute this worker's REST requests may take the IP to (Binance "
+        "allows 6,000 per IP); the worker waits for the next minute past it",
+    )
     binance_backoff_cap: float = _setting(
         "BINANCE_BACKOFF_CAP", _positive_seconds, "30.0",
         "longest pause between polls while Binance keeps failing (backoff with jitter)",

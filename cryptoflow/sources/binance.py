@@ -2,10 +2,16 @@
 
 ``BinanceClient.fetch_prices`` sends ONE request for all symbols
 (``GET /api/v3/ticker/price?symbols=[...]``, weight 4) and returns the raw
-quotes, or raises one typed ``BinanceError`` per kind of failure. It honours
-``Retry-After``: after a 429 or 418 it refuses, without any request, until the
-time has passed, because Binance bans IPs that keep calling (418).
-It keeps one aiohttp session for its life; call ``close()`` when done.
+quotes, or raises one typed ``BinanceError`` per kind of failure.
+
+The client is the worker's one REST budget: the poller, every gap fill and the
+backfill send through it, one request at a time. Binance counts request weight and
+429s per IP, so: after a 429 or 418 it refuses, without any request, until
+``Retry-After`` has passed (Binance bans IPs that keep calling: 418), and because
+only one request is ever in flight, the 429 is known before anything else is sent;
+a request whose weight would take the minute's used weight (Binance's
+``X-MBX-USED-WEIGHT-1M``, the IP's total) past ``weight_budget`` waits for the next
+minute. It keeps one aiohttp session for its life; call ``close()`` when done.
 """
 
 from __future__ import annotations
@@ -37,10 +43,9 @@ KLINES_MAX = 1000  # Binance's largest page
 AGG_TRADES_PATH = "/api/v3/aggTrades"
 AGG_TRADES_MAX = 1000  # Binance's largest page
 AGG_TRADES_WEIGHT = 4
+KLINES_WEIGHT = 2
+PRICE_WEIGHT, PRICES_WEIGHT = 2, 4  # one symbol, several
 WEIGHT_HEADER = "X-MBX-USED-WEIGHT-1M"
-# Binance's request-weight limit is 6,000 per minute and IP (spot); gap fills that would
-# pass WEIGHT_BUDGET wait for the next minute, keeping room for the price poller.
-WEIGHT_BUDGET = 5000
 # Binance sends Retry-After with every 429/418; if a proxy drops it, wait this long.
 DEFAULT_RETRY_AFTER = 60.0
 # The simulated exchange (cryptoflow/devstack/simexchange.py) marks every answer with
@@ -71,10 +76,12 @@ class Quote:
 class BinanceClient:
     """Fetches current prices; one instance per worker, one session per instance."""
 
-    def __init__(self, base_url: str, timeout: float) -> None:
+    def __init__(self, base_url: str, timeout: float, weight_budget: int = 5000) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = aiohttp.ClientTimeout(total=None, connect=timeout, sock_read=timeout)
+        self.weight_budget = weight_budget
         self.used_weight: int | None = None
+        self._turn = asyncio.Lock()  # one request in flight
         self.simulated: bool | None = None  # known after the first answer
         self._session: aiohttp.ClientSession | None = None
         self._not_before = 0.0  # time.monotonic() before which no request may go out
@@ -92,10 +99,11 @@ class BinanceClient:
     async def fetch_prices(self, symbols: Sequence[str]) -> list[Quote]:
         """Current prices of ``symbols`` in one request (one ``symbol=`` if only one)."""
         if len(symbols) == 1:
-            params = {"symbol": symbols[0]}
+            params, weight = {"symbol": symbols[0]}, PRICE_WEIGHT
         else:
             params = {"symbols": json.dumps(list(symbols), separators=(",", ":"))}
-        body = await self._get_json(PRICE_PATH, params)
+            weight = PRICES_WEIGHT
+        body = await self._get_json(PRICE_PATH, params, weight)
         items = body if isinstance(body, list) else [body]
         return [self._quote(item) for item in items]
 
@@ -106,7 +114,7 @@ class BinanceClient:
         body = await self._get_json(KLINES_PATH, {
             "symbol": symbol, "interval": "1m", "startTime": str(start_ms),
             "endTime": str(end_ms), "limit": str(limit),
-        })
+        }, KLINES_WEIGHT)
         if not isinstance(body, list):
             raise BinanceBadResponse(f"expected a list of klines, got {body!r:.200}")
         try:
@@ -120,26 +128,33 @@ class BinanceClient:
     ) -> list[dict[str, Any]]:
         """Up to ``limit`` aggregate trades of ``symbol`` with ids from ``from_id``, oldest
         first, as Binance lists them (validated by the caller, item by item)."""
-        await self.spend_weight(AGG_TRADES_WEIGHT)
         body = await self._get_json(AGG_TRADES_PATH, {
             "symbol": symbol, "fromId": str(from_id), "limit": str(limit),
-        })
+        }, AGG_TRADES_WEIGHT)
         if not isinstance(body, list) or not all(isinstance(item, dict) for item in body):
             raise BinanceBadResponse(f"expected a list of aggregate trades, got {body!r:.200}")
         return body
 
-    async def spend_weight(self, weight: int) -> None:
-        """Wait for the next minute if ``weight`` more would pass ``WEIGHT_BUDGET`` of the
+    async def _spend_weight(self, weight: int) -> None:
+        """Wait for the next minute if ``weight`` more would pass ``weight_budget`` of the
         weight Binance says this IP used in the current minute (its header)."""
-        if self.used_weight is not None and self.used_weight + weight > WEIGHT_BUDGET:
+        if self.used_weight is not None and self.used_weight + weight > self.weight_budget:
             await asyncio.sleep(60.0 - time.time() % 60.0 + 0.5)
             self.used_weight = None
 
-    async def _get_json(self, path: str, params: dict[str, str]) -> object:
-        wait = self.retry_in()
-        if wait > 0:
-            raise BinanceRateLimited(
-                self._limit_status, wait, "still inside Retry-After; no request sent")
+    async def _get_json(self, path: str, params: dict[str, str], weight: int) -> object:
+        """One request, when the budget allows it: never inside Retry-After (refused at
+        once, with the time left), never past the minute's weight budget (waited for),
+        never beside another request of this client."""
+        async with self._turn:
+            wait = self.retry_in()
+            if wait > 0:
+                raise BinanceRateLimited(
+                    self._limit_status, wait, "still inside Retry-After; no request sent")
+            await self._spend_weight(weight)
+            return await self._send(path, params)
+
+    async def _send(self, path: str, params: dict[str, str]) -> object:
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=self.timeout)
         try:

@@ -486,3 +486,24 @@ async def test_a_failure_while_handling_a_frame_reopens_the_connection(
     assert connection.last_error == "failed: RuntimeError: a bug nobody foresaw"
     assert metrics.STREAM_FAILURES._value.get() == failures + 1
     assert streams.status()["connections"][0]["running"]
+
+
+@pytest.mark.asyncio
+async def test_concurrent_fills_send_nothing_after_a_429_until_retry_after() -> None:
+    """Three symbols fill at once, pages of 1,000 trades each; every third aggTrades
+    request is answered 429 with Retry-After: 1. Binance counts 429s per IP: no request
+    may reach it before that second has passed, whichever symbol's fill sends it."""
+    sim = SimExchange(seed=5, trade_rate=60.0, history=120, trade_retention=20_000)
+    pass_through = Fault.delay(0).at(AGG_TRADES_PATH)
+    sim.inject(*[pass_through, pass_through,
+                 Fault.status(429, retry_after=1).at(AGG_TRADES_PATH)] * 4)
+
+    def behind(sim: SimExchange, symbol: str) -> int | None:
+        trades = sim.agg_trades(symbol)
+        return trades[0]["a"] if trades else None
+
+    async with streaming_from(sim, SYMBOLS, {}, behind) as (_, recorded):
+        await settle(sim, recorded, seconds=40.0)
+        assert len([r for r in sim.requests if r.status == 429]) >= 2
+        assert not sim.violations
+        assert_every_trade_once(sim, recorded)
