@@ -93,6 +93,8 @@ class CryptoflowApp(faust.App):
     async def on_start(self) -> None:
         await super().on_start()
         log.info("cryptoflow settings: %s", self.settings.describe())
+        for warning in self.settings.warnings():
+            log.warning("cryptoflow settings: %s", warning)
         loop = type(asyncio.get_running_loop())
         log.info("cryptoflow: event loop %s.%s", loop.__module__, loop.__qualname__)
 

@@ -470,6 +470,17 @@ class Settings:
                 )
             names[name] = symbol
 
+    def warnings(self) -> list[str]:
+        """What is allowed but probably a mistake, for the log at start."""
+        rest, ws = _exchange_of(self.binance_url), _exchange_of(self.binance_ws_url)
+        if not self.streams or rest == ws:
+            return []
+        return [
+            f"CRYPTOFLOW_BINANCE_URL ({mask_uri(self.binance_url)}, {rest}) and "
+            f"CRYPTOFLOW_BINANCE_WS_URL ({mask_uri(self.binance_ws_url)}, {ws}) are not the "
+            "same exchange: prices and gap fills come from one, streams from the other. Set "
+            "both (the simulated exchange serves both on one port)"]
+
     def describe(self) -> str:
         """One log line with every value, passwords masked."""
         shown = []
@@ -483,6 +494,26 @@ class Settings:
                 value = mask_uri(value)
             shown.append(f"{spec.name}={value}")
         return " ".join(shown)
+
+
+# Binance's documented REST and stream hosts, by the exchange they belong to.
+EXCHANGE_HOSTS = {
+    "Binance": ("api.binance.com", "api-gcp.binance.com", "api1.binance.com",
+                "api2.binance.com", "api3.binance.com", "api4.binance.com",
+                "data-api.binance.vision", "stream.binance.com", "data-stream.binance.vision"),
+    "Binance.US": ("api.binance.us", "stream.binance.us"),
+    "Binance's spot testnet": ("testnet.binance.vision", "stream.testnet.binance.vision"),
+}
+LOOPBACK = ("localhost", "127.0.0.1", "::1")
+
+
+def _exchange_of(url: str) -> str:
+    """Which exchange a URL reaches: a Binance host's exchange, ``this machine`` for a
+    loopback address (any port: the simulated exchange), or its host for any other."""
+    host = (urlsplit(url).hostname or "").lower()
+    if host in LOOPBACK:
+        return "this machine"
+    return next((name for name, hosts in EXCHANGE_HOSTS.items() if host in hosts), host)
 
 
 def topic_name(symbol: str) -> str:

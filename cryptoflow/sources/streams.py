@@ -181,7 +181,7 @@ class StreamConnection:
         except aiohttp.WSServerHandshakeError as err:
             return f"connection refused (HTTP {err.status})"
         except (aiohttp.ClientError, OSError, TimeoutError) as err:
-            return f"cannot connect ({type(err).__name__}: {err})"
+            return f"cannot connect: {_connect_failure(err)}"
         self._ws = ws
         self.state = "connected"
         self.connected_since = datetime.now(UTC)
@@ -235,6 +235,22 @@ class StreamConnection:
             else:  # BINARY: Binance sends none
                 self._last_frame = time.monotonic()
                 log.debug("Binance stream %s: ignored a %s frame", self.name, message.type)
+
+
+def _connect_failure(err: BaseException) -> str:
+    """Why a connection could not be made, in the words a person checks first: the name
+    (DNS), the port (refused), the network (timeout), the certificate (TLS)."""
+    if isinstance(err, aiohttp.ClientConnectorDNSError):
+        return f"DNS cannot resolve {err.host} ({err.os_error})"
+    if isinstance(err, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError):
+        return f"TLS failed ({err})"
+    if isinstance(err, aiohttp.ClientConnectorError):
+        if isinstance(err.os_error, ConnectionRefusedError):
+            return f"{err.host}:{err.port} refused the connection (nothing listens there)"
+        return f"{err.host}:{err.port} unreachable ({err.os_error})"
+    if isinstance(err, TimeoutError | aiohttp.ServerTimeoutError):
+        return "no answer in time (a proxy or a firewall dropping the port?)"
+    return f"{type(err).__name__}: {err}"
 
 
 def _error_reason(error: object) -> str:

@@ -371,3 +371,28 @@ def test_the_worker_runs_on_the_event_loop_set(
 def test_an_unknown_event_loop_is_refused() -> None:
     with pytest.raises(SettingsError, match="CRYPTOFLOW_EVENT_LOOP"):
         Settings.from_env({"CRYPTOFLOW_EVENT_LOOP": "tokio"}, env_file=None)
+
+
+@pytest.mark.parametrize(("rest", "ws", "warned"), [
+    ("http://127.0.0.1:8081", "wss://stream.binance.com:9443", True),  # forgot the WS URL
+    ("https://api.binance.com", "ws://127.0.0.1:8081", True),
+    ("https://api.binance.us", "wss://stream.binance.com:9443", True),
+    ("http://127.0.0.1:8081", "ws://localhost:8081", False),
+    ("https://data-api.binance.vision", "wss://stream.binance.com:443", False),
+    ("https://api3.binance.com", "wss://data-stream.binance.vision", False),
+    ("https://api.binance.us", "wss://stream.binance.us:9443", False),
+    ("https://testnet.binance.vision", "wss://stream.testnet.binance.vision", False),
+])
+def test_rest_and_stream_urls_of_different_exchanges_are_warned_of(
+    rest: str, ws: str, warned: bool,
+) -> None:
+    settings = Settings.from_env(
+        {"CRYPTOFLOW_BINANCE_URL": rest, "CRYPTOFLOW_BINANCE_WS_URL": ws}, env_file=None)
+    warnings = settings.warnings()
+    assert bool(warnings) is warned
+    if warned:
+        (warning,) = warnings
+        assert "CRYPTOFLOW_BINANCE_WS_URL" in warning and "not the same exchange" in warning
+    quiet = Settings.from_env({"CRYPTOFLOW_BINANCE_URL": rest, "CRYPTOFLOW_BINANCE_WS_URL": ws,
+                               "CRYPTOFLOW_STREAMS": "none"}, env_file=None)
+    assert not quiet.warnings()  # no stream, nothing to mix up

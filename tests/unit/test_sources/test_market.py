@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -507,3 +508,22 @@ async def test_concurrent_fills_send_nothing_after_a_429_until_retry_after() -> 
         assert len([r for r in sim.requests if r.status == 429]) >= 2
         assert not sim.violations
         assert_every_trade_once(sim, recorded)
+
+
+@pytest.mark.asyncio
+async def test_a_stream_that_cannot_connect_says_why() -> None:
+    """Nothing listens on the stream's port: the connection's error (which /api/health/
+    shows) names the host and port that refused, while REST answers."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    sim = SimExchange(seed=4, trade_rate=5.0)
+    env = {"CRYPTOFLOW_BINANCE_WS_URL": f"ws://127.0.0.1:{closed}"}
+    async with streaming_from(sim, SYMBOLS, env) as (streams, _):
+        for _ in range(50):
+            if streams.connections and streams.connections[0].last_error:
+                break
+            await asyncio.sleep(0.1)
+        (connection,) = streams.status()["connections"]
+        assert connection["last_error"] == (
+            f"cannot connect: 127.0.0.1:{closed} refused the connection (nothing listens there)")
