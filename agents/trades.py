@@ -78,7 +78,8 @@ async def record_batch(events: Sequence[EventT[bytes]]) -> None:
     updates: list[tuple[str, EventT[bytes], Advanced, list[Trade], list[dict[str, Any]]]] = []
     clock = time.monotonic()  # when this batch's candles count as written
     for symbol, group in groups.items():
-        trades = [trade for _, trade in group if trade.trade_id in stored.get(symbol, ())]
+        trades = [trade for _, trade in group
+                  if trade.trade_id in stored.get(symbol, ()) and not trade.invalid]
         advanced = advance(trade_states.get(symbol), trades) if trades else None
         if advanced is None:
             continue

@@ -282,7 +282,12 @@ MAX_SPREAD_BPS = 2 * BASIS_POINTS
 @dataclass(frozen=True, slots=True)
 class Trade:
     """One aggregate trade: the raw trades ``first_trade_id..last_trade_id`` of one taker
-    order at one price. ``trade_id`` (Binance's ``a``) is consecutive per symbol."""
+    order at one price. ``trade_id`` (Binance's ``a``) is consecutive per symbol.
+
+    ``invalid``: an id Binance marks as invalid (since 2022-04-12, duplicates of other
+    aggregate trades: price and quantity 0, first and last trade id -1, in REST answers
+    and archives, never on the stream). It is stored as Binance serves it, so the id
+    sequence stays whole, and counts in no candle, window or volume."""
 
     symbol: str
     trade_id: int
@@ -292,6 +297,7 @@ class Trade:
     last_trade_id: int
     time_ms: int  # trade time, epoch milliseconds (Binance's ``T``)
     is_buyer_maker: bool
+    invalid: bool = False
 
     @property
     def ts(self) -> datetime:
@@ -300,17 +306,20 @@ class Trade:
     @property
     def raw_trades(self) -> int:
         """How many raw trades this aggregate trade stands for (what klines count)."""
-        return self.last_trade_id - self.first_trade_id + 1
+        return 0 if self.invalid else self.last_trade_id - self.first_trade_id + 1
 
     def to_document(self) -> dict[str, Any]:
         """The ``trades`` document; its ``_id`` is the natural key (see ``trade_key``), so
         a redelivered or re-fetched trade is a duplicate key, never a second document."""
-        return {
+        document = {
             "_id": trade_key(self.symbol, self.trade_id), "symbol": self.symbol,
             "trade_id": self.trade_id, "price": self.price, "qty": self.qty,
             "first_trade_id": self.first_trade_id, "last_trade_id": self.last_trade_id,
             "ts": self.ts, "is_buyer_maker": self.is_buyer_maker,
         }
+        if self.invalid:
+            document["invalid"] = True
+        return document
 
 
 AGG_TRADE_FIELDS = ("a", "p", "q", "f", "l", "T", "m")
@@ -411,8 +420,13 @@ def _symbol(data: dict[str, Any], symbols: Collection[str]) -> str:
 
 
 
+INVALID_TRADE_IDS = -1  # first and last trade id of an aggregate trade Binance marks invalid
+
+
 def trade_from_fields(data: dict[str, Any], symbol: str, now: datetime) -> Trade:
     """A ``Trade`` from Binance's aggTrade fields (stream payload or REST item)."""
+    if data.get("f") == INVALID_TRADE_IDS and data.get("l") == INVALID_TRADE_IDS:
+        return _invalid_trade(data, symbol, now)
     try:
         price = parse_price(data.get("p"))
     except InvalidTick as err:
@@ -428,6 +442,31 @@ def trade_from_fields(data: dict[str, Any], symbol: str, now: datetime) -> Trade
         first_trade_id=first, last_trade_id=last, time_ms=_time_ms(data, "T", now),
         is_buyer_maker=maker,
     )
+
+
+def _invalid_trade(data: dict[str, Any], symbol: str, now: datetime) -> Trade:
+    """An aggregate trade Binance marks invalid: ``f`` and ``l`` -1, price and quantity
+    exactly 0; anything else with those ids is refused."""
+    maker = data.get("m")
+    for name in ("p", "q"):
+        raw = data.get(name)
+        if not isinstance(raw, str | int | float) or isinstance(raw, bool) or not _zero(raw):
+            raise InvalidRecord(f"an aggregate trade marked invalid (f and l -1) has {name!r} "
+                                f"{raw!r:.40}, not 0")
+    if not isinstance(maker, bool):
+        raise InvalidRecord(f"'m' (buyer is maker) must be true or false, got {maker!r:.40}")
+    return Trade(
+        symbol=symbol, trade_id=_whole(data, "a"), price=0.0, qty=0.0,
+        first_trade_id=INVALID_TRADE_IDS, last_trade_id=INVALID_TRADE_IDS,
+        time_ms=_time_ms(data, "T", now), is_buyer_maker=maker, invalid=True,
+    )
+
+
+def _zero(raw: str | float) -> bool:
+    try:
+        return float(raw) == 0
+    except (ValueError, OverflowError):  # not a number, or an integer beyond float
+        return False
 
 
 def book_from_fields(

@@ -297,6 +297,8 @@ class SimExchange:
         self._open: dict[int, _Connection] = {}
         self._subscribers: dict[str, set[_Connection]] = {}
         self._skips: dict[str, int] = {}
+        self._to_invalidate: dict[str, int] = {}  # trades still to mark invalid, by symbol
+        self._invalid: dict[str, set[int]] = {}  # ids marked invalid, by symbol
         self._refuse_until = 0.0
         self._attempt_times: deque[float] = deque(maxlen=MAX_ATTEMPTS + 1)
         self._next_connection = 1
@@ -378,6 +380,17 @@ class SimExchange:
         with self._lock:
             self._state.halts.append((int(start.timestamp() * 1000),
                                       int(end.timestamp() * 1000)))
+
+    def mark_invalid(self, symbol: str, count: int) -> None:
+        """The next ``count`` trades of ``symbol`` are ones Binance marks invalid: never
+        sent on the stream, served by aggTrades with price and quantity 0 and first and
+        last trade id -1."""
+        with self._lock:
+            self._to_invalidate[symbol] = self._to_invalidate.get(symbol, 0) + count
+
+    def invalid_ids(self, symbol: str) -> set[int]:
+        with self._lock:
+            return set(self._invalid.get(symbol, ()))
 
     def quiet(self, seconds: float) -> None:
         """No symbol trades for ``seconds`` from now; book tickers and pings go on, so the
@@ -521,7 +534,9 @@ class SimExchange:
                 trades = market.latest(limit)
             else:
                 trades = market.between(start, end, limit)
-            body = [t.rest() for t in trades]
+            invalid = self._invalid.get(symbol, set())
+            body = [{**t.rest(), "p": "0.00000000", "q": "0.00000000", "f": -1, "l": -1}
+                    if t.agg_id in invalid else t.rest() for t in trades]
         return WEIGHT_AGG_TRADES, lambda _: web.json_response(body)
 
     async def _serve_rest(
@@ -867,6 +882,13 @@ class SimExchange:
         if skip:
             self._skips[symbol] = max(0, skip - len(trades))
             trades = trades[skip:]
+        with self._lock:
+            marking = min(self._to_invalidate.get(symbol, 0), len(trades))
+            if marking:
+                self._to_invalidate[symbol] -= marking
+                self._invalid.setdefault(symbol, set()).update(
+                    trade.agg_id for trade in trades[:marking])
+                trades = trades[marking:]
         stream = f"{symbol.lower()}@aggTrade"
         subscribers = self._subscribers.get(stream)
         if not subscribers or not trades:

@@ -15,7 +15,7 @@ import time
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -105,7 +105,8 @@ def test_a_hostile_exchange_changes_nothing_but_dead_letters_gaps_and_metrics(
 
     def reconnected() -> dict[str, Any] | None:
         (local,) = get(worker, "/api/streams/")[1]["workers"]
-        return local if local["connections"][0]["state"] == "connected" else None
+        connection = local["connections"][0]
+        return local if connection["reconnects"] and connection["state"] == "connected" else None
 
     local = wait_for(reconnected, timeout=20, what="the stream connected again")
     assert local["dropped"]["implausible"] == 1
@@ -148,3 +149,39 @@ def test_a_hostile_producer_costs_a_dead_letter_each_and_no_genuine_record(
         "'a' must be a whole number from 0 to 2**63-1, go"]
     assert "RecursionError" not in worker.log() and "OverflowError" not in worker.log()
     assert_every_trade_once(db, market, workers)
+
+
+def test_trades_binance_marks_invalid_are_stored_flagged_and_count_in_no_candle(
+    workers: Workers, db: Database[dict[str, Any]], market: SimExchangeThread,
+) -> None:
+    """Never streamed, filled from REST as price and quantity 0 with first and last trade
+    id -1: stored under their ids, flagged, neither a gap nor a dead letter, and the
+    candle of their minute counts only the valid trades."""
+    letters = db["deadletters"].count_documents({})
+    market.sim.mark_invalid("ETHUSDT", 2)
+    wait_for(lambda: len(market.sim.invalid_ids("ETHUSDT")) == 2, timeout=30,
+             what="two trades marked invalid")
+    invalid = market.sim.invalid_ids("ETHUSDT")
+    wait_for(lambda: db["trades"].count_documents({"trade_id": {"$in": sorted(invalid)},
+                                                   "symbol": "ETHUSDT"}) == 2,
+             timeout=30, what="the invalid trades stored")
+    assert_every_trade_once(db, market, workers)
+    stored = list(db["trades"].find({"symbol": "ETHUSDT", "trade_id": {"$in": sorted(invalid)}}))
+    assert all((doc["invalid"], doc["price"], doc["qty"], doc["first_trade_id"],
+                doc["last_trade_id"]) == (True, 0.0, 0.0, -1, -1) for doc in stored)
+    assert db["deadletters"].count_documents({}) == letters
+    assert not db["gaps"].count_documents({"symbol": "ETHUSDT"})
+
+    minute = stored[0]["ts"].replace(second=0, microsecond=0)
+    following = minute + timedelta(minutes=1)
+
+    wait_for(lambda: datetime.now(UTC) > following + timedelta(seconds=3), timeout=70,
+             interval=1.0, what="the minute of the invalid trades closed")
+    candle = wait_for(lambda: db["candles_1m"].find_one(
+        {"symbol": "ETHUSDT", "start": minute, "source": "trades"}), timeout=30,
+        what="the minute's trade candle")
+    valid = [doc for doc in db["trades"].find({"symbol": "ETHUSDT"})
+             if minute <= doc["ts"] < following and not doc.get("invalid")]
+    assert candle["agg_trades"] == len(valid)
+    assert candle["trades"] == sum(d["last_trade_id"] - d["first_trade_id"] + 1 for d in valid)
+    assert candle["low"] > 0

@@ -123,3 +123,26 @@ def test_values_nested_too_deeply_or_too_long_to_read_are_refused(value: bytes) 
             parse(value, SYMBOLS, NOW)
     with pytest.raises(InvalidRecord, match="not JSON"):
         load_json(value)
+
+
+@pytest.mark.parametrize("zero", ["0", "0.00000000", 0, 0.0])
+def test_an_aggregate_trade_binance_marks_invalid_is_kept_flagged(zero: object) -> None:
+    trade = parse_trade(wire(p=zero, q=zero, f=-1, l=-1), SYMBOLS, NOW)
+    assert trade.invalid and (trade.price, trade.qty, trade.raw_trades) == (0.0, 0.0, 0)
+    document = trade.to_document()
+    assert document["invalid"] is True
+    assert (document["first_trade_id"], document["last_trade_id"]) == (-1, -1)
+    assert "invalid" not in parse_trade(wire(), SYMBOLS, NOW).to_document()
+
+
+@pytest.mark.parametrize(("changes", "reason"), [
+    ({"p": "67000.5", "q": "0", "f": -1, "l": -1}, "has 'p' '67000.5', not 0"),
+    ({"p": "0", "q": "1e999999", "f": -1, "l": -1}, "has 'q'"),
+    ({"p": "0", "q": "0", "f": -1, "l": 5}, "'p' (price)"),
+    ({"p": "0", "q": "0", "f": 5, "l": 5}, "'p' (price)"),
+    ({"p": "0", "q": "0", "f": -1, "l": -1, "m": "yes"}, "'m' (buyer is maker)"),
+])
+def test_only_binances_exact_invalid_marker_is_taken(changes: dict[str, Any], reason: str) -> None:
+    with pytest.raises(InvalidRecord) as caught:
+        parse_trade(wire(**changes), SYMBOLS, NOW)
+    assert reason in caught.value.reason

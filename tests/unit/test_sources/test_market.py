@@ -527,3 +527,27 @@ async def test_a_stream_that_cannot_connect_says_why() -> None:
         (connection,) = streams.status()["connections"]
         assert connection["last_error"] == (
             f"cannot connect: 127.0.0.1:{closed} refused the connection (nothing listens there)")
+
+
+@pytest.mark.asyncio
+async def test_trades_binance_marks_invalid_are_filled_as_such_not_gaps(
+    market: SimExchange, streaming: Callable[..., MarketStreams],
+) -> None:
+    """Never on the stream, served by REST with price and quantity 0 and first and last
+    trade id -1: the fill hands them on (flagged by their fields), the sequence stays
+    whole, nothing is a gap or a dead letter."""
+    streams = streaming()
+    recorded: Recorded = streams.recorded  # type: ignore[attr-defined]
+    await asyncio.sleep(1.0)
+    await settle(market, recorded)
+    market.mark_invalid("BTCUSDT", 3)
+    await asyncio.sleep(2.0)
+    await settle(market, recorded)
+    assert_every_trade_once(market, recorded)
+    invalid = market.invalid_ids("BTCUSDT")
+    assert len(invalid) == 3
+    handed_on = {json.loads(value)["a"]: json.loads(value) for name, value in recorded.trades
+                 if name == "BTCUSDT"}
+    assert all((handed_on[i]["f"], handed_on[i]["l"], handed_on[i]["p"]) == (-1, -1, "0.00000000")
+               for i in invalid)
+    assert not recorded.gaps and not recorded.dead
