@@ -129,24 +129,33 @@ def test_a_hostile_producer_costs_a_dead_letter_each_and_no_genuine_record(
     workers: Workers, db: Database[dict[str, Any]], market: SimExchangeThread,
     hostile_stack: LocalStack,
 ) -> None:
-    """Nested values and integers beyond 64 bits, produced beside a genuine tick: the
-    agents read on, the tick is stored, each bad value is a dead letter with its reason."""
+    """A value nested a thousand levels deep on every topic the worker reads, and integers
+    beyond 64 bits on the market topics, produced beside a genuine tick: the agents read
+    on, the tick is stored, each bad value is a dead letter with its reason."""
     worker = next(iter(workers.started))
-    ts = format_ts(datetime.now(UTC))
-    tick = json.dumps({"symbol": "BTCUSDT", "price": 12.5, "ts": ts}).encode()
-    huge = json.dumps({"s": "BTCUSDT", "a": 10**30, "p": "1", "q": "1", "f": 1, "l": 1,
-                       "T": int(time.time() * 1000), "m": True}).encode()
+    now_ms = int(time.time() * 1000)
+    tick = json.dumps({"symbol": "BTCUSDT", "price": 12.5,
+                       "ts": format_ts(datetime.now(UTC))}).encode()
+    trade = json.dumps({"s": "BTCUSDT", "a": 10**30, "p": "1", "q": "1", "f": 1, "l": 1,
+                        "T": now_ms, "m": True}).encode()
+    book = json.dumps({"s": "BTCUSDT", "u": 2**64, "b": "1", "B": "1", "a": "2", "A": "1",
+                       "E": now_ms, "n": 1, "sum_bps": 1.0, "max_bps": 1.0}).encode()
+    nested, key = b"[" * 1000, b'"BTCUSDT"'
     before = Counter(reasons(db))
-    produce_to(hostile_stack, "btc", [(b"BTCUSDT", b"[" * 1000), (b"BTCUSDT", tick)])
-    produce_to(hostile_stack, "cryptoflow-trades",
-               [(b'"BTCUSDT"', b"[" * 1000), (b'"BTCUSDT"', huge)])
-    wait_for(lambda: (Counter(reasons(db)) - before).total() >= 3, timeout=30,
-             what="three dead letters")
+    produce_to(hostile_stack, "btc", [(b"BTCUSDT", nested), (b"BTCUSDT", tick)])
+    for kind, huge in (("trades", trade), ("book", book), ("ticks", None),
+                       ("deadletter", None)):
+        records = [(key, nested)] + ([(key, huge)] if huge else [])
+        produce_to(hostile_stack, f"cryptoflow-{kind}", records)
+    wait_for(lambda: (Counter(reasons(db)) - before).total() >= 7, timeout=30,
+             what="seven dead letters")
     wait_for(lambda: db["btc"].find_one({"price": 12.5}), timeout=30, what="the genuine tick")
     found = Counter(reasons(db)) - before
-    assert found["not JSON we read: nested too deeply"] == 2
-    assert [r[:48] for r in found if r.startswith("'a'")] == [
-        "'a' must be a whole number from 0 to 2**63-1, go"]
+    assert found["not JSON we read: nested too deeply"] == 4  # ticks, trades, book, stored
+    assert found["no reason given"] == 1  # the dead-letter topic keeps what it is sent
+    assert {r[:47] for r in found if r.startswith(("'a'", "'u'"))} == {
+        "'a' must be a whole number from 0 to 2**63-1, g",
+        "'u' must be a whole number from 0 to 2**63-1, g"}
     assert "RecursionError" not in worker.log() and "OverflowError" not in worker.log()
     assert_every_trade_once(db, market, workers)
 
