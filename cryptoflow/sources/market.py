@@ -101,7 +101,7 @@ class SymbolFeed:
     def __init__(self, symbol: str, last_id: int | None, max_jump: int) -> None:
         self.symbol = symbol
         self.sequence = TradeSequence(symbol, last_id, max_jump)
-        self.held: list[Pending] = []
+        self.held: deque[Pending] = deque()
         self.suspects: SuspectRun[Pending] = SuspectRun()
         self.went_back_to: int | None = None  # the last id of a stream that went back
         self.ahead_since: dict[int, float] = {}  # held ids REST had not heard of, since when
@@ -112,8 +112,9 @@ class SymbolFeed:
         self.spread_max = 0.0
 
     def hold(self, trade: Trade, fields: dict[str, Any]) -> None:
-        """Keep a live trade for after the fill; past MAX_HELD it is not kept (its id
-        is then a gap among the held ones, filled from REST)."""
+        """Keep a live trade for after the fill, in id order (the stream's order but for
+        a trade set aside and believed later); past MAX_HELD it is not kept (its id is
+        then a gap among the held ones, filled from REST)."""
         if len(self.held) >= MAX_HELD:
             return
         if self.held and trade.trade_id < self.held[-1][0].trade_id:
@@ -355,10 +356,9 @@ class MarketStreams:
         """A run kept aside that the next trade did not continue: what the sequence has
         covered since was recorded; the rest is implausible, a dead letter."""
         last = feed.sequence.last_id
-        covered = [p for p in run if last is not None and 0 <= last - p[0].trade_id
-                   <= self.max_jump]
-        self._already_recorded(feed, len(covered))
-        bogus = [p for p in run if p not in covered]
+        bogus = [pending for pending in run if last is None
+                 or not 0 <= last - pending[0].trade_id <= self.max_jump]
+        self._already_recorded(feed, len(run) - len(bogus))
         if bogus:
             ids = [trade.trade_id for trade, _ in bogus]
             log.warning("Binance stream: %s: trade id(s) %s set aside as implausible: more "
@@ -423,7 +423,7 @@ class MarketStreams:
             last = feed.sequence.last_id
             if last is not None and trade.trade_id > last + 1:
                 return last + 1
-            feed.held.pop(0)
+            feed.held.popleft()
             feed.ahead_since.pop(trade.trade_id, None)
             if last is not None and trade.trade_id <= last:
                 self._already_recorded(feed, 1)
@@ -440,7 +440,7 @@ class MarketStreams:
         if now - feed.ahead_since.setdefault(trade.trade_id, now) <= AHEAD_PATIENCE:
             await asyncio.sleep(AHEAD_RETRY)
             return
-        feed.held.pop(0)
+        feed.held.popleft()
         del feed.ahead_since[trade.trade_id]
         log.warning("Binance stream: %s: the exchange has no trade from id %d on, although "
                     "the stream sent id %d; kept aside until the next trade follows it",
