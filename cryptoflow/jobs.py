@@ -7,6 +7,10 @@ not from faust's ``on_window_close`` (which fires when a window expires, and can
 miss windows across restarts and rebalances, faust-streaming #185), makes a candle
 equal to its ticks and makes the job safe to repeat: each run redoes the newest
 candle (late ticks) and catches up on at most ``LOOKBACK`` of missed minutes.
+A tick candle fills only a minute with no candle of a better source: one built from
+the streamed trades (agents/trades.py) or a backfilled kline is never replaced, so
+with trades streamed the job writes the minutes the stream missed (unreachable, say)
+until their trades come and the trades agent replaces them.
 
 Hourly candles: at minute 1 of every hour (crontab, UTC) the closed hours'
 1-minute candles are rolled up into ``candles_1h`` the same idempotent way.
@@ -23,15 +27,19 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from pymongo.errors import PyMongoError
+from pymongo import ASCENDING, ReplaceOne
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import BulkWriteError, PyMongoError
 
 from cryptoflow import metrics
 from cryptoflow.app import app
 from cryptoflow.settings import topic_name
-from cryptoflow.tables.series import INTERVALS, minute_candles, rolled_up
+from cryptoflow.sinks.mongo import DUPLICATE_KEY
+from cryptoflow.tables.series import INTERVALS, minute_candles, rolled_up, tick_candles_start
 
 log = logging.getLogger(__name__)
 
@@ -39,24 +47,50 @@ CANDLES, LOOKBACK = "candles_1m", INTERVALS["1m"].built_within
 HOURLY, HOURLY_LOOKBACK = "candles_1h", INTERVALS["1h"].built_within
 HOUR = INTERVALS["1h"].size
 RETENTION = "tick_retention"
+TICK_CANDLE = {"source": {"$exists": False}}  # a candle built from ticks has no source
 
 
 async def build_candles(now: datetime) -> int:
-    """Upsert the candles of the closed minutes; returns how many were written. With
-    trades streamed, the candles come from the trades instead (agents/trades.py): a
-    candle of ticks would replace the exact one of the same minute."""
-    if "trades" in app.settings.streams:
-        return 0
+    """Upsert the tick candles of the closed minutes after the newest stored candle (from
+    it, if a tick candle); returns how many were written. The candles read are those of
+    the last ``LOOKBACK`` only, through the symbol + start index."""
     end = now.replace(second=0, microsecond=0)  # the newest closed minute ends here
+    earliest = end - LOOKBACK
+    candles = app.store.client[app.settings.mongo_db][CANDLES]
+    # the index TickStore.replace makes for candles (the reads below go through it):
+    # this job writes its candles without replace
+    await candles.create_index([("symbol", ASCENDING), ("start", ASCENDING)], unique=True,
+                               name="symbol_start_unique")
     written = 0
     for symbol in app.settings.tick_symbols:
-        newest = await app.store.latest_start(CANDLES, symbol)
-        start = max(newest or end - LOOKBACK, end - LOOKBACK)
-        docs = minute_candles(
-            symbol, await app.store.ticks_between(topic_name(symbol), start, end))
-        await app.store.replace(CANDLES, docs)
-        written += len(docs)
+        start = tick_candles_start(
+            await app.store.candles_between(CANDLES, symbol, earliest, end), earliest)
+        if start < end:
+            written += await write_tick_candles(candles, minute_candles(
+                symbol, await app.store.ticks_between(topic_name(symbol), start, end)))
     return written
+
+
+async def write_tick_candles(
+    candles: AsyncCollection[dict[str, Any]], docs: Sequence[dict[str, Any]],
+) -> int:
+    """Upsert tick candles, each only where its minute has none or a tick candle; returns
+    how many were written. The filter is the ``_id`` *and* no ``source``: where another
+    source's candle is stored (the trades agent writes one whenever its trades come,
+    also between this job's read and this write), nothing matches, the upsert's insert
+    collides with it on its key (duplicate key) and it stays as it is."""
+    if not docs:
+        return 0
+    try:
+        await candles.bulk_write([ReplaceOne({"_id": doc["_id"], **TICK_CANDLE}, doc,
+                                             upsert=True) for doc in docs], ordered=False)
+    except BulkWriteError as err:
+        errors = err.details.get("writeErrors", [])
+        if err.details.get("writeConcernErrors") or any(
+                error.get("code") != DUPLICATE_KEY for error in errors):
+            raise
+        return len(docs) - len(errors)
+    return len(docs)
 
 
 async def build_hourly_candles(now: datetime) -> int:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cryptoflow.records import PriceTick, format_ts
-from cryptoflow.tables.candles import candle, roll_up
+from cryptoflow.tables.candles import TICKS, candle, roll_up
 
 MINUTE = timedelta(minutes=1)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -67,6 +67,17 @@ def minute_candles(symbol: str, ticks: Iterable[Mapping[str, Any]]) -> list[dict
             PriceTick(symbol=symbol, price=doc["price"], ts=doc["ts"]))
     return [doc for minute, group in sorted(by_minute.items())
             if (doc := candle(symbol, minute, minute + MINUTE, group)) is not None]
+
+
+def tick_candles_start(stored: Iterable[Mapping[str, Any]], earliest: datetime) -> datetime:
+    """The first minute the tick candle job builds, given the ``stored`` 1-minute candles of
+    a symbol from ``earliest`` on: the newest one's minute if it is a tick candle (ticks
+    of that minute may have come since it was built), else the minute after it (a candle
+    of another source is better and stays); ``earliest`` when none is stored."""
+    newest = max(stored, key=lambda doc: doc["start"], default=None)
+    if newest is None:
+        return earliest
+    return newest["start"] if newest.get("source", TICKS) == TICKS else newest["start"] + MINUTE
 
 
 def rolled_up(

@@ -21,6 +21,7 @@ from cryptoflow.tables.series import (
     minute_candles,
     public_candle,
     rolled_up,
+    tick_candles_start,
 )
 
 START = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -80,6 +81,26 @@ def test_five_minute_candles_rolled_from_minutes_equal_candles_of_their_ticks(
             assert got[field] == want[field]
         assert got["mean"] == pytest.approx(want["mean"], rel=1e-9)
         assert got["stddev"] == pytest.approx(want["stddev"], rel=1e-6, abs=1e-6)
+
+
+@given(st.lists(st.tuples(st.integers(0, 59), st.sampled_from([None, "trades", "binance-klines"])),
+                max_size=60, unique_by=lambda t: t[0]))
+def test_the_tick_candle_job_starts_after_every_better_candle_and_skips_no_minute(
+    stored_minutes: list[tuple[int, str | None]],
+) -> None:
+    stored = [{"start": START + minute * MINUTE} | ({"source": source} if source else {})
+              for minute, source in stored_minutes]  # in any order
+    start = tick_candles_start(stored, START)
+    assert start >= START
+    # Built over, at most: the newest candle, a tick one, redone from its ticks.
+    at_or_after = [doc for doc in stored if doc["start"] >= start]
+    assert all("source" not in doc and doc["start"] == start for doc in at_or_after)
+    # No minute after the newest stored candle is left out, nor a newest tick candle.
+    if stored:
+        newest = max(stored, key=lambda doc: doc["start"])
+        assert start <= newest["start"] + (MINUTE if "source" in newest else timedelta(0))
+    else:
+        assert start == START
 
 
 def test_before_keeps_the_candles_starting_before_the_cut() -> None:
