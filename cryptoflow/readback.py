@@ -51,8 +51,8 @@ from cryptoflow.tables.series import (
 from cryptoflow.tables.trade_candles import SOURCE as TRADE_SOURCE
 
 TAIL_TICKS = 20_000  # the most ticks read to build candles the job has not built yet
-RESUME_SPAN = timedelta(days=1)  # the most 1-minute candles one read looks through
-LAST_TIME = datetime.max.replace(tzinfo=UTC)
+RESUME_SPAN = timedelta(days=1)  # the 1-minute candles one read looks through for trades
+LAST_TIME = datetime.max.replace(tzinfo=UTC)  # the end of a read without one
 
 Series = tuple[list[dict[str, Any]], datetime | None]  # candles, and where a cut read resumes
 
