@@ -13,6 +13,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
+from pymongo import ASCENDING, DESCENDING
+
 from cryptoflow.app import app
 from cryptoflow.broker.topics import alerts_topic, deliver
 from cryptoflow.records import PriceTick, format_ts
@@ -26,7 +28,10 @@ COLLECTION = "alerts"
 
 async def prepare_alerts() -> None:
     """The collection's index, and the topic, before the first alert."""
-    await app.store.ensure_alert_index(COLLECTION)
+    await app.store.ensure_index(COLLECTION, [("ts", DESCENDING)], "ts")
+    # the newest alerts of one symbol (/api/alerts/?symbol=) from the index alone
+    await app.store.ensure_index(COLLECTION, [("symbol", ASCENDING), ("ts", DESCENDING)],
+                                 "symbol_ts")
     # Declared here, not by a first send: no agent reads it, so faust would not create
     # it at start, and a send to a missing topic waits for metadata that never comes.
     await alerts_topic.maybe_declare()

@@ -27,18 +27,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-from pymongo import ASCENDING, ReplaceOne
-from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import BulkWriteError, PyMongoError
+from pymongo.errors import PyMongoError
 
 from cryptoflow import metrics
 from cryptoflow.app import app
 from cryptoflow.settings import topic_name
-from cryptoflow.sinks.mongo import DUPLICATE_KEY
 from cryptoflow.tables.series import INTERVALS, minute_candles, rolled_up, tick_candles_start
 
 log = logging.getLogger(__name__)
@@ -56,41 +52,17 @@ async def build_candles(now: datetime) -> int:
     the last ``LOOKBACK`` only, through the symbol + start index."""
     end = now.replace(second=0, microsecond=0)  # the newest closed minute ends here
     earliest = end - LOOKBACK
-    candles = app.store.client[app.settings.mongo_db][CANDLES]
-    # the index TickStore.replace makes for candles (the reads below go through it):
-    # this job writes its candles without replace
-    await candles.create_index([("symbol", ASCENDING), ("start", ASCENDING)], unique=True,
-                               name="symbol_start_unique")
     written = 0
     for symbol in app.settings.tick_symbols:
         start = tick_candles_start(
             await app.store.candles_between(CANDLES, symbol, earliest, end), earliest)
         if start < end:
-            written += await write_tick_candles(candles, minute_candles(
-                symbol, await app.store.ticks_between(topic_name(symbol), start, end)))
+            # Where the stored candle has another source (the trades agent writes one
+            # whenever its trades come, also between this read and this write), it stays.
+            written += await app.store.replace_only(CANDLES, minute_candles(
+                symbol, await app.store.ticks_between(topic_name(symbol), start, end)),
+                TICK_CANDLE)
     return written
-
-
-async def write_tick_candles(
-    candles: AsyncCollection[dict[str, Any]], docs: Sequence[dict[str, Any]],
-) -> int:
-    """Upsert tick candles, each only where its minute has none or a tick candle; returns
-    how many were written. The filter is the ``_id`` *and* no ``source``: where another
-    source's candle is stored (the trades agent writes one whenever its trades come,
-    also between this job's read and this write), nothing matches, the upsert's insert
-    collides with it on its key (duplicate key) and it stays as it is."""
-    if not docs:
-        return 0
-    try:
-        await candles.bulk_write([ReplaceOne({"_id": doc["_id"], **TICK_CANDLE}, doc,
-                                             upsert=True) for doc in docs], ordered=False)
-    except BulkWriteError as err:
-        errors = err.details.get("writeErrors", [])
-        if err.details.get("writeConcernErrors") or any(
-                error.get("code") != DUPLICATE_KEY for error in errors):
-            raise
-        return len(docs) - len(errors)
-    return len(docs)
 
 
 async def build_hourly_candles(now: datetime) -> int:

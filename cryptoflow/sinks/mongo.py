@@ -190,21 +190,56 @@ class TickStore:
         return doc["start"] if doc else None
 
     async def replace(self, collection: str, documents: Sequence[dict[str, Any]]) -> None:
-        """Upsert by ``_id``: writing the same documents again changes nothing."""
+        """Upsert candles by ``_id``: writing the same documents again changes nothing."""
+        if documents:
+            await self._candle_index(collection)
+            await self.upsert(collection, documents)
+
+    async def replace_only(
+        self, collection: str, documents: Sequence[dict[str, Any]], only: dict[str, Any],
+    ) -> int:
+        """Upsert candles by ``_id`` where the stored one matches ``only`` (or none is
+        stored); returns how many were written. The database checks and writes each in
+        one step: a stored document that does not match (written at any time, also
+        between a caller's read and this write) makes the upsert's insert a duplicate key,
+        and it stays as it is."""
         if not documents:
-            return
+            return 0
+        await self._candle_index(collection)
         coll = self.client[self._database][collection]
+        requests = [ReplaceOne({"_id": doc["_id"], **only}, doc, upsert=True)
+                    for doc in documents]
+        delays = self._backoff.delays()
+        while True:
+            try:
+                await coll.bulk_write(requests, ordered=False)
+            except BulkWriteError as err:
+                errors = err.details.get("writeErrors", [])
+                if not err.details.get("writeConcernErrors") and all(
+                        error.get("code") == DUPLICATE_KEY for error in errors):
+                    return len(documents) - len(errors)
+                await self._pause(f"upsert into {collection}", err, next(delays))
+            except PyMongoError as err:
+                await self._pause(f"upsert into {collection}", err, next(delays))
+            else:
+                return len(documents)
+
+    async def _candle_index(self, collection: str) -> None:
+        """The unique (symbol, start) index of a candle collection, once per worker."""
         if collection not in self._indexed:
+            coll = self.client[self._database][collection]
             await self._retry(f"create index on {collection}", partial(
                 coll.create_index, [("symbol", ASCENDING), ("start", ASCENDING)], unique=True,
                 name="symbol_start_unique"))
             self._indexed.add(collection)
-        await self.upsert(collection, documents)
 
-    async def ensure_alert_index(self, collection: str) -> None:
-        db = self.client[self._database]
+    async def ensure_index(self, collection: str, keys: list[tuple[str, int]], name: str) -> None:
+        """An index on ``keys``, for a read that sorts or filters on them, so it walks no
+        more than it returns (on MongoDB); each index costs every write, so only on
+        collections written rarely (alerts, gaps)."""
+        coll = self.client[self._database][collection]
         await self._retry(f"create index on {collection}",
-                          lambda: db[collection].create_index([("ts", DESCENDING)], name="ts"))
+                          lambda: coll.create_index(keys, name=name))
 
     async def recent_alerts(
         self, collection: str, symbol: str | None, since: datetime | None, limit: int,

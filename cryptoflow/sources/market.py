@@ -47,6 +47,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
+from pymongo import DESCENDING
 
 from cryptoflow import metrics
 from cryptoflow.app import app
@@ -501,6 +502,8 @@ async def record_gap(gap: Gap, reason: str) -> None:
               gap.symbol, gap.first_id, gap.last_id, gap.size, reason)
     metrics.TRADE_GAPS.labels("unfilled").inc()
     metrics.TRADES_UNFILLED.inc(gap.size)
+    # /api/streams/ lists the newest gaps from this index (gaps are rare: it costs little)
+    await app.store.ensure_index(GAPS, [("recorded_at", DESCENDING)], "recorded_at")
     await app.store.upsert(GAPS, [{
         "_id": f"{gap.symbol}:{gap.first_id}-{gap.last_id}", "symbol": gap.symbol,
         "first_id": gap.first_id, "last_id": gap.last_id, "size": gap.size, "reason": reason,

@@ -12,13 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pymongo import ASCENDING, AsyncMongoClient, MongoClient
+from pymongo import ASCENDING, MongoClient
 from pymongo.database import Database
 
 from cryptoflow.devstack.localstack import LocalStack
 from cryptoflow.devstack.simexchange import SimExchangeThread
-from cryptoflow.jobs import write_tick_candles
+from cryptoflow.jobs import TICK_CANDLE
 from cryptoflow.records import AGG_TRADE_FIELDS, agg_trade_wire
+from cryptoflow.sinks.mongo import TickStore
 from cryptoflow.tables.candles import candle_id
 from cryptoflow.tables.series import MINUTE, minute_candles
 from tests.integration.conftest import (
@@ -132,12 +133,11 @@ def test_the_jobs_write_keeps_a_candle_of_another_source(
                                     for m in range(3)])
 
     async def write() -> int:
-        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-            stack.mongo_uri, tz_aware=True)
+        store = TickStore(stack.mongo_uri, "fx")
         try:
-            return await write_tick_candles(client["fx"]["candles_1m"], built)
+            return await store.replace_only("candles_1m", built, TICK_CANDLE)
         finally:
-            await client.close()
+            await store.close()
 
     assert asyncio.run(write()) == 2
     assert list(candles.find({"symbol": symbol}).sort("start")) == [trade_candle, *built[1:]]
