@@ -153,6 +153,7 @@ class SymbolMarket:
         self._next_order = math.inf
         self._next_book = self._clock + self._wait(book_rate)
         self._quiet_until = -math.inf  # no trade before this time (ms); the book goes on
+        self._busy_until, self._busy_factor = -math.inf, 1.0  # a flood of trades
 
     # -- generation -----------------------------------------------------------------
 
@@ -172,7 +173,7 @@ class SymbolMarket:
             elif due == self._next_order:
                 if due >= self._quiet_until:
                     self._order(math.floor(due), trades)
-                self._next_order += self._wait(self._order_rate * self._multiplier)
+                self._next_order += self._wait(self._rate_at(due))
             else:
                 books.append(self._quote_book())
                 self._next_book += self._wait(self._book_rate)
@@ -182,6 +183,18 @@ class SymbolMarket:
 
     def _wait(self, rate_per_s: float) -> float:
         return self._rng.expovariate(rate_per_s) * 1000 if rate_per_s > 0 else math.inf
+
+    def _rate_at(self, time_ms: float) -> float:
+        """Orders a second at ``time_ms``: the regime's rate, times a flood's factor."""
+        factor = self._busy_factor if time_ms < self._busy_until else 1.0
+        return self._order_rate * self._multiplier * factor
+
+    def flood(self, until_ms: int, factor: float) -> None:
+        """``factor`` times as many trades until ``until_ms``, from the time generated so
+        far (a burst of genuine trading: one history, served the same three ways)."""
+        self._busy_until, self._busy_factor = float(until_ms), factor
+        self._next_order = min(self._next_order, self._clock + self._wait(
+            self._rate_at(self._clock)))
 
     def quiet(self, until_ms: int) -> None:
         """No trade until ``until_ms`` (a pause in trading; book updates go on), from the
@@ -195,7 +208,7 @@ class SymbolMarket:
         self._multiplier = multiplier / self._rate_norm
         self._regime_end = start + rng.expovariate(1 / seconds) * 1000
         # arrivals are memoryless: drawing the next one afresh at a switch is exact
-        self._next_order = start + self._wait(self._order_rate * self._multiplier)
+        self._next_order = start + self._wait(self._rate_at(start))
 
     def _close_minute(self, trades: list[AggTrade]) -> None:
         """At a minute boundary: the minute that ends gets its kline even without trades,

@@ -392,6 +392,14 @@ class SimExchange:
         with self._lock:
             return set(self._invalid.get(symbol, ()))
 
+    def flood(self, seconds: float, factor: float) -> None:
+        """Every symbol trades ``factor`` times as often for ``seconds`` from now: genuine
+        trades, on the stream, in aggTrades and in the klines alike."""
+        until_ms = int((time.time() + seconds) * 1000)
+        with self._lock:
+            for market in self._markets.values():
+                market.flood(until_ms, factor)
+
     def quiet(self, seconds: float) -> None:
         """No symbol trades for ``seconds`` from now; book tickers and pings go on, so the
         streams stay up with nothing to record (a market pausing)."""

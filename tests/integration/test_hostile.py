@@ -194,3 +194,18 @@ def test_trades_binance_marks_invalid_are_stored_flagged_and_count_in_no_candle(
     assert candle["agg_trades"] == len(valid)
     assert candle["trades"] == sum(d["last_trade_id"] - d["first_trade_id"] + 1 for d in valid)
     assert candle["low"] > 0
+
+
+def test_a_flood_of_valid_trades_is_stored_whole_without_fills(
+    workers: Workers, db: Database[dict[str, Any]], market: SimExchangeThread,
+) -> None:
+    """Fifty times the trading for five seconds (about 6,000 genuine trades): all of them
+    stored once, straight from the stream: the bounded queues slow the reader, they drop
+    nothing, and no fill is needed."""
+    fills_before = sum(r.path == "/api/v3/aggTrades" for r in market.sim.requests)
+    stored_before = db["trades"].estimated_document_count()
+    market.sim.flood(5.0, 50.0)
+    time.sleep(5)
+    assert_every_trade_once(db, market, workers, timeout=90)
+    assert db["trades"].estimated_document_count() - stored_before > 2_000
+    assert sum(r.path == "/api/v3/aggTrades" for r in market.sim.requests) == fills_before
