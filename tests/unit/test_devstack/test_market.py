@@ -152,3 +152,17 @@ def test_a_quiet_spell_has_no_trades_and_its_minutes_still_get_klines() -> None:
     silent = START_MS + 10_000 + MINUTE_MS
     row = sim.kline(silent - silent % MINUTE_MS)  # a whole minute without trades
     assert row is not None and row[8] == 0
+
+
+def test_a_flood_multiplies_the_trading_and_stays_one_history() -> None:
+    """Over the same ten minutes, a flood of factor 20 makes many times the trades of the
+    same seed without it, with ids still consecutive; after it the rate is back."""
+    calm, flooded = market(rate=5.0), market(rate=5.0)
+    flooded.flood(START_MS + 10 * MINUTE_MS, 20.0)
+    ten_minutes = [calm.advance(START_MS + 10 * MINUTE_MS)[0],
+                   flooded.advance(START_MS + 10 * MINUTE_MS)[0]]
+    assert len(ten_minutes[1]) > 8 * len(ten_minutes[0])
+    ids = [trade.agg_id for trade in ten_minutes[1]]
+    assert ids == list(range(ids[0], ids[0] + len(ids)))
+    later = flooded.advance(START_MS + 40 * MINUTE_MS)[0]
+    assert len(later) < 3 * len(calm.advance(START_MS + 40 * MINUTE_MS)[0])
