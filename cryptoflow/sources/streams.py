@@ -10,12 +10,15 @@ sends. It reconnects, after a jittered backoff, when the connection drops, is cl
 the server (a 1001 shutdown notice too), sends a frame over ``MAX_FRAME_BYTES``, goes
 silent (no frame and no ping for ``silence`` seconds), reaches ``max_age`` (Binance
 closes every connection at 24 h: rotating earlier keeps the seam ours), or when
-handling a frame fails in a way nobody foresaw: that is logged with its traceback and
-counted (``cryptoflow_stream_failures_total``), and the connection is opened again, so
-a stream never ends while it is wanted.
-Every attempt of every connection of the worker passes one ``AttemptWindow`` (300
-per 5 minutes), so a flapping network can never get the IP banned. After each
-connect it calls ``on_connect``: the owner fills from REST what the pause missed.
+handling a frame fails in a way nobody foresaw. Each cause of reconnecting is logged as
+a warning once, its repeats at debug level (an unreachable exchange fails the same way
+every retry), and the connect after them says how many attempts failed. A failure while
+handling a frame is logged with its traceback and counted
+(``cryptoflow_stream_failures_total``), and the connection is opened again, so a stream
+never ends while it is wanted. Every attempt of every connection of the worker passes
+one ``AttemptWindow`` (300 per 5 minutes), so a flapping network can never get the IP
+banned. After each connect it calls ``on_connect``: the owner fills from REST what the
+pause missed.
 """
 
 from __future__ import annotations
@@ -114,6 +117,7 @@ class StreamConnection:
         self.down_since: float | None = time.monotonic()  # monotonic; None while connected
         self.messages = 0
         self.reconnects = 0
+        self.failed_attempts = 0  # since the connection was last open
         self.last_error: str | None = None
         self._last_frame = time.monotonic()
         self._stopping = False
@@ -151,12 +155,18 @@ class StreamConnection:
                 break
             self.reconnects += 1
             metrics.STREAM_RECONNECTS.inc()
+            was_down = self.down_since is not None  # this attempt never connected
+            again = was_down and reason == self.last_error
             self._went_down(reason)
+            self.failed_attempts += was_down
             if time.monotonic() - opened > STABLE_AFTER:
                 delays = self.backoff.delays()
             delay = next(delays)
             self.state = "waiting"
-            log.warning("Binance stream %s: %s; reconnecting in %.1fs", self.name, reason, delay)
+            # Once per cause: an unreachable exchange fails the same way on every retry.
+            log.log(logging.DEBUG if again else logging.WARNING,
+                    "Binance stream %s: %s; reconnecting in %.1fs%s", self.name, reason, delay,
+                    "" if again else " (again with backoff; logged when the cause changes)")
             await asyncio.sleep(delay)
         self.state = "stopped"
 
@@ -187,7 +197,9 @@ class StreamConnection:
         self.connected_since = datetime.now(UTC)
         self.down_since = None
         self._last_frame = time.monotonic()
-        log.info("Binance stream %s: connected (%d streams)", self.name, len(self.streams))
+        failed, self.failed_attempts = self.failed_attempts, 0
+        log.info("Binance stream %s: connected (%d streams)%s", self.name, len(self.streams),
+                 f" after {failed} failed attempt(s)" if failed else "")
         metrics.STREAMS_UP.inc()
         try:
             await self.on_connect()

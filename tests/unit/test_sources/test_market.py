@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import socket
 import time
 from collections.abc import AsyncIterator, Callable
@@ -551,3 +552,25 @@ async def test_trades_binance_marks_invalid_are_filled_as_such_not_gaps(
     assert all((handed_on[i]["f"], handed_on[i]["l"], handed_on[i]["p"]) == (-1, -1, "0.00000000")
                for i in invalid)
     assert not recorded.gaps and not recorded.dead
+
+
+@pytest.mark.asyncio
+async def test_an_unreachable_stream_is_warned_of_once_per_cause(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Offline, every retry fails the same way: one warning, the repeats at debug level."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    sim = SimExchange(seed=4, trade_rate=5.0)
+    env = {"CRYPTOFLOW_BINANCE_WS_URL": f"ws://127.0.0.1:{closed}"}
+    with caplog.at_level(logging.DEBUG, logger="cryptoflow.sources.streams"):
+        async with streaming_from(sim, SYMBOLS, env) as (streams, _):
+            for _ in range(100):
+                if streams.connections and streams.connections[0].failed_attempts >= 4:
+                    break
+                await asyncio.sleep(0.1)
+    retries = [r for r in caplog.records if "reconnecting in" in r.getMessage()]
+    assert len(retries) >= 4
+    assert [r.levelno for r in retries].count(logging.WARNING) == 1
+    assert retries[0].levelno == logging.WARNING
