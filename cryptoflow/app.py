@@ -67,6 +67,7 @@ class CryptoflowApp(faust.App):
         # faust's sensor statistics at /stats/ (it would take /, which stays free);
         # its /router/, /table/ pages are on by default. /graph/ needs pydot: left off.
         stats_blueprint.register(self, url_prefix="/stats/")
+        self.ready = False  # until faust's worker is ready (on_started)
         self.binance = BinanceClient(settings.binance_url, settings.http_timeout,
                                      settings.rest_weight_budget)
         self.store = TickStore(settings.mongo_uri, settings.mongo_db)
@@ -99,8 +100,10 @@ class CryptoflowApp(faust.App):
         log.info("cryptoflow: event loop %s.%s", loop.__module__, loop.__qualname__)
 
     async def on_started(self) -> None:
-        """After faust's own ``Worker: Ready``: where to point a browser."""
+        """After faust's own ``Worker: Ready``: ready (``/api/health/``), and where to
+        point a browser."""
         await super().on_started()
+        self.ready = True
         if not self.should_stop:
             log.info("cryptoflow: dashboard at %s", self.conf.canonical_url.with_path("/"))
 

@@ -158,10 +158,12 @@ def exchange_source(base_url: str, simulated: bool | None) -> dict[str, Any]:
 
 
 def health_body(checks: Mapping[str, tuple[bool, str]]) -> tuple[int, dict[str, Any]]:
-    """200 when every check passes, else 503 naming the failing parts."""
+    """200 when every check passes, else 503 naming the failing parts; its status is
+    ``starting`` while the ``worker`` check says it is not ready yet."""
     failing = [name for name, (ok, _) in checks.items() if not ok]
+    status = "starting" if "worker" in failing else "failing" if failing else "ok"
     body = {
-        "status": "failing" if failing else "ok",
+        "status": status,
         "failing": failing,
         "checks": {name: {"ok": ok, "detail": detail} for name, (ok, detail) in checks.items()},
     }

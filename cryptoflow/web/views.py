@@ -277,13 +277,16 @@ async def _probe(check: Awaitable[object], what: str) -> tuple[bool, str]:
 
 @app.page("/api/health/")
 class HealthView(ApiView):
-    """For load balancers and Docker: 200 when broker, database and polling are fine."""
+    """For load balancers and Docker: 200 when the worker is ready and broker, database,
+    polling and streams are fine; 503 ``starting`` before it is ready."""
 
     async def get(self, request: Request) -> Response:
         settings = app.settings
         # faust keeps its aiokafka producer private; its client asks the broker.
         kafka = app.producer._ensure_producer().client
         checks = {
+            "worker": (app.ready, "ready" if app.ready else
+                       "starting: joining the group and recovering the tables"),
             "broker": await _probe(kafka.fetch_all_metadata(), mask_uri(settings.broker)),
             "database": await _probe(app.store.ping(), mask_uri(settings.mongo_uri)),
             "poll": api.poll_health(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import urllib.error
 import urllib.request
 from collections import Counter
 from collections.abc import Callable
@@ -17,9 +18,25 @@ from pymongo.database import Database
 
 from cryptoflow.devstack.localstack import LocalStack
 from cryptoflow.devstack.simexchange import SimExchangeThread
-from tests.integration.conftest import WorkerProcess, served, stop_serving, stored, wait_for
+from tests.integration.conftest import (
+    READY_LINE,
+    WorkerProcess,
+    get,
+    served,
+    stop_serving,
+    stored,
+    wait_for,
+)
 
 COLLECTIONS = {"BTCUSDT": "btc", "ETHUSDT": "eth", "SOLUSDT": "sol"}
+
+
+def health(worker: WorkerProcess) -> tuple[int, Any] | None:
+    """``/api/health/``'s status and body, None while nothing answers on the port."""
+    try:
+        return get(worker, "/api/health/")
+    except (urllib.error.URLError, ConnectionError):
+        return None
 
 
 def test_every_served_price_is_stored_exactly_once(
@@ -27,7 +44,14 @@ def test_every_served_price_is_stored_exactly_once(
     mongo: Database[dict[str, Any]],
     produce: Callable[[str, list[tuple[bytes | None, bytes | None]]], None],
 ) -> None:
-    worker = start_worker()
+    worker = start_worker(wait=False)
+    # The web server answers seconds before the worker is ready: 503 "starting" then.
+    first = wait_for(lambda: health(worker), timeout=60, interval=0.1, what="a first answer")
+    assert first[0] == 503 and first[1]["status"] == "starting", first
+    assert first[1]["checks"]["worker"]["ok"] is False
+    wait_for(lambda: (answer := health(worker)) and answer[0] == 200, timeout=60,
+             what="healthy once ready")
+    assert READY_LINE in worker.log()
     wait_for(lambda: len(exchange.sim.served) >= 5 * 3, what="five polls")
     stop_serving(exchange)
     expected = served(exchange)

@@ -158,6 +158,11 @@ def test_health_body_names_what_fails() -> None:
     assert api.health_body({"broker": (True, "ok")})[0] == 200
 
 
+def test_health_before_the_worker_is_ready_says_starting() -> None:
+    status, body = api.health_body({"worker": (False, "starting"), "database": (False, "x")})
+    assert (status, body["status"], body["failing"]) == (503, "starting", ["worker", "database"])
+
+
 def test_history_minutes_are_bounded() -> None:
     assert api.parse_count({}, "minutes", 60, 1440) == 60
     assert api.parse_count({"minutes": "5"}, "minutes", 60, 1440) == 5
