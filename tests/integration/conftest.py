@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -126,6 +127,17 @@ def get(worker: WorkerProcess, path: str, method: str = "GET") -> tuple[int, Any
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as err:
         return err.code, json.loads(err.read())
+
+
+def job_runs(worker: WorkerProcess, job: str) -> int:
+    """How many runs of ``job`` this worker has finished, by its metrics (a run that
+    wrote nothing logs at debug level only)."""
+    url = f"http://127.0.0.1:{worker.web_port}/metrics"
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        text = answer.read().decode()
+    found = re.search(rf'^cryptoflow_job_runs_total{{job="{job}",outcome="ok"}} (\S+)$', text,
+                      re.MULTILINE)
+    return int(float(found[1])) if found else 0
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from pymongo.database import Database
 
-from tests.integration.conftest import WorkerProcess, wait_for
+from tests.integration.conftest import WorkerProcess, job_runs, wait_for
 
 Produce = Callable[[str, list[tuple[bytes | None, bytes | None]]], None]
 
@@ -39,7 +39,7 @@ def test_a_closed_minute_makes_exactly_one_candle_equal_to_its_ticks(
 
     worker.stop()
     worker.start()
-    runs = worker.log().count("job candles_1m: end")
-    wait_for(lambda: worker.log().count("job candles_1m: end") >= runs + 2, what="two more runs")
+    runs = job_runs(worker, "candles_1m")
+    wait_for(lambda: job_runs(worker, "candles_1m") >= runs + 2, what="two more runs")
     assert mongo["candles_1m"].count_documents({"symbol": "SOLUSDT"}) == 1
     assert mongo["candles_1m"].find_one({"start": minute}) == candle

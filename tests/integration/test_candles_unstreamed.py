@@ -26,6 +26,7 @@ from tests.integration.conftest import (
     WorkerProcess,
     Workers,
     free_port,
+    job_runs,
     produce_to,
     wait_for,
     worker_environment,
@@ -34,7 +35,6 @@ from tests.integration.conftest import (
 pytestmark = pytest.mark.integration
 
 SYMBOL = "SOLUSDT"
-JOB_END = "job candles_1m: end"
 
 
 @pytest.fixture(scope="module")
@@ -110,8 +110,9 @@ def test_a_closed_minute_gets_its_tick_candle_until_its_trades_replace_it(
         151.25, 153.5, 150.75, 150.75)
     assert (replaced["trades"], replaced["volume"]) == (3, 1.5)
 
-    runs = worker.log().count(JOB_END)
-    wait_for(lambda: worker.log().count(JOB_END) >= runs + 2, timeout=20, what="two more runs")
+    runs = job_runs(worker, "candles_1m")
+    wait_for(lambda: job_runs(worker, "candles_1m") >= runs + 2, timeout=20,
+             what="two more runs")
     assert candles.find_one({"_id": key}) == replaced
 
 
