@@ -51,6 +51,7 @@ from cryptoflow.tables.series import (
 from cryptoflow.tables.trade_candles import SOURCE as TRADE_SOURCE
 
 TAIL_TICKS = 20_000  # the most ticks read to build candles the job has not built yet
+NEWEST_AHEAD = 200  # trades a symbol may make in the second its forming candle lags
 RESUME_SPAN = timedelta(days=1)  # the 1-minute candles one read looks through for trades
 LAST_TIME = datetime.max.replace(tzinfo=UTC)  # the end of a read without one
 
@@ -200,6 +201,25 @@ async def trade_page(
     if found is not None and found.from_id is None:
         found = TradeCursor(following, found.start)
     return TradePage(trades, found)
+
+
+async def newest_trades(
+    store: TickStore, symbol: str, limit: int, now: datetime,
+) -> list[dict[str, Any]]:
+    """The newest ``limit`` stored trades of ``symbol``, oldest first, as Binance's
+    ``aggTrades`` answers without a range: found from the newest 1-minute trade candle of
+    the last ``RESUME_SPAN`` (its last trade id; the forming one is written a second late,
+    so ``NEWEST_AHEAD`` ids past it, or ``limit`` if more, are read too), then read by
+    their keys."""
+    candles = await store.candles_between(
+        ONE_MINUTE.collection, symbol, floor_to(now, MINUTE) - RESUME_SPAN, LAST_TIME)
+    last = next((c["last_trade_id"] for c in reversed(candles)
+                 if c.get("source") == TRADE_SOURCE), None)
+    if last is None:
+        return []
+    window = await store.by_ids(TRADES, [trade_key(symbol, trade_id) for trade_id in range(
+        max(0, last - limit + 1), last + max(limit, NEWEST_AHEAD) + 1)])
+    return window[-limit:]
 
 
 async def _resume(

@@ -19,7 +19,7 @@ from yarl import URL
 
 from cryptoflow.app import app
 from cryptoflow.exceptions import ApiError
-from cryptoflow.readback import trade_page
+from cryptoflow.readback import TradePage, newest_trades, trade_page
 from cryptoflow.sources.market import GAPS, market_streams
 from cryptoflow.tables.market_tables import book_states
 from cryptoflow.web import api, market_api, paging
@@ -49,25 +49,36 @@ class BookView(ApiView):
 @app.page("/api/trades/{symbol}/")
 class TradesView(ApiView):
     """Stored trades of one symbol, oldest first: ``?start=&end=&limit=&format=``, then
-    ``next`` (the body, or the ``Link`` header with CSV) until it is null."""
+    ``next`` (the body, or the ``Link`` header with CSV) until it is null. Without
+    ``start``, ``end`` or ``from_id``: the newest ``limit`` trades, as Binance's
+    ``aggTrades`` answers, and ``next`` the trades after them."""
 
     async def get(self, request: Request, symbol: str) -> Response:
         symbol = api.parse_symbol(symbol, app.settings.symbols)
         query = request.query
-        start, end = paging.parse_range(query, datetime.now(UTC), DEFAULT_SPAN)
+        now = datetime.now(UTC)
+        start, end = paging.parse_range(query, now, DEFAULT_SPAN)
         from_id = market_api.parse_trade_id(query, "from_id")
         limit = api.parse_count(query, "limit", market_api.TRADES_DEFAULT_LIMIT,
                                 market_api.TRADES_MAX_LIMIT)
         fmt = paging.parse_format(query, request.headers.get("Accept", ""))
 
-        page = await database_read(
-            ("trades", symbol, from_id, start, end, limit),
-            lambda: trade_page(app.store, symbol, start, end, from_id, limit))
+        if not {"start", "end", "from_id"} & set(query):
+            newest = await database_read(
+                ("newest trades", symbol, limit, now.replace(microsecond=0)),
+                lambda: newest_trades(app.store, symbol, limit, now))
+            following = {"from_id": newest[-1]["trade_id"] + 1} if newest else {}
+            page = TradePage(newest, None)
+        else:
+            page = await database_read(
+                ("trades", symbol, from_id, start, end, limit),
+                lambda: trade_page(app.store, symbol, start, end, from_id, limit))
+            cursor = page.next
+            following = {} if cursor is None else {
+                "start": cursor.start, "end": end, "from_id": cursor.from_id}
         rows = [market_api.trade_body(doc) for doc in page.trades]
-        cursor = page.next
-        next_url = None if cursor is None else str(request.url.with_query(paging.next_query({
-            "start": cursor.start, "end": end, "from_id": cursor.from_id, "limit": limit,
-            "format": query.get("format")})))
+        next_url = None if not following else str(request.url.with_query(paging.next_query({
+            **following, "limit": limit, "format": query.get("format")})))
         if fmt == "csv":
             return self.text(
                 paging.csv_text(market_api.TRADE_COLUMNS, rows), content_type=paging.CSV_TYPE,

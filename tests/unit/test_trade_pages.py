@@ -164,3 +164,20 @@ def test_from_an_id_in_a_gap_no_page_holds_an_earlier_trade() -> None:
         pages.append(page(store, cursor.start, T0 + timedelta(days=5), cursor.from_id, 10))
         cursor = pages[-1].next
     assert [doc["trade_id"] for p in pages for doc in p.trades] == [100, 101]
+
+
+@given(count=st.integers(0, 60), limit=st.integers(1, 20), lagging=st.integers(0, 5))
+def test_the_newest_page_is_the_newest_limit_trades_oldest_first(
+    count: int, limit: int, lagging: int,
+) -> None:
+    """Without a range, the newest ``limit`` stored trades, as Binance's aggTrades; the
+    newest candle may not count the last few trades yet (it is written a second late)."""
+    ids = list(range(1000, 1000 + count))
+    store = TradeStore(stored(ids, [T0 + timedelta(seconds=3 * i) for i in range(count)]), [])
+    if lagging and store.candles:
+        last = store.candles[-1]
+        last["last_trade_id"] = max(last["first_trade_id"], last["last_trade_id"] - lagging)
+    now = T0 + timedelta(seconds=3 * count)
+    newest = asyncio.run(readback.newest_trades(store, "BTCUSDT", limit, now))  # type: ignore[arg-type]
+    assert [doc["trade_id"] for doc in newest] == ids[-limit:]
+    assert sum(store.keys_asked) <= limit + max(limit, readback.NEWEST_AHEAD)
