@@ -6,24 +6,35 @@ table (``--json`` for machines); the numbers come from pure functions below.
 ``backfill BTCUSDT --since 2024-01-01`` loads Binance's 1-minute klines into
 ``candles_1m`` (see ``cryptoflow.sources.backfill``); ``export candles BTCUSDT --since
 2026-11-01`` writes the recorded candles to a file (see ``cryptoflow.export``).
+
+Every command takes ``--demo`` (the database and simulated exchange of ``make demo``
+instead of the configured ones) and ``--debug``. It asks the database for a ping
+before anything else; one that does not answer within the client's server selection
+timeout ends the command with one line naming it and what to check, and exit status 1
+(the traceback only with ``--debug``). Its closing line, on stderr, names the database
+it read or wrote, and an empty result says where it looked and what to try.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import statistics
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import pairwise
 from typing import IO, Any
 
 import click
 from faust.cli import AppCommand, argument, option
+from pymongo.errors import ConnectionFailure, PyMongoError
 
 from cryptoflow.app import app
+from cryptoflow.devstack.localstack import DEMO_DATABASE
 from cryptoflow.exceptions import BinanceError, MissingExtra
 from cryptoflow.export import (
     BINARY,
@@ -37,9 +48,11 @@ from cryptoflow.export import (
     slots,
 )
 from cryptoflow.records import format_ts
-from cryptoflow.settings import topic_name
+from cryptoflow.settings import Settings, mask_uri, topic_name
+from cryptoflow.sinks.mongo import TickStore
 from cryptoflow.sources.backfill import ATTEMPTS, Coverage, minutes
 from cryptoflow.sources.backfill import backfill as load_klines
+from cryptoflow.sources.binance import BinanceClient
 from cryptoflow.tables.series import INTERVALS
 from cryptoflow.web.api import json_safe
 
@@ -115,34 +128,120 @@ def _symbol(_ctx: click.Context, _param: click.Parameter, raw: str) -> str:
     return symbol
 
 
-async def _last_ticks(symbol: str, limit: int) -> list[dict[str, Any]]:
-    return await app.store.last_ticks(topic_name(symbol), limit)
+DEMO_MONGO_URI = "mongodb://127.0.0.1:27017"  # the database of make demo (the local stack's)
+DEMO_BINANCE_URL = "http://127.0.0.1:8081"  # the simulated exchange of make demo
+PING_TIMEOUT = 5.0  # seconds the database client waits for a server to answer
 
 
-@app.command(option("--json", "as_json", is_flag=True, help="print JSON"))
-async def latest(self: AppCommand, as_json: bool) -> None:
+@dataclass(frozen=True)
+class Target:
+    """The database a command reads or writes, and the exchange a backfill asks."""
+
+    mongo_uri: str
+    database: str
+    binance_url: str
+    demo: bool
+
+    @classmethod
+    def of(cls, settings: Settings, demo: bool) -> Target:
+        """``make demo``'s database and exchange with ``--demo``; else the configured ones."""
+        if demo:
+            return cls(DEMO_MONGO_URI, DEMO_DATABASE, DEMO_BINANCE_URL, demo=True)
+        return cls(settings.mongo_uri, settings.mongo_db, settings.binance_url, demo=False)
+
+    def where(self) -> str:
+        """``database fx at mongodb://...``, its password masked."""
+        return f"database {self.database} at {mask_uri(self.mongo_uri)}"
+
+    def failed(self, err: PyMongoError) -> str:
+        """The one line of a command whose database failed: which, and what to check."""
+        if not isinstance(err, ConnectionFailure):
+            return f"cryptoflow: the {self.where()} failed: {type(err).__name__}: {err}"
+        check = ("is the demo running? start it with make demo" if self.demo else
+                 "start the local stack with make run (or make demo, and add --demo), or set "
+                 "CRYPTOFLOW_MONGO_URI")
+        return (f"cryptoflow: the {self.where()} did not answer within {PING_TIMEOUT:g}s; "
+                f"{check} (--debug shows the traceback)")
+
+    def nothing_found(self, of: str = "") -> str:
+        """What an empty result adds: where it looked (for ``of``) and what to try."""
+        if self.demo:
+            return (f"nothing stored{of} in the {self.where()}: is the demo running (make "
+                    "demo)? make run's recording is read without --demo")
+        return (f"nothing stored{of} in the {self.where()}: is a worker recording into it "
+                f"(make run)? The demo's recording is in {DEMO_DATABASE}: add --demo; another "
+                "database: set CRYPTOFLOW_MONGO_DB")
+
+    def closing(self, found: bool) -> str:
+        """The closing line of a read: where from, or ``nothing_found``."""
+        return f"read from the {self.where()}" if found else self.nothing_found()
+
+
+Body = Callable[..., Awaitable[None]]
+
+
+def command(*params: Any) -> Callable[[Body], type[AppCommand]]:
+    """``app.command`` with ``--demo`` and ``--debug``. The body gets the ``Target`` and
+    its store, which has answered a ping, then its own parameters. A database failure
+    ends the command with ``Target.failed`` and exit status 1; with ``--debug`` (or
+    faust's own) with the traceback."""
+
+    def register(body: Body) -> type[AppCommand]:
+        @functools.wraps(body)
+        async def run(
+            self: AppCommand, *args: Any, demo: bool, debug: bool, **kwargs: Any,
+        ) -> None:
+            target = Target.of(app.settings, demo)
+            store = TickStore(target.mongo_uri, target.database, server_timeout=PING_TIMEOUT)
+            try:
+                await store.ping()
+                await body(target, store, *args, **kwargs)
+            except PyMongoError as err:
+                if debug or self.debug:
+                    raise
+                raise SystemExit(target.failed(err)) from None
+            finally:
+                await store.close()
+
+        return app.command(
+            *params,
+            option("--demo", is_flag=True,
+                   help=f"the database ({DEMO_DATABASE} at {DEMO_MONGO_URI}) and simulated "
+                        f"exchange ({DEMO_BINANCE_URL}) of make demo"),
+            option("--debug", is_flag=True, help="show the traceback of a failure"),
+        )(run)
+
+    return register
+
+
+@command(option("--json", "as_json", is_flag=True, help="print JSON"))
+async def latest(target: Target, store: TickStore, as_json: bool) -> None:
     """Latest stored price of every configured symbol."""
     rows = []
     for symbol in app.settings.tick_symbols:
-        ticks = await _last_ticks(symbol, 1)
+        ticks = await store.last_ticks(topic_name(symbol), 1)
         rows.append({"symbol": symbol, "price": ticks[-1]["price"] if ticks else None,
                      "ts": format_ts(ticks[-1]["ts"]) if ticks else None})
     print(render(rows, as_json))
+    print(target.closing(any(row["price"] is not None for row in rows)), file=sys.stderr)
 
 
-@app.command(
+@command(
     argument("symbol", callback=_symbol),
     option("--limit", type=int, default=100, show_default=True, help="last N ticks"),
     option("--json", "as_json", is_flag=True, help="print JSON"),
 )
-async def stats(self: AppCommand, symbol: str, limit: int, as_json: bool) -> None:
+async def stats(
+    target: Target, store: TickStore, symbol: str, limit: int, as_json: bool,
+) -> None:
     """min/max/avg/count over the last N stored ticks of SYMBOL."""
-    ticks = await _last_ticks(symbol, limit)
+    ticks = await store.last_ticks(topic_name(symbol), limit)
     print(render([{"symbol": symbol, **window_stats([t["price"] for t in ticks])}],
                  as_json))
+    print(target.closing(bool(ticks)), file=sys.stderr)
 
 
-@app.command(
+@command(
     argument("symbol", callback=_symbol),
     option("--threshold", type=float, default=0.02, show_default=True,
            help="relative move, 0.01 = 1 %"),
@@ -150,11 +249,13 @@ async def stats(self: AppCommand, symbol: str, limit: int, as_json: bool) -> Non
     option("--json", "as_json", is_flag=True, help="print JSON"),
 )
 async def jumps(
-    self: AppCommand, symbol: str, threshold: float, limit: int, as_json: bool,
+    target: Target, store: TickStore, symbol: str, threshold: float, limit: int,
+    as_json: bool,
 ) -> None:
     """Jumps between consecutive stored ticks of SYMBOL beyond --threshold."""
-    ticks = await _last_ticks(symbol, limit)
+    ticks = await store.last_ticks(topic_name(symbol), limit)
     print(jumps_report(symbol, [(t["price"], t["ts"]) for t in ticks], threshold, as_json))
+    print(target.closing(bool(ticks)), file=sys.stderr)
 
 
 def _moment(_ctx: click.Context, param: click.Parameter, raw: str | None) -> datetime | None:
@@ -170,7 +271,7 @@ def _moment(_ctx: click.Context, param: click.Parameter, raw: str | None) -> dat
     return moment.astimezone(UTC).replace(second=0, microsecond=0)
 
 
-@app.command(
+@command(
     argument("symbol", callback=_symbol),
     option("--since", required=True, callback=_moment, help="first minute, e.g. 2024-01-01"),
     option("--until", callback=_moment, help="end (exclusive); default: the last closed minute"),
@@ -178,7 +279,8 @@ def _moment(_ctx: click.Context, param: click.Parameter, raw: str | None) -> dat
            help="candle size (candles_1m)"),
 )
 async def backfill(
-    self: AppCommand, symbol: str, since: datetime, until: datetime | None, interval: str,
+    target: Target, store: TickStore, symbol: str, since: datetime, until: datetime | None,
+    interval: str,
 ) -> None:
     """Fill every minute of SYMBOL's range that has no candle in candles_1m from
     Binance's klines; a rerun fills what is still missing."""
@@ -186,25 +288,29 @@ async def backfill(
     if end <= since:
         raise SystemExit("--until must come after --since")
     started = time.monotonic()
+    binance = BinanceClient(target.binance_url, app.settings.http_timeout,
+                            app.settings.rest_weight_budget)
     try:
         with click.progressbar(length=minutes((since, end)), label=f"{symbol} {interval} candles",
                                show_pos=True, show_eta=True, file=sys.stderr) as bar:
-            coverage = await load_klines(app.binance, app.store, symbol, since, end, bar.update)
+            coverage = await load_klines(binance, store, symbol, since, end, bar.update)
     except BinanceError as err:
+        check = ("is the demo running? start it with make demo" if target.demo else
+                 "offline? start make demo and add --demo: its simulated exchange and database")
         raise SystemExit(
             f"Binance: {err.kind}: {err} (backfill of {symbol} stopped after "
-            f"{ATTEMPTS} tries; offline? start `make demo` and run the backfill with "
-            f"CRYPTOFLOW_BINANCE_URL=http://127.0.0.1:8081, its simulated exchange)",
+            f"{ATTEMPTS} tries; {check})",
         ) from None
     finally:
-        await app.binance.close()
-        await app.store.close()
-    print(describe(symbol, coverage, time.monotonic() - started), file=sys.stderr)
+        await binance.close()
+    print(describe(symbol, coverage, time.monotonic() - started, target.where()),
+          file=sys.stderr)
 
 
-def describe(symbol: str, coverage: Coverage, elapsed: float) -> str:
-    """The closing line: what was written and what the range holds now, truthfully."""
-    line = (f"{symbol}: candles_1m: {coverage.written} minute(s) written in {elapsed:.1f}s "
+def describe(symbol: str, coverage: Coverage, elapsed: float, where: str) -> str:
+    """The closing line: what was written where, and what the range holds now, truthfully."""
+    line = (f"{symbol}: candles_1m: {coverage.written} minute(s) written to the {where} in "
+            f"{elapsed:.1f}s "
             f"({coverage.written / max(elapsed, 1e-9):.0f}/s); the range now has candles "
             f"for {coverage.covered} of {coverage.minutes} minutes")
     if not coverage.unavailable:
@@ -229,7 +335,7 @@ def _output(path: str, binary: bool) -> Iterator[IO[Any]]:
         yield out
 
 
-@app.command(
+@command(
     argument("what", type=click.Choice(EXPORTS)),
     argument("symbol", callback=_symbol),
     option("--since", required=True, callback=_moment, help="first minute, e.g. 2026-11-01"),
@@ -242,8 +348,8 @@ def _output(path: str, binary: bool) -> Iterator[IO[Any]]:
            help="file to write; - is stdout"),
 )
 async def export(
-    self: AppCommand, what: str, symbol: str, since: datetime, until: datetime | None,
-    interval: str, fmt: str, output: str,
+    target: Target, store: TickStore, what: str, symbol: str, since: datetime,
+    until: datetime | None, interval: str, fmt: str, output: str,
 ) -> None:
     """Write the recorded candles (or trades) of SYMBOL in [--since, --until) to a file, a
     page at a time, with the values of /api/candles/ (or /api/trades/)."""
@@ -262,19 +368,18 @@ async def export(
         with _output(output, fmt in BINARY) as out, click.progressbar(
                 length=length, label=f"{symbol} {what if trades else f'{interval} {what}'}",
                 show_pos=not trades, show_eta=True, file=sys.stderr) as bar:
-            writer = open_writer(fmt, out, TRADES if trades else CANDLES)
+            writer = open_writer(fmt, out, TRADES if trades else CANDLES, symbol)
             if trades:
-                written = await export_trades(app.store, symbol, since, end, writer,
-                                              bar.update)
+                written = await export_trades(store, symbol, since, end, writer, bar.update)
             else:
-                written = await export_candles(app.store, symbol, spec, since, end, writer,
+                written = await export_candles(store, symbol, spec, since, end, writer,
                                                bar.update)
             writer.close()
     except MissingExtra as err:
         raise click.ClickException(str(err)) from None
-    finally:
-        await app.store.close()
     rows = "trade(s)" if trades else f"{interval} candle(s)"
-    print(f"{symbol}: {written} {rows} from {since.isoformat()} to "
-          f"{end.isoformat()} written to {'stdout' if output == '-' else output} in "
+    print(f"{symbol}: {written} {rows} from {format_ts(since)} to {format_ts(end)} of the "
+          f"{target.where()} written to {'stdout' if output == '-' else output} in "
           f"{time.monotonic() - started:.1f}s", file=sys.stderr)
+    if not written:
+        print(target.nothing_found(f" for {symbol} in that range"), file=sys.stderr)

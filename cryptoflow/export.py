@@ -3,7 +3,8 @@
 ``faust -A cryptoflow export candles|trades BTCUSDT --since ...`` (``cryptoflow.commands``)
 reads pages with ``cryptoflow.readback`` and hands each to a writer, so the whole range
 is never in memory. The rows are the API's: a file holds the same values as
-``/api/candles/`` or ``/api/trades/``. Parquet needs pyarrow, an optional extra.
+``/api/candles/`` or ``/api/trades/``. A Parquet file (pyarrow, an optional extra) also
+has a ``symbol`` column, so files of several symbols can be read as one table.
 """
 
 from __future__ import annotations
@@ -88,21 +89,24 @@ TRADES = Layout(TRADE_COLUMNS, {
 
 
 class ParquetWriter:
-    """One row group per page; times as UTC timestamps, unknown values as nulls."""
+    """One row group per page: ``symbol``, then the layout's columns; times as UTC
+    timestamps, unknown values as nulls."""
 
-    def __init__(self, out: IO[bytes], layout: Layout) -> None:
+    def __init__(self, out: IO[bytes], layout: Layout, symbol: str) -> None:
         pa = parquet_module()
         kinds = {"time": pa.timestamp("ms", tz="UTC"), "float": pa.float64(),
                  "int": pa.int64(), "str": pa.string(), "bool": pa.bool_()}
-        self._pa = pa
+        self._pa, self._symbol, self._columns = pa, symbol, layout.columns
         self._times = [name for name in layout.columns if layout.types[name] == "time"]
-        self._schema = pa.schema([(name, kinds[layout.types[name]]) for name in layout.columns])
+        self._schema = pa.schema([("symbol", pa.string()), *(
+            (name, kinds[layout.types[name]]) for name in layout.columns)])
         self._writer = pa.parquet.ParquetWriter(out, self._schema)
 
     def write(self, rows: Sequence[Mapping[str, Any]]) -> None:
         if not rows:
             return
-        columns = {name: [row.get(name) for row in rows] for name in self._schema.names}
+        columns = {"symbol": [self._symbol] * len(rows),
+                   **{name: [row.get(name) for row in rows] for name in self._columns}}
         for name in self._times:
             columns[name] = [datetime.fromisoformat(value) for value in columns[name]]
         self._writer.write_table(self._pa.table(columns, schema=self._schema))
@@ -111,13 +115,14 @@ class ParquetWriter:
         self._writer.close()
 
 
-def open_writer(fmt: str, out: IO[Any], layout: Layout = CANDLES) -> RowWriter:
-    """The writer of ``fmt`` on ``out`` (text for csv/jsonl, binary for parquet)."""
+def open_writer(fmt: str, out: IO[Any], layout: Layout, symbol: str) -> RowWriter:
+    """The writer of ``fmt`` on ``out`` (text for csv/jsonl, binary for parquet) for the
+    rows of ``symbol``."""
     if fmt == "csv":
         return CsvWriter(out, layout.columns)
     if fmt == "jsonl":
         return JsonLinesWriter(out)
-    return ParquetWriter(out, layout)
+    return ParquetWriter(out, layout, symbol)
 
 
 def slots(interval: Interval, start: datetime, end: datetime) -> int:

@@ -1,5 +1,5 @@
-"""`faust -A cryptoflow latest|stats|jumps|backfill` against a real database (and the
-simulated exchange)."""
+"""`faust -A cryptoflow latest|stats|jumps|backfill|export` against a real database (and
+the simulated exchange), and against none."""
 
 from __future__ import annotations
 
@@ -23,13 +23,16 @@ T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
 PRICES = [100.0, 100.5, 104.0, 103.0, 97.0, 97.5]
 
 
-def command(stack: LocalStack, tmp_path: Path, *args: str) -> Any:
+def run(stack: LocalStack, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {"PATH": "/usr/bin:/bin", **stack.env()}
-    result = subprocess.run(
-        [sys.executable, "-m", "faust", "-A", "cryptoflow", *args, "--json"],
+    return subprocess.run(
+        [sys.executable, "-m", "faust", "-A", "cryptoflow", *args],
         env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=True,
     )
-    return json.loads(result.stdout)
+
+
+def command(stack: LocalStack, tmp_path: Path, *args: str) -> Any:
+    return json.loads(run(stack, tmp_path, *args, "--json").stdout)
 
 
 @pytest.fixture
@@ -53,6 +56,45 @@ def test_the_commands_print_what_the_documents_say(stack: LocalStack, tmp_path: 
 
     jumps = command(stack, tmp_path, "jumps", "BTCUSDT", "--threshold", "0.03")
     assert [(j["from_price"], j["to_price"]) for j in jumps] == [(100.5, 104.0), (103.0, 97.0)]
+
+    result = run(stack, tmp_path, "stats", "BTCUSDT")
+    assert result.stderr.splitlines()[-1] == f"read from the database fx at {stack.mongo_uri}"
+
+
+def test_an_empty_result_says_where_it_looked_and_what_to_try(
+    stack: LocalStack, tmp_path: Path,
+) -> None:
+    for args in (["latest"], ["stats", "ETHUSDT"], ["jumps", "ETHUSDT", "--json"]):
+        result = run(stack, tmp_path, *args)
+        assert result.stderr.splitlines()[-1].startswith(
+            f"nothing stored in the database fx at {stack.mongo_uri}: is a worker recording "
+            "into it (make run)? The demo's recording is in fx_demo: add --demo"), args
+
+
+COMMANDS = [["latest"], ["stats", "BTCUSDT"], ["jumps", "BTCUSDT"],
+            ["backfill", "BTCUSDT", "--since", "2026-12-01"],
+            ["export", "trades", "BTCUSDT", "--since", "2026-12-01"]]
+
+
+def test_each_command_without_a_database_fails_in_one_line(tmp_path: Path) -> None:
+    uri = f"mongodb://reader:hunter2@127.0.0.1:{free_port()}"  # nothing listens there
+    env = {"PATH": "/usr/bin:/bin", "CRYPTOFLOW_MONGO_URI": uri}
+    runs = [subprocess.Popen(  # all at once: each waits for the database's timeout
+        [sys.executable, "-m", "faust", "-A", "cryptoflow", *args], env=env, cwd=tmp_path,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for args in [*COMMANDS, ["latest", "--debug"]]]
+    outcomes = [(process.wait(timeout=60), *process.communicate()) for process in runs]
+    masked = uri.replace("hunter2", "***")
+    for args, (status, out, err) in zip(COMMANDS, outcomes, strict=False):
+        assert (status, out) == (1, ""), args
+        assert err.splitlines() == [
+            f"cryptoflow: the database fx at {masked} did not answer within 5s; start the "
+            "local stack with make run (or make demo, and add --demo), or set "
+            "CRYPTOFLOW_MONGO_URI (--debug shows the traceback)"], args
+    status, _, err = outcomes[-1]
+    assert status == 1
+    assert "Traceback" in err
+    assert "ServerSelectionTimeoutError" in err
 
 
 def test_backfill_writes_the_klines_resumes_and_waits_out_a_429(
@@ -117,7 +159,8 @@ def test_backfill_fills_every_hole_and_leaves_the_live_candles_alone(
 
     first = run_backfill(stack, tmp_path, exchange.url, *args)
     assert first.returncode == 0, first.stderr
-    assert "SOLUSDT: candles_1m: 69 minute(s) written" in first.stderr
+    assert (f"SOLUSDT: candles_1m: 69 minute(s) written to the database fx at "
+            f"{stack.mongo_uri} in ") in first.stderr
     assert "the range now has candles for 111 of 120 minutes" in first.stderr
     assert (f"minutes the exchange had no kline for: {format_ts(minute(90))} to "
             f"{format_ts(minute(99))} (9)") in first.stderr
@@ -147,5 +190,34 @@ def test_backfill_without_the_exchange_says_so_in_one_line_and_fails(
     failures = [line for line in result.stderr.splitlines() if "Binance: unreachable:" in line]
     assert len(failures) == 1, result.stderr
     assert failures[0].startswith("Binance: unreachable: ")
-    assert "CRYPTOFLOW_BINANCE_URL=http://127.0.0.1:8081" in failures[0]
+    assert failures[0].endswith("offline? start make demo and add --demo: its simulated "
+                                "exchange and database)")
     assert mongo["candles_1m"].count_documents({}) == 0
+
+
+def test_export_names_its_range_database_and_symbol(
+    stack: LocalStack, tmp_path: Path, mongo: Database[dict[str, Any]],
+) -> None:
+    pq = pytest.importorskip("pyarrow.parquet")
+    since = datetime(2026, 11, 24, 12, tzinfo=UTC)
+    until = since + timedelta(minutes=10)
+    starts = [since + timedelta(minutes=n) for n in range(5)]
+    mongo["candles_1m"].insert_many([
+        {"_id": f"ETHUSDT/{start.isoformat()}", "symbol": "ETHUSDT", "start": start,
+         "end": start + timedelta(minutes=1), "open": 1.0, "high": 2.0, "low": 0.5,
+         "close": 1.5, "count": 4} for start in starts])
+
+    result = run(stack, tmp_path, "export", "candles", "ETHUSDT", "--since",
+                 since.isoformat(), "--until", until.isoformat(), "--format", "parquet",
+                 "-o", "candles.parquet")
+    assert result.stderr.splitlines()[-1].startswith(
+        f"ETHUSDT: 5 1m candle(s) from 2026-11-24T12:00:00.000Z to 2026-11-24T12:10:00.000Z "
+        f"of the database fx at {stack.mongo_uri} written to candles.parquet in ")
+    rows = pq.read_table(tmp_path / "candles.parquet").to_pylist()
+    assert [(row["symbol"], row["start"]) for row in rows] == [
+        ("ETHUSDT", start) for start in starts]
+
+    empty = run(stack, tmp_path, "export", "trades", "BTCUSDT", "--since", since.isoformat(),
+                "--until", until.isoformat(), "-o", "none.csv")
+    assert empty.stderr.splitlines()[-1].startswith(
+        f"nothing stored for BTCUSDT in that range in the database fx at {stack.mongo_uri}: ")

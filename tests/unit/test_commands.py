@@ -7,8 +7,17 @@ import math
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from pymongo.errors import OperationFailure, ServerSelectionTimeoutError
 
-from cryptoflow.commands import consecutive_jumps, describe, jumps_report, render, window_stats
+from cryptoflow.commands import (
+    Target,
+    consecutive_jumps,
+    describe,
+    jumps_report,
+    render,
+    window_stats,
+)
+from cryptoflow.settings import Settings
 from cryptoflow.sources.backfill import MINUTE, Coverage
 
 T0 = datetime(2026, 11, 24, tzinfo=UTC)
@@ -60,14 +69,58 @@ def test_json_output_has_null_for_a_number_that_is_not_finite() -> None:
 def test_the_backfill_line_says_what_the_range_holds() -> None:
     start = datetime(2026, 12, 1, 15, 3, tzinfo=UTC)
     full = Coverage(minutes=120, written=118, covered=120)
-    assert describe("BTCUSDT", full, 2.0) == (
-        "BTCUSDT: candles_1m: 118 minute(s) written in 2.0s (59/s); "
-        "the range now has candles for 120 of 120 minutes")
+    where = "database fx at mongodb://localhost:27017"
+    assert describe("BTCUSDT", full, 2.0, where) == (
+        "BTCUSDT: candles_1m: 118 minute(s) written to the database fx at "
+        "mongodb://localhost:27017 in 2.0s (59/s); the range now has candles for 120 of 120 "
+        "minutes")
     halts = [(start + 2 * n * MINUTE, start + (2 * n + 1) * MINUTE) for n in range(12)]
     holed = describe("BTCUSDT", Coverage(minutes=120, written=96, covered=108,
-                                         unavailable=halts), 1.0)
+                                         unavailable=halts), 1.0, where)
     assert holed.endswith("minutes the exchange had no kline for: "
                           "2026-12-01T15:03:00.000Z to 2026-12-01T15:04:00.000Z (1), "
                           + ", ".join(f"{h[0]:%Y-%m-%dT%H:%M}:00.000Z to "
                                       f"{h[1]:%Y-%m-%dT%H:%M}:00.000Z (1)" for h in halts[1:10])
                           + " and 2 more span(s)")
+
+
+SECRET_URI = "mongodb://reader:hunter2@db.example.com:27017"  # noqa: S105  (a test value)
+
+
+def test_demo_means_the_database_and_exchange_of_make_demo() -> None:
+    settings = Settings.from_env({"CRYPTOFLOW_MONGO_URI": SECRET_URI,
+                                  "CRYPTOFLOW_MONGO_DB": "prices"}, env_file=None)
+    configured = Target.of(settings, demo=False)
+    assert (configured.mongo_uri, configured.database) == (SECRET_URI, "prices")
+    assert configured.where() == "database prices at mongodb://reader:***@db.example.com:27017"
+    demo = Target.of(settings, demo=True)
+    assert (demo.mongo_uri, demo.database, demo.binance_url) == (
+        "mongodb://127.0.0.1:27017", "fx_demo", "http://127.0.0.1:8081")
+
+
+def test_a_database_failure_is_one_line_naming_it_and_what_to_check() -> None:
+    target = Target(SECRET_URI, "fx", "https://api.binance.com", demo=False)
+    line = target.failed(ServerSelectionTimeoutError("db.example.com:27017: timed out"))
+    assert line == (
+        "cryptoflow: the database fx at mongodb://reader:***@db.example.com:27017 did not "
+        "answer within 5s; start the local stack with make run (or make demo, and add "
+        "--demo), or set CRYPTOFLOW_MONGO_URI (--debug shows the traceback)")
+    refused = target.failed(OperationFailure("Authentication failed."))
+    assert refused == ("cryptoflow: the database fx at mongodb://reader:***@db.example.com:"
+                       "27017 failed: OperationFailure: Authentication failed.")
+    demo = Target("mongodb://127.0.0.1:27017", "fx_demo", "http://127.0.0.1:8081", demo=True)
+    assert "make demo" in demo.failed(ServerSelectionTimeoutError("refused"))
+
+
+def test_an_empty_result_says_where_it_looked_and_what_to_try() -> None:
+    target = Target("mongodb://localhost:27017", "fx", "https://api.binance.com", demo=False)
+    assert target.closing(found=True) == "read from the database fx at mongodb://localhost:27017"
+    assert target.closing(found=False) == (
+        "nothing stored in the database fx at mongodb://localhost:27017: is a worker "
+        "recording into it (make run)? The demo's recording is in fx_demo: add --demo; "
+        "another database: set CRYPTOFLOW_MONGO_DB")
+    demo = Target("mongodb://127.0.0.1:27017", "fx_demo", "http://127.0.0.1:8081", demo=True)
+    assert demo.nothing_found(" for BTCUSDT in that range") == (
+        "nothing stored for BTCUSDT in that range in the database fx_demo at "
+        "mongodb://127.0.0.1:27017: is the demo running (make demo)? make run's recording "
+        "is read without --demo")

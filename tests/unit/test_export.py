@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from cryptoflow.exceptions import MissingExtra
-from cryptoflow.export import PARQUET_MISSING, open_writer, slots
+from cryptoflow.export import CANDLES, PARQUET_MISSING, TRADES, open_writer, slots
 from cryptoflow.tables.series import CANDLE_COLUMNS, INTERVALS
 
 PAGES = [
@@ -26,7 +26,7 @@ PAGES = [
 
 def test_csv_has_one_header_and_a_line_per_row_across_pages() -> None:
     out = io.StringIO()
-    writer = open_writer("csv", out)
+    writer = open_writer("csv", out, CANDLES, "BTCUSDT")
     for page in PAGES:
         writer.write(page)
     writer.close()
@@ -40,7 +40,7 @@ def test_csv_has_one_header_and_a_line_per_row_across_pages() -> None:
 
 def test_json_lines_are_the_rows_as_json() -> None:
     out = io.StringIO()
-    writer = open_writer("jsonl", out)
+    writer = open_writer("jsonl", out, CANDLES, "BTCUSDT")
     for page in PAGES:
         writer.write(page)
     writer.close()
@@ -51,23 +51,37 @@ def test_parquet_holds_the_same_values_with_a_utc_start(tmp_path: Path) -> None:
     pq = pytest.importorskip("pyarrow.parquet")
     path = tmp_path / "candles.parquet"
     with path.open("wb") as out:
-        writer = open_writer("parquet", out)
+        writer = open_writer("parquet", out, CANDLES, "BTCUSDT")
         for page in [*PAGES, []]:
             writer.write(page)
         writer.close()
     table = pq.read_table(path)
-    assert table.column_names == list(CANDLE_COLUMNS)
+    assert table.column_names == ["symbol", *CANDLE_COLUMNS]
     rows = table.to_pylist()
     assert rows[0]["start"] == datetime(2026, 11, 24, 12, tzinfo=UTC)
     assert (rows[0]["volume"], rows[0]["source"], rows[0]["closed"]) == (None, None, True)
     assert {k: v for k, v in rows[1].items() if k != "start"} == {
-        k: v for k, v in PAGES[1][0].items() if k != "start"}
+        "symbol": "BTCUSDT", **{k: v for k, v in PAGES[1][0].items() if k != "start"}}
+
+
+def test_a_trades_parquet_file_names_its_symbol(tmp_path: Path) -> None:
+    pq = pytest.importorskip("pyarrow.parquet")
+    trade = {"trade_id": 7, "price": 150.25, "qty": 2.0, "first_trade_id": 9,
+             "last_trade_id": 10, "ts": "2026-11-24T12:00:00.123Z", "is_buyer_maker": False}
+    path = tmp_path / "trades.parquet"
+    with path.open("wb") as out:
+        writer = open_writer("parquet", out, TRADES, "SOLUSDT")
+        writer.write([trade, {**trade, "trade_id": 8}])
+        writer.close()
+    rows = pq.read_table(path).to_pylist()
+    assert [(row["symbol"], row["trade_id"]) for row in rows] == [("SOLUSDT", 7), ("SOLUSDT", 8)]
+    assert rows[0]["ts"] == datetime(2026, 11, 24, 12, 0, 0, 123000, tzinfo=UTC)
 
 
 def test_parquet_without_pyarrow_says_how_to_get_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "pyarrow", None)  # import pyarrow now fails
     with pytest.raises(MissingExtra) as caught:
-        open_writer("parquet", io.BytesIO())
+        open_writer("parquet", io.BytesIO(), CANDLES, "BTCUSDT")
     assert str(caught.value) == PARQUET_MISSING
     assert "pip install 'cryptoflow[parquet]'" in PARQUET_MISSING
 
