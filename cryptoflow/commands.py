@@ -34,7 +34,6 @@ from faust.cli import AppCommand, argument, option
 from pymongo.errors import ConnectionFailure, PyMongoError
 
 from cryptoflow.app import app
-from cryptoflow.devstack.localstack import DEMO_DATABASE
 from cryptoflow.exceptions import BinanceError, MissingExtra
 from cryptoflow.export import (
     BINARY,
@@ -133,6 +132,15 @@ DEMO_BINANCE_URL = "http://127.0.0.1:8081"  # the simulated exchange of make dem
 PING_TIMEOUT = 5.0  # seconds the database client waits for a server to answer
 
 
+def _demo_database() -> str:
+    """The database of make demo, named by the local stack that gives it to the worker.
+    Imported only when a command asks: imported with the package, ``python -m
+    cryptoflow.devstack.localstack`` (make demo) would load that module twice."""
+    from cryptoflow.devstack.localstack import DEMO_DATABASE
+
+    return DEMO_DATABASE
+
+
 @dataclass(frozen=True)
 class Target:
     """The database a command reads or writes, and the exchange a backfill asks."""
@@ -146,7 +154,7 @@ class Target:
     def of(cls, settings: Settings, demo: bool) -> Target:
         """``make demo``'s database and exchange with ``--demo``; else the configured ones."""
         if demo:
-            return cls(DEMO_MONGO_URI, DEMO_DATABASE, DEMO_BINANCE_URL, demo=True)
+            return cls(DEMO_MONGO_URI, _demo_database(), DEMO_BINANCE_URL, demo=True)
         return cls(settings.mongo_uri, settings.mongo_db, settings.binance_url, demo=False)
 
     def where(self) -> str:
@@ -169,7 +177,7 @@ class Target:
             return (f"nothing stored{of} in the {self.where()}: is the demo running (make "
                     "demo)? make run's recording is read without --demo")
         return (f"nothing stored{of} in the {self.where()}: is a worker recording into it "
-                f"(make run)? The demo's recording is in {DEMO_DATABASE}: add --demo; another "
+                f"(make run)? The demo's recording is in {_demo_database()}: add --demo; another "
                 "database: set CRYPTOFLOW_MONGO_DB")
 
     def closing(self, found: bool) -> str:
@@ -206,8 +214,8 @@ def command(*params: Any) -> Callable[[Body], type[AppCommand]]:
         return app.command(
             *params,
             option("--demo", is_flag=True,
-                   help=f"the database ({DEMO_DATABASE} at {DEMO_MONGO_URI}) and simulated "
-                        f"exchange ({DEMO_BINANCE_URL}) of make demo"),
+                   help=f"make demo's database (at {DEMO_MONGO_URI}) and simulated "
+                        f"exchange ({DEMO_BINANCE_URL})"),
             option("--debug", is_flag=True, help="show the traceback of a failure"),
         )(run)
 
