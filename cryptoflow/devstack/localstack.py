@@ -426,13 +426,21 @@ def _serve(
     stack: LocalStack, env: dict[str, str], command: list[str], stop_requests: list[int],
 ) -> int:
     """Run the command, or show the environment and watch the servers until asked to stop."""
+    demo = "CRYPTOFLOW_BINANCE_URL" in env
     exchange = (f"simulated exchange {env['CRYPTOFLOW_BINANCE_URL']} "
-                f"(CRYPTOFLOW_BINANCE_URL), " if "CRYPTOFLOW_BINANCE_URL" in env else "")
-    summary = (f"broker {stack.broker_url}, database {stack.mongo_uri}, {exchange}"
-               f"data and logs in {stack.data_dir}")
+                f"(CRYPTOFLOW_BINANCE_URL), " if demo else "")
+    database = (f"database {env['CRYPTOFLOW_MONGO_DB']} at {stack.mongo_uri}" if demo
+                else f"database {stack.mongo_uri}")
+    summary = f"broker {stack.broker_url}, {database}, {exchange}data and logs in {stack.data_dir}"
     if command:
         print(f"localstack: {summary}; running {shlex.join(command)}", file=sys.stderr,
               flush=True)
+        if demo:
+            demo_env = " ".join(f"{name}={shlex.quote(env[name])}" for name in (
+                "CRYPTOFLOW_MONGO_URI", "CRYPTOFLOW_MONGO_DB", "CRYPTOFLOW_BINANCE_URL"))
+            print(f"localstack: commands against this demo: faust -A cryptoflow latest --demo "
+                  f"(--demo on any command: make demo's ports), or on any ports "
+                  f"{demo_env} faust -A cryptoflow latest", file=sys.stderr, flush=True)
         return _run_command(command, env, stop_requests)
     for name, value in env.items():
         print(f"export {name}={shlex.quote(value)}")
