@@ -176,9 +176,10 @@ class Target:
         if self.demo:
             return (f"nothing stored{of} in the {self.where()}: is the demo running (make "
                     "demo)? make run's recording is read without --demo")
+        demo = _demo_database()
+        other = "" if self.database == demo else f" The demo's is in {demo}: add --demo."
         return (f"nothing stored{of} in the {self.where()}: is a worker recording into it "
-                f"(make run)? The demo's recording is in {_demo_database()}: add --demo; another "
-                "database: set CRYPTOFLOW_MONGO_DB")
+                f"(make run)?{other} Another database: set CRYPTOFLOW_MONGO_DB")
 
     def closing(self, found: bool) -> str:
         """The closing line of a read: where from, or ``nothing_found``."""

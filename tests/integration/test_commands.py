@@ -68,7 +68,7 @@ def test_an_empty_result_says_where_it_looked_and_what_to_try(
         result = run(stack, tmp_path, *args)
         assert result.stderr.splitlines()[-1].startswith(
             f"nothing stored in the database fx at {stack.mongo_uri}: is a worker recording "
-            "into it (make run)? The demo's recording is in fx_demo: add --demo"), args
+            "into it (make run)? The demo's is in fx_demo: add --demo."), args
 
 
 COMMANDS = [["latest"], ["stats", "BTCUSDT"], ["jumps", "BTCUSDT"],

@@ -117,8 +117,11 @@ def test_an_empty_result_says_where_it_looked_and_what_to_try() -> None:
     assert target.closing(found=True) == "read from the database fx at mongodb://localhost:27017"
     assert target.closing(found=False) == (
         "nothing stored in the database fx at mongodb://localhost:27017: is a worker "
-        "recording into it (make run)? The demo's recording is in fx_demo: add --demo; "
-        "another database: set CRYPTOFLOW_MONGO_DB")
+        "recording into it (make run)? The demo's is in fx_demo: add --demo. Another "
+        "database: set CRYPTOFLOW_MONGO_DB")
+    configured_demo = Target("mongodb://127.0.0.1:27017", "fx_demo", "", demo=False)
+    assert configured_demo.nothing_found().endswith(
+        "is a worker recording into it (make run)? Another database: set CRYPTOFLOW_MONGO_DB")
     demo = Target("mongodb://127.0.0.1:27017", "fx_demo", "http://127.0.0.1:8081", demo=True)
     assert demo.nothing_found(" for BTCUSDT in that range") == (
         "nothing stored for BTCUSDT in that range in the database fx_demo at "
