@@ -47,7 +47,7 @@ from cryptoflow.export import (
     slots,
 )
 from cryptoflow.records import format_ts
-from cryptoflow.settings import Settings, mask_uri, topic_name
+from cryptoflow.settings import DEMO_DATABASE, Settings, mask_uri, topic_name
 from cryptoflow.sinks.mongo import TickStore
 from cryptoflow.sources.backfill import ATTEMPTS, Coverage, minutes
 from cryptoflow.sources.backfill import backfill as load_klines
@@ -132,15 +132,6 @@ DEMO_BINANCE_URL = "http://127.0.0.1:8081"  # the simulated exchange of make dem
 PING_TIMEOUT = 5.0  # seconds the database client waits for a server to answer
 
 
-def _demo_database() -> str:
-    """The database of make demo, named by the local stack that gives it to the worker.
-    Imported only when a command asks: imported with the package, ``python -m
-    cryptoflow.devstack.localstack`` (make demo) would load that module twice."""
-    from cryptoflow.devstack.localstack import DEMO_DATABASE
-
-    return DEMO_DATABASE
-
-
 @dataclass(frozen=True)
 class Target:
     """The database a command reads or writes, and the exchange a backfill asks."""
@@ -154,7 +145,7 @@ class Target:
     def of(cls, settings: Settings, demo: bool) -> Target:
         """``make demo``'s database and exchange with ``--demo``; else the configured ones."""
         if demo:
-            return cls(DEMO_MONGO_URI, _demo_database(), DEMO_BINANCE_URL, demo=True)
+            return cls(DEMO_MONGO_URI, DEMO_DATABASE, DEMO_BINANCE_URL, demo=True)
         return cls(settings.mongo_uri, settings.mongo_db, settings.binance_url, demo=False)
 
     def where(self) -> str:
@@ -176,8 +167,8 @@ class Target:
         if self.demo:
             return (f"nothing stored{of} in the {self.where()}: is the demo running (make "
                     "demo)? make run's recording is read without --demo")
-        demo = _demo_database()
-        other = "" if self.database == demo else f" The demo's is in {demo}: add --demo."
+        other = "" if self.database == DEMO_DATABASE else (
+            f" The demo's is in {DEMO_DATABASE}: add --demo.")
         return (f"nothing stored{of} in the {self.where()}: is a worker recording into it "
                 f"(make run)?{other} Another database: set CRYPTOFLOW_MONGO_DB")
 

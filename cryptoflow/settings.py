@@ -26,6 +26,7 @@ import faust
 from cryptoflow.exceptions import SettingsError
 
 PREFIX = "CRYPTOFLOW_"
+DEMO_DATABASE = "fx_demo"  # make demo's database, apart from the recording of real prices
 SECRETS = frozenset({"kafka_sasl_password"})  # never shown, not even masked in part
 SYMBOL_PATTERN = re.compile(r"^[A-Z0-9]{2,20}$")
 # The app's own topics, each named {CRYPTOFLOW_TOPIC_PREFIX}-{kind} (Settings.own_topic).

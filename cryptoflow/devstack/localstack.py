@@ -42,6 +42,7 @@ from typing import NoReturn
 
 from cryptoflow.devstack.simexchange import SimExchangeThread
 from cryptoflow.exceptions import LocalStackError
+from cryptoflow.settings import DEMO_DATABASE
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +55,6 @@ LOG_TAIL_BYTES = 2000
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 DATA_DIR = Path(".cryptoflow")
 DEMO_DATA_DIR = Path(".cryptoflow-demo")  # with --simulated-exchange
-DEMO_DATABASE = "fx_demo"
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 

@@ -308,5 +308,6 @@ def test_export_writes_the_range_as_csv_json_lines_and_parquet(
     result = run_export(stack, tmp_path, *span, "--format", "parquet", "-o", "out.parquet")
     assert result.returncode == 0, result.stderr
     rows = pq.read_table(tmp_path / "out.parquet").to_pylist()
+    assert {row.pop("symbol") for row in rows} == {"BTCUSDT"}  # the file names its symbol
     assert [{k: v for k, v in row.items() if v is not None} | {"start": iso(row["start"])}
             for row in rows] == expected
