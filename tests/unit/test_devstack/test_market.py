@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import itertools
+import math
+import statistics
 from collections import Counter
 from decimal import Decimal, localcontext
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cryptoflow.devstack.market import MINUTE_MS, AggTrade, SymbolMarket
+from cryptoflow.devstack.market import MINUTE_MS, VOLATILITY, AggTrade, SymbolMarket
 
 START_MS = 1_800_000_017_345  # mid-minute, as a real start would be
 
@@ -166,3 +169,84 @@ def test_a_flood_multiplies_the_trading_and_stays_one_history() -> None:
     assert ids == list(range(ids[0], ids[0] + len(ids)))
     later = flooded.advance(START_MS + 40 * MINUTE_MS)[0]
     assert len(later) < 3 * len(calm.advance(START_MS + 40 * MINUTE_MS)[0])
+
+
+def test_book_updates_straddle_the_last_trade() -> None:
+    sim = market()
+    checked = 0
+    for now in range(START_MS + 1, START_MS + 20_000):  # 1 ms steps: books apart from trades
+        trades, books = sim.advance(now)
+        if books and not trades:
+            assert all(b.bid <= sim.price <= b.ask for b in books)
+            checked += len(books)
+    assert checked > 50
+
+
+def day_of_klines(sim: SymbolMarket, first: int) -> list[float]:
+    """The closes of the 1440 minutes from ``first``."""
+    rows = [sim.kline(first + n * MINUTE_MS) for n in range(24 * 60)]
+    return [float(row[4]) for row in rows if row is not None]
+
+
+def moves_bp(closes: list[float]) -> list[float]:
+    return [abs(math.log(b / a)) * 10_000 for a, b in itertools.pairwise(closes)]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("when", ["live", "backfilled"])
+def test_volatility_at_one_minute_and_one_hour(seed: int, when: str) -> None:
+    """Over a day of BTCUSDT, live or before the history began: the median 1-minute move
+    is 1.5 to 8 basis points; by the median 1-minute move within each hour, the quietest
+    hour is below 3 bp and the busiest above 6 bp; the median 1-hour move is 10 to 150 bp
+    (moves are absolute log returns)."""
+    sim = SymbolMarket("BTCUSDT", 67_000.0, START_MS, seed=seed, trade_rate=0.05, book_rate=0.0,
+                       retention=100_000)
+    start = START_MS - START_MS % MINUTE_MS
+    if when == "live":
+        sim.advance(START_MS + 25 * 60 * MINUTE_MS)
+        closes = day_of_klines(sim, start + MINUTE_MS)
+    else:
+        closes = day_of_klines(sim, start - 24 * 60 * MINUTE_MS)
+    assert len(closes) == 24 * 60
+    minutes = moves_bp(closes)
+    assert 1.5 < statistics.median(minutes) < 8
+    hours = [statistics.median(minutes[h * 60:(h + 1) * 60 - 1]) for h in range(24)]
+    assert min(hours) < 3 < 6 < max(hours)
+    assert 10 < statistics.median(moves_bp(closes[::60])) < 150
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_flash_move_trips_the_jump_alerts_in_the_first_quarter_hour_not_the_first_three_minutes(
+    seed: int,
+) -> None:
+    """Sampled every 3 s, as the worker polls the ticker, the last trade moves by more
+    than 2 % (CRYPTOFLOW_JUMP_THRESHOLD's default) between two samples between 3 and 15
+    minutes after the history began."""
+    sim = market(rate=5.0, seed=seed)
+    samples = []
+    for now in range(START_MS, START_MS + 15 * MINUTE_MS, 3_000):
+        sim.advance(now)
+        samples.append((now, sim.price))
+    jumps = [now for (_, before), (now, after) in itertools.pairwise(samples)
+             if abs(after / before - 1) > 0.02]
+    assert jumps and min(jumps) > START_MS + 3 * MINUTE_MS
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(min_value=0, max_value=2**32), st.integers(min_value=0, max_value=MINUTE_MS - 1))
+def test_backfilled_klines_join_the_first_live_minute(seed: int, second: int) -> None:
+    """The minutes before the history began are a continuous walk (each opens at the
+    previous close, between its low and high) whose last close is within one minute's
+    typical move (VOLATILITY) of the first live minute's open; and it moves."""
+    start = START_MS - START_MS % MINUTE_MS + second
+    sim = SymbolMarket("BTCUSDT", 67_000.0, start, seed=seed, trade_rate=5.0, book_rate=5.0,
+                       retention=10_000)
+    sim.advance(start + MINUTE_MS)
+    first = sim.first_minute()
+    live = sim.kline(first)
+    before = [sim.kline(first - n * MINUTE_MS) for n in range(120, 0, -1)]
+    assert live is not None and all(row is not None for row in before)
+    assert abs(math.log(float(live[1]) / float(before[-1][4]))) <= VOLATILITY
+    assert all(a[4] == b[1] for a, b in itertools.pairwise(before))
+    assert all(float(row[3]) <= float(row[n]) <= float(row[2]) for row in before for n in (1, 4))
+    assert statistics.median(moves_bp([float(row[4]) for row in before])) > 1
