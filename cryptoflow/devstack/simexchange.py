@@ -2,13 +2,14 @@
 faults.
 
 Binance is not reachable from test machines, and a newcomer may be offline: this
-aiohttp server serves ``GET /api/v3/ticker/price`` (``symbol=``, ``symbols=[...]``
-or neither) with string prices on a seeded random walk, Binance's weight header
-and ``{code, msg}`` errors. From its start it generates ONE trade history per symbol
-(``market.SymbolMarket``) and serves it three ways that agree: the combined stream
-``/stream?streams=btcusdt@aggTrade/btcusdt@bookTicker`` (pushed as trades happen),
-``GET /api/v3/aggTrades`` and ``GET /api/v3/klines`` (minutes before the history
-began get seeded candles). Tests queue faults (REST: 429/418 with Retry-After, 5xx,
+aiohttp server answers with Binance's weight header and ``{code, msg}`` errors. From
+its start it generates ONE market per symbol (``market.SymbolMarket``: one seeded
+price process) and serves it four ways that agree: ``GET /api/v3/ticker/price``
+(``symbol=``, ``symbols=[...]`` or neither: the last trade's price), the combined
+stream ``/stream?streams=btcusdt@aggTrade/btcusdt@bookTicker`` (trades and a top of
+book that straddles the last trade, pushed as they happen), ``GET /api/v3/aggTrades``
+and ``GET /api/v3/klines`` (before the history began, the same process drawn
+backwards from the first trade). Tests queue faults (REST: 429/418 with Retry-After, 5xx,
 slow or truncated bodies, wrong shapes, API errors, bad prices; streams: dropped or
 stalled connections, skipped messages, refused upgrades, a server-shutdown close,
 malformed frames, any frames a hostile exchange could send, ping floods) and read back
@@ -26,7 +27,6 @@ import contextlib
 import dataclasses
 import json
 import logging
-import random
 import signal
 import threading
 import time
@@ -39,7 +39,13 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from cryptoflow.devstack.market import AggTrade, BookQuote, SymbolMarket, decimal_string
+from cryptoflow.devstack.market import (
+    VOLATILITY,
+    AggTrade,
+    BookQuote,
+    SymbolMarket,
+    decimal_string,
+)
 from cryptoflow.sources.binance import SIMULATED_HEADER
 
 log = logging.getLogger(__name__)
@@ -271,16 +277,17 @@ class SimExchange:
     ones are not served by aggTrades); ``ping_interval``, ``pong_timeout`` and
     ``max_connection_age`` (seconds) are Binance's 20 s, 60 s and 24 h by default;
     ``history``: seconds of trades that already happened when the server starts (so
-    closed minutes and past trades exist at once)."""
+    closed minutes and past trades exist at once); ``volatility``: the standard
+    deviation of a minute's log return in an ordinary spell (see ``market``)."""
 
     def __init__(
         self, symbols: Sequence[str] = DEFAULT_SYMBOLS, *, seed: int | None = None,
-        start_prices: dict[str, float] | None = None, volatility: float = 0.001,
+        start_prices: dict[str, float] | None = None, volatility: float = VOLATILITY,
         trade_rate: float = 5.0, book_rate: float = 5.0, trade_retention: int = 200_000,
         ping_interval: float = 20.0, pong_timeout: float = 60.0,
         max_connection_age: float = 86_400.0, history: float = 0.0,
     ) -> None:
-        self.prices = {s: (start_prices or START_PRICES).get(s, 100.0) for s in symbols}
+        self._start_prices = {s: (start_prices or START_PRICES).get(s, 100.0) for s in symbols}
         self.volatility = volatility
         self.seed = seed
         self.trade_rate, self.book_rate, self.trade_retention = (
@@ -288,8 +295,6 @@ class SimExchange:
         self.ping_interval, self.pong_timeout = ping_interval, pong_timeout
         self.max_connection_age = max_connection_age
         self.history = history
-        self._start_prices = dict(self.prices)
-        self._random = random.Random(seed)  # noqa: S311  (a random walk, not crypto)
         self._state = _State()
         self._lock = threading.Lock()
         self._runner: web.AppRunner | None = None
@@ -334,7 +339,7 @@ class SimExchange:
     def agg_trades(self, symbol: str) -> list[dict[str, Any]]:
         """Every trade of ``symbol`` generated so far and still kept, as aggTrades lists
         them, oldest first (empty before the server started)."""
-        if symbol not in self.prices:
+        if symbol not in self._start_prices:
             raise ValueError(f"unknown symbol {symbol!r}")
         with self._lock:
             market = self._markets.get(symbol)
@@ -369,7 +374,7 @@ class SimExchange:
 
     def inject_stream(self, *faults: StreamFault) -> None:
         for fault in faults:
-            if fault.kind == "skip" and fault.symbol not in self.prices:
+            if fault.kind == "skip" and fault.symbol not in self._start_prices:
                 raise ValueError(f"unknown symbol {fault.symbol!r}")
         with self._lock:
             self._state.stream_faults.extend(faults)
@@ -432,7 +437,8 @@ class SimExchange:
                 self._markets = {s: SymbolMarket(
                     s, self._start_prices[s], now_ms - int(self.history * 1000),
                     seed=self.seed, trade_rate=self.trade_rate, book_rate=self.book_rate,
-                    retention=self.trade_retention) for s in self.prices}
+                    retention=self.trade_retention, volatility=self.volatility)
+                    for s in self._start_prices}
                 for market in self._markets.values():  # the past, before anyone connects
                     market.advance(now_ms)
         self._runner = web.AppRunner(self.make_app(), access_log=None,
@@ -474,8 +480,8 @@ class SimExchange:
 
     def _klines_answer(self, request: web.Request) -> tuple[int, _Build]:
         """1-minute klines as Binance lists them: from the trades for the minutes of the
-        history, and before it the same seeded candle for the same minute every time, so
-        a resumed backfill can be checked."""
+        history, and before it the market's past walk (the same candle for the same
+        minute every time, so a resumed backfill can be checked)."""
         query = request.query
         symbol = self._symbol(query)
         if query.get("interval") != "1m":
@@ -492,29 +498,11 @@ class SimExchange:
         return WEIGHT_KLINES, lambda _: web.json_response(self._kline_rows(symbol, opens))
 
     def _kline_rows(self, symbol: str, opens: list[int]) -> list[list[Any]]:
-        rows = []
+        """The klines of those minutes, but for one that has not begun or is no longer
+        kept."""
         with self._lock:
-            market = self._markets.get(symbol)
-            for open_ms in opens:
-                if market is None or open_ms < market.first_minute():
-                    rows.append(self._kline(symbol, open_ms))
-                    continue
-                row = market.kline(open_ms)
-                if row is None:  # a minute that has not begun
-                    break
-                rows.append(row)
-        return rows
-
-    def _kline(self, symbol: str, open_ms: int) -> list[Any]:
-        rng = random.Random(f"{symbol}/{open_ms}")  # noqa: S311  (a simulation)
-        base = START_PRICES.get(symbol, 100.0) * (1 + rng.uniform(-0.02, 0.02))
-        open_, close = base * (1 + rng.uniform(-0.001, 0.001)), base
-        high = max(open_, close) * (1 + rng.uniform(0, 0.001))
-        low = min(open_, close) * (1 - rng.uniform(0, 0.001))
-        trades = rng.randint(1, 500)
-        return [open_ms, f"{open_:.8f}", f"{high:.8f}", f"{low:.8f}", f"{close:.8f}",
-                f"{rng.uniform(1, 100):.8f}", open_ms + MINUTE_MS - 1, "0.0", trades,
-                "0.0", "0.0", "0"]
+            market = self._markets[symbol]
+            return [row for row in map(market.kline, opens) if row is not None]
 
     async def _agg_trades(self, request: web.Request) -> web.StreamResponse:
         return await self._serve_rest(request, self._agg_trades_answer, WEIGHT_AGG_TRADES)
@@ -589,7 +577,7 @@ class SimExchange:
         if not symbol:
             raise _ApiError(-1102, "Mandatory parameter 'symbol' was not sent, was empty/null, "
                                    "or malformed.")
-        if symbol not in self.prices:
+        if symbol not in self._start_prices:
             raise _ApiError(-1121, "Invalid symbol.")
         return str(symbol)
 
@@ -611,28 +599,21 @@ class SimExchange:
                                        "{1,20}\"){0,}){0,1}\\]$'.")
             weight = WEIGHT_MANY
         else:
-            symbols, weight = list(self.prices), WEIGHT_MANY
-        if any(s not in self.prices for s in symbols):
+            symbols, weight = list(self._start_prices), WEIGHT_MANY
+        if any(s not in self._start_prices for s in symbols):
             raise _ApiError(-1121, "Invalid symbol.")
         return symbols, weight, "symbol" in query
 
     def _prices(self, symbols: list[str], single: bool, fault: Fault | None) -> web.Response:
+        """Each symbol's last trade price (a ``bad_price`` fault's price for its symbol)."""
         served_at = datetime.now(UTC)
-        items = []
-        for symbol in symbols:
-            price = self._step(symbol)
-            if fault is not None and fault.symbol == symbol:
-                price = fault.price
-            items.append({"symbol": symbol, "price": price})
+        bad = {fault.symbol: fault.price} if fault is not None else {}
         with self._lock:
+            items = [{"symbol": s, "price": bad.get(s, decimal_string(self._markets[s].price))}
+                     for s in symbols]
             self._state.served.extend(
                 ServedPrice(i["symbol"], i["price"], served_at) for i in items)
         return web.json_response(items[0] if single else items)
-
-    def _step(self, symbol: str) -> str:
-        price = self.prices[symbol] * (1 + self._random.gauss(0, self.volatility))
-        self.prices[symbol] = max(price, 1e-8)
-        return f"{self.prices[symbol]:.8f}"
 
     @staticmethod
     def _fault_response(fault: Fault) -> web.Response:

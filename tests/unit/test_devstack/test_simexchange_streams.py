@@ -22,6 +22,7 @@ from cryptoflow.devstack.simexchange import (
     AGG_TRADES_PATH,
     MAX_STREAMS,
     MINUTE_MS,
+    PRICE_PATH,
     Fault,
     SimExchange,
     SimExchangeThread,
@@ -194,12 +195,34 @@ async def test_klines_of_the_history_equal_an_aggregation_of_its_trades() -> Non
             assert row[1:6] + row[7:11] == aggregate(minute)
             assert row[6] == row[0] + MINUTE_MS - 1
         assert any(t["T"] == rows[1][0] for t in history)  # a trade on the minute
-        # minutes before the history began keep their seeded candles
+        # minutes before the history began: the same candles every time, a walk (each
+        # opening at the previous close) whose last close is the first trade's price
         _, before, _ = await get(http, sim, "/api/v3/klines", symbol="BTCUSDT", interval="1m",
-                                 startTime=first - 3 * MINUTE_MS, endTime=first - 1)
+                                 startTime=first - 90 * MINUTE_MS, endTime=first - 1)
         again = await get(http, sim, "/api/v3/klines", symbol="BTCUSDT", interval="1m",
-                          startTime=first - 3 * MINUTE_MS, endTime=first - 1)
-        assert len(before) == 3 and before == again[1]
+                          startTime=first - 90 * MINUTE_MS, endTime=first - 1)
+        assert len(before) == 90 and before == again[1]
+        assert all(a[4] == b[1] for a, b in itertools.pairwise(before))
+        first_price = float(history[0]["p"])
+        assert abs(float(before[-1][4]) / first_price - 1) < 1e-6  # within a few ticks
+
+
+@pytest.mark.asyncio
+async def test_the_ticker_is_the_last_trade_and_book_tickers_straddle_it() -> None:
+    symbols = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
+    async with exchange(book_rate=50.0) as sim, session() as http:
+        await wait_until(lambda: all(sim.agg_trades(s) for s in symbols), "a trade each")
+        sim.quiet(WAIT)  # no more trades: the last trade stays the last
+        _, (last,), _ = await get(http, sim, AGG_TRADES_PATH, symbol="BTCUSDT", limit=1)
+        _, ticker, _ = await get(http, sim, PRICE_PATH, symbol="BTCUSDT")
+        assert ticker == {"symbol": "BTCUSDT", "price": last["p"]}
+        _, tickers, _ = await get(http, sim, PRICE_PATH)
+        assert tickers == [{"symbol": s, "price": sim.agg_trades(s)[-1]["p"]} for s in symbols]
+        assert [(p.symbol, p.price) for p in sim.served] == [
+            ("BTCUSDT", last["p"]), *[(t["symbol"], t["price"]) for t in tickers]]
+        async with http.ws_connect(sim.ws_url + "/stream?streams=btcusdt@bookTicker") as ws:
+            books = [json.loads((await receive(ws)).data)["data"] for _ in range(20)]
+        assert all(float(b["b"]) <= float(last["p"]) <= float(b["a"]) for b in books)
 
 
 # -- faults -------------------------------------------------------------------------------
