@@ -210,7 +210,7 @@ async def test_klines_of_the_history_equal_an_aggregation_of_its_trades() -> Non
 @pytest.mark.asyncio
 async def test_the_ticker_is_the_last_trade_and_book_tickers_straddle_it() -> None:
     symbols = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
-    async with exchange(book_rate=50.0) as sim, session() as http:
+    async with exchange(book_rate=50.0, history=10) as sim, session() as http:
         await wait_until(lambda: all(sim.agg_trades(s) for s in symbols), "a trade each")
         sim.quiet(WAIT)  # no more trades: the last trade stays the last
         _, (last,), _ = await get(http, sim, AGG_TRADES_PATH, symbol="BTCUSDT", limit=1)
