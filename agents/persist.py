@@ -52,20 +52,8 @@ async def write(collection: str, documents: list[dict[str, Any]]) -> WriteOutcom
         return await app.store.insert(collection, documents)
 
 
-async def report_legacy_indexes() -> None:
-    """A tick's key is its ``_id``: collections get no secondary index. Those an older
-    worker made are kept (never dropped behind the user's back), and named once."""
-    for name, indexes in (await app.store.legacy_tick_indexes(collections.values())).items():
-        log.warning(
-            "%s keeps the index(es) %s from before ticks were keyed by their time in _id: "
-            "each costs writes; the unique (symbol, ts) one still refuses copies of ticks "
-            "stored before, a TTL index still expires ticks (README: Retention); drop them "
-            "when no longer needed", name, ", ".join(indexes))
-
-
 @app.agent(all_tick_topics)
 async def persist_ticks(stream: Any) -> None:
-    await report_legacy_indexes()
     # Three stages overlap: while batch N is written, batch N+1 is gathered and batch
     # N-1's stored ticks go on to the tables (measured: each stage takes a third of
     # the time of all three). Writes run one at a time and forwards in batch order,

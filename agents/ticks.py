@@ -36,7 +36,7 @@ async def stored_ticks(stream: Any) -> None:
         parse = partial(parse_stored_ticks, symbols=app.settings.tick_symbols,
                         now=datetime.now(UTC))
         for symbol, group in (await checked_by_symbol(events, parse, symbol_partition)).items():
-            seen = [one for event, record in group for one in sightings(record, event.headers)]
+            seen = [one for _, record in group for one in sightings(record)]
             last = group[-1][0]
             with acting_for(last):
                 count_ticks(symbol, [sighting for _, sighting in seen])

@@ -180,9 +180,7 @@ def tick_from_fields(data: dict[str, Any], symbols: Collection[str], now: dateti
 #      "source": "binance-rest"}, ...], "origins": ["btc/0/1234", ...]}
 #
 # One record per symbol and batch (split where it would pass STORED_TICKS_RECORD_BYTES),
-# not one per tick: every record crosses faust once more (bench/README.md). Workers
-# before 2026-12-02 sent one tick per record (the symbol topics' format) with its origin
-# in a header; those are read too.
+# not one per tick: every record crosses faust once more (bench/README.md).
 
 STORED_TICKS_RECORD_BYTES = 64 * 1024  # far below Kafka's 1 MB message limit
 MAX_STORED_TICKS_BYTES = 1_000_000
@@ -218,10 +216,10 @@ def stored_ticks_record(ticks: Sequence[tuple[PriceTick, str]]) -> bytes:
 @dataclass(frozen=True)
 class StoredTicks:
     """A ``cryptoflow-ticks`` record: one symbol's stored ticks in order, each with its
-    origin (None: a record of one tick, whose origin is in its header)."""
+    origin."""
 
     symbol: str
-    ticks: list[tuple[PriceTick, str | None]]
+    ticks: list[tuple[PriceTick, str]]
 
 
 def parse_stored_ticks(
@@ -230,10 +228,7 @@ def parse_stored_ticks(
     """The ticks of a ``cryptoflow-ticks`` value with their origins; ``InvalidRecord``
     says why not."""
     data = json_object(value, MAX_STORED_TICKS_BYTES)
-    if "ticks" not in data:
-        tick = tick_from_fields(data, symbols, now)
-        return StoredTicks(tick.symbol, [(tick, None)])
-    ticks, origins = data["ticks"], data.get("origins")
+    ticks, origins = data.get("ticks"), data.get("origins")
     if not isinstance(ticks, list) or not isinstance(origins, list) or len(ticks) != len(
             origins) or not all(isinstance(one, dict) for one in ticks):
         raise InvalidRecord("expected ticks (objects) and as many origins")
@@ -242,7 +237,7 @@ def parse_stored_ticks(
     if not all(isinstance(origin, str) for origin in origins):
         raise InvalidRecord("origins must be strings")
     symbol = data.get("symbol")
-    stored: list[tuple[PriceTick, str | None]] = [
+    stored: list[tuple[PriceTick, str]] = [
         (tick_from_fields({**fields, "symbol": symbol}, symbols, now), origin)
         for fields, origin in zip(ticks, origins, strict=True)]
     return StoredTicks(stored[0][0].symbol, stored)

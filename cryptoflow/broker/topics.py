@@ -53,7 +53,6 @@ log = logging.getLogger(__name__)
 SEND_BACKOFF = Backoff(base=0.1, cap=5.0)
 REASON_HEADER = "cryptoflow-reason"
 ORIGIN_HEADER = "cryptoflow-origin"
-TICK_ORIGIN_HEADER = "cryptoflow-tick-origin"
 
 TICK_ORIGIN = re.compile(rb"(?P<topic>[A-Za-z0-9._-]{1,249})/(?P<partition>[0-9]{1,9})"
                          rb"/(?P<offset>[0-9]{1,19})")
@@ -138,13 +137,10 @@ async def forward_stored_ticks(ticks: list[StoredTick]) -> None:
     ])
 
 
-def sightings(record: StoredTicks, headers: Any) -> list[tuple[PriceTick, Sighting | None]]:
+def sightings(record: StoredTicks) -> list[tuple[PriceTick, Sighting | None]]:
     """The ticks of a ``{prefix}-ticks`` message, each as the tables count it: ``None``
-    where its origin names no position in a symbol topic (no worker sent it), or a
-    record of one tick has no origin header."""
-    header = dict(headers or {}).get(TICK_ORIGIN_HEADER, b"")
-    return [(tick, _sighting(tick, header if origin is None else origin.encode()))
-            for tick, origin in record.ticks]
+    where its origin names no position in a symbol topic (no worker sent it)."""
+    return [(tick, _sighting(tick, origin.encode())) for tick, origin in record.ticks]
 
 
 def _sighting(tick: PriceTick, origin: bytes) -> Sighting | None:

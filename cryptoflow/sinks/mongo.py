@@ -31,7 +31,6 @@ log = logging.getLogger(__name__)
 
 DUPLICATE_KEY = 11000
 TRADES = "trades"  # every aggregate trade of every symbol (agents/trades.py)
-ID_INDEX = "_id_"  # the index every collection has
 ID_CHUNK = 25  # keys per ``$in`` query of ``TickStore.by_ids``
 TTL_INDEX = "ts_retention"
 # Where the worker read a stored tick from (``topic/partition/offset``): a duplicate
@@ -119,19 +118,6 @@ class TickStore:
         cursor = self.client[self._database][collection].find(query).sort(
             sort, DESCENDING).limit(limit)
         return await cursor.to_list()
-
-    async def legacy_tick_indexes(self, collections: Iterable[str]) -> dict[str, list[str]]:
-        """The secondary indexes of the tick collections (a tick's key is its ``_id``, so
-        none is needed: an older worker made them). They are left as they are: the
-        unique (symbol, ts) one still refuses a redelivered copy of a tick stored
-        before the upgrade, under its ObjectId, and a TTL index still expires ticks."""
-        found: dict[str, list[str]] = {}
-        for name in collections:
-            coll = self.client[self._database][name]
-            indexes = await self._retry(f"list indexes of {name}", coll.index_information)
-            if extra := sorted(index for index in indexes if index != ID_INDEX):
-                found[name] = extra
-        return found
 
     async def ticks_between(
         self, collection: str, start: datetime, end: datetime, limit: int = 0,
@@ -273,8 +259,7 @@ class TickStore:
 
     async def delete_before(self, collection: str, cutoff: datetime) -> int:
         """Delete the ticks older than ``cutoff`` by ``_id`` range (their event time);
-        returns how many. Documents with an ObjectId ``_id`` (from before ticks were
-        keyed by time) are no dates, so the range leaves them alone."""
+        returns how many."""
         coll = self.client[self._database][collection]
         result = await self._retry(f"delete old ticks from {collection}", partial(
             coll.delete_many, {"_id": {"$lt": cutoff}}))
@@ -308,9 +293,7 @@ class TickStore:
         self, collection: str, documents: Sequence[dict[str, Any]],
     ) -> dict[datetime, str | None]:
         """The origin of the ticks MongoDB holds under the keys (``ts``) of ``documents``
-        (``None`` for one stored without), by ``_id``. One not found so is a tick stored
-        under an ObjectId before the upgrade, refused by the unique (symbol, ts) index
-        that came with it: looked up through that index."""
+        (``None`` for one stored without), by ``_id``."""
         if not documents:
             return {}
         coll = self.client[self._database][collection]
@@ -318,13 +301,7 @@ class TickStore:
         projection = {"_id": 0, "ts": 1, ORIGIN_FIELD: 1}
         found = await self._retry(f"read origins in {collection}", lambda: coll.find(
             {"_id": {"$in": keys}}, projection).to_list())
-        held = {doc["ts"]: doc.get(ORIGIN_FIELD) for doc in found}
-        if older := [document["ts"] for document in documents if document["ts"] not in held]:
-            found = await self._retry(f"read origins in {collection}", lambda: coll.find(
-                {"symbol": documents[0]["symbol"], "ts": {"$in": older}},
-                projection).to_list())
-            held.update((doc["ts"], doc.get(ORIGIN_FIELD)) for doc in found)
-        return held
+        return {doc["ts"]: doc.get(ORIGIN_FIELD) for doc in found}
 
     @staticmethod
     def _sort_bulk_errors(

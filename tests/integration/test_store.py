@@ -1,9 +1,8 @@
-"""Ticks in MongoDB keyed by their event time: duplicates, reads, retention, upgrades.
+"""Ticks in MongoDB keyed by their event time: duplicates, reads, retention.
 
 ``TickStore`` against the local database, and a worker for the retention job: a
 tick's ``_id`` is its ``ts``, so the ``_id`` index every collection has refuses a
-redelivered tick and orders a symbol's ticks, and a collection written before
-(ObjectId ``_id``s, the unique ``(symbol, ts)`` index) still refuses one.
+redelivered tick and orders a symbol's ticks.
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from pymongo import ASCENDING
 from pymongo.database import Database
 
 from cryptoflow.devstack.localstack import LocalStack
@@ -83,49 +81,17 @@ async def test_retention_deletes_ticks_before_the_cutoff_by_id(
         T0 + timedelta(seconds=s) for s in (2, 3, 4)]
 
 
-@pytest.mark.asyncio
-async def test_a_collection_from_before_the_upgrade_still_refuses_a_redelivered_tick(
-    store: TickStore, mongo: Database[dict[str, Any]],
-) -> None:
-    # What the worker wrote before: ObjectId _ids, guarded by the unique (symbol, ts) index.
-    legacy = mongo["btc"]
-    legacy.create_index([("symbol", ASCENDING), ("ts", ASCENDING)], unique=True,
-                        name="symbol_ts_unique")
-    old = tick(0, origin="btc/2/40")
-    del old["_id"]
-    legacy.insert_one(old)
-
-    outcome = await store.insert("btc", [tick(0, origin="btc/2/40"), tick(1)])
-    assert [doc["ts"] for doc in outcome.duplicates] == [T0]
-    assert [doc["ts"] for doc in outcome.inserted] == [T0 + timedelta(seconds=1)]
-    assert legacy.count_documents({}) == 2
-    # found through the old index, so a record read again is still told from a copy
-    assert await store.origins("btc", outcome.duplicates) == {T0: "btc/2/40"}
-    assert "symbol_ts_unique" in legacy.index_information()  # never dropped
-    # the newest tick is still the original design's query, across both kinds of _id
-    newest = legacy.find_one(sort=[("_id", -1)])
-    assert newest is not None and newest["ts"] == T0 + timedelta(seconds=1)
-    # retention by _id range leaves the old documents alone (ObjectId is not a date)
-    assert await store.delete_before("btc", T0 + timedelta(days=1)) == 1
-    assert legacy.count_documents({}) == 1
-
-
-def test_the_retention_job_deletes_old_ticks_and_leaves_older_indexes_alone(
+def test_the_retention_job_deletes_old_ticks(
     start_worker: Callable[..., WorkerProcess], mongo: Database[dict[str, Any]],
 ) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
     old, fresh = now - timedelta(days=2, minutes=1), now - timedelta(hours=23)
     mongo["eth"].insert_many([
         PriceTick(symbol="ETHUSDT", price=2.0, ts=ts).to_document() for ts in (old, fresh)])
-    # a collection from before: its TTL index and ObjectId documents stay as they are
-    mongo["sol"].create_index("ts", name="ts_retention", expireAfterSeconds=86_400)
-    mongo["sol"].insert_one({"symbol": "SOLUSDT", "price": 1.0, "ts": old})
     worker = start_worker(CRYPTOFLOW_POLL_INTERVAL="0", CRYPTOFLOW_RETENTION_DAYS="1",
                           CRYPTOFLOW_RETENTION_INTERVAL="1")
     wait_for(lambda: mongo["eth"].count_documents({}) == 1, what="the old tick deleted")
     assert [doc["ts"] for doc in mongo["eth"].find()] == [fresh]
     wait_for(lambda: "job tick_retention: 1 document(s) written or deleted" in worker.log(),
              what="the run that deleted it logged")
-    assert "sol keeps the index(es) ts_retention" in worker.log()
-    assert "ts_retention" in mongo["sol"].index_information()
     assert list(mongo["eth"].index_information()) == ["_id_"]

@@ -13,15 +13,16 @@ from aiokafka.errors import KafkaConnectionError, KafkaError
 from prometheus_client import REGISTRY
 
 from cryptoflow.backoff import Backoff
-from cryptoflow.records import PriceTick
+from cryptoflow.records import PriceTick, stored_ticks_record
 from cryptoflow.web import feed
 
 Script = Exception | list[Any]
 
 
 def tick(price: float) -> bytes:
-    return PriceTick(symbol="BTCUSDT", price=price,
-                     ts=datetime(2026, 12, 1, tzinfo=UTC)).dumps()
+    """A stored-ticks record of one tick, as the persist agent sends it."""
+    return stored_ticks_record([(PriceTick(symbol="BTCUSDT", price=price,
+                                           ts=datetime(2026, 12, 1, tzinfo=UTC)), "btc/0/1")])
 
 
 class ScriptedConsumer:

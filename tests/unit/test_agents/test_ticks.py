@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from cryptoflow import app
-from cryptoflow.broker.topics import TICK_ORIGIN_HEADER, sightings, ticks_topic
+from cryptoflow.broker.topics import sightings, ticks_topic
 from cryptoflow.exceptions import InvalidRecord
 from cryptoflow.records import PriceTick, parse_stored_ticks, stored_ticks_records
 
@@ -34,18 +34,10 @@ def test_a_record_of_stored_ticks_is_counted_by_each_ticks_origin() -> None:
     (value,) = stored_ticks_records(stored)
     record = parse_stored_ticks(value, {"BTCUSDT"}, NOW)
     assert record.symbol == "BTCUSDT"
-    found = sightings(record, [])
+    found = sightings(record)
     assert [t.price for t, _ in found] == [1.0, 2.0, 3.0, 4.0]
     assert [s and (s.source, s.offset) for _, s in found] == [
         ("btc/2", 7), ("btc/2", 9), None, None]  # no symbol topic, no offset: not counted
-
-
-def test_a_record_of_one_tick_from_an_older_worker_has_its_origin_in_a_header() -> None:
-    record = parse_stored_ticks(tick(5.0, 0).to_wire(), {"BTCUSDT"}, NOW)
-    ((_, seen),) = sightings(record, [(TICK_ORIGIN_HEADER, b"btc/1/42")])
-    assert seen is not None and (seen.source, seen.offset) == ("btc/1", 42)
-    ((_, unseen),) = sightings(record, [])
-    assert unseen is None
 
 
 def test_a_record_that_holds_no_ticks_is_refused() -> None:
