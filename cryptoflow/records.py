@@ -429,32 +429,33 @@ def trade_from_fields(data: dict[str, Any], symbol: str, now: datetime) -> Trade
     first, last = _whole(data, "f"), _whole(data, "l")
     if last < first:
         raise InvalidRecord(f"last trade id {last} is before first trade id {first}")
-    maker = data.get("m")
-    if not isinstance(maker, bool):
-        raise InvalidRecord(f"'m' (buyer is maker) must be true or false, got {maker!r:.40}")
     return Trade(
         symbol=symbol, trade_id=_whole(data, "a"), price=price, qty=_amount(data, "q"),
         first_trade_id=first, last_trade_id=last, time_ms=_time_ms(data, "T", now),
-        is_buyer_maker=maker,
+        is_buyer_maker=_maker(data),
     )
 
 
 def _invalid_trade(data: dict[str, Any], symbol: str, now: datetime) -> Trade:
     """An aggregate trade Binance marks invalid: ``f`` and ``l`` -1, price and quantity
     exactly 0; anything else with those ids is refused."""
-    maker = data.get("m")
     for name in ("p", "q"):
         raw = data.get(name)
         if not isinstance(raw, str | int | float) or isinstance(raw, bool) or not _zero(raw):
             raise InvalidRecord(f"an aggregate trade marked invalid (f and l -1) has {name!r} "
                                 f"{raw!r:.40}, not 0")
-    if not isinstance(maker, bool):
-        raise InvalidRecord(f"'m' (buyer is maker) must be true or false, got {maker!r:.40}")
     return Trade(
         symbol=symbol, trade_id=_whole(data, "a"), price=0.0, qty=0.0,
         first_trade_id=INVALID_TRADE_IDS, last_trade_id=INVALID_TRADE_IDS,
-        time_ms=_time_ms(data, "T", now), is_buyer_maker=maker, invalid=True,
+        time_ms=_time_ms(data, "T", now), is_buyer_maker=_maker(data), invalid=True,
     )
+
+
+def _maker(data: dict[str, Any]) -> bool:
+    maker = data.get("m")
+    if not isinstance(maker, bool):
+        raise InvalidRecord(f"'m' (buyer is maker) must be true or false, got {maker!r:.40}")
+    return maker
 
 
 def _zero(raw: str | float) -> bool:
