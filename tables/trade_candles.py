@@ -9,9 +9,11 @@ Exact under at-least-once delivery, because a symbol's aggregate trade ids are c
 and its trades reach the fold in id order (the topic keeps the order in which the streams
 client and the gap filler publish them): a trade whose id is not above the last one folded
 in was counted before (a redelivered batch, a trade both streamed and re-fetched) and is
-skipped. Volume and quote volume are kept as exact decimals (tables/exact.py), so they do
-not depend on how the trades were split into batches and ``volume`` equals the kline's
-``v``; Binance prints the kline's ``q`` with 8 places, ours is the unrounded sum.
+skipped. Volume and quote volume, and the taker buy volumes (of the trades whose buyer
+was the taker: ``is_buyer_maker`` false), are kept as exact decimals (tables/exact.py), so
+they do not depend on how the trades were split into batches and ``volume`` and
+``taker_buy_volume`` equal the kline's ``v`` and ``V``; Binance prints the kline's ``q``
+and ``Q`` with 8 places, ours are the unrounded sums.
 
 A trade with a new id but a time in a minute before the forming candle's cannot happen on
 Binance (trade times do not decrease along ids). If one comes, it is counted in no candle
@@ -31,7 +33,7 @@ import faust
 
 from cryptoflow.records import Trade
 from cryptoflow.tables.candles import candle_id
-from cryptoflow.tables.exact import EXACT, decimal
+from cryptoflow.tables.exact import EXACT, ZERO, decimal
 
 MINUTE = timedelta(minutes=1)
 MINUTE_MS = 60_000
@@ -41,7 +43,12 @@ SOURCE = "trades"
 class CandleState(faust.Record, serializer="json", include_metadata=False, decimals=True):
     """The forming candle of one symbol: the minute starting at ``start_ms`` (epoch ms) and
     the trades folded into it, ``first_trade_id..last_trade_id`` (aggregate ids). It
-    exists only once it has a trade, so it holds no infinities (JSON in a changelog)."""
+    exists only once it has a trade, so it holds no infinities (JSON in a changelog).
+
+    ``taker_buy_volume`` and ``taker_buy_quote_volume`` are None in a state read from a
+    changelog value written without them: the trades folded in before are not known, so
+    that candle's document says None rather than a sum of only its later trades. Every
+    candle opened here has them."""
 
     start_ms: int
     open: float
@@ -54,6 +61,8 @@ class CandleState(faust.Record, serializer="json", include_metadata=False, decim
     agg_trades: int  # aggregate trades folded in; below last - first + 1 if ids are missing
     first_trade_id: int
     last_trade_id: int
+    taker_buy_volume: Decimal | None = None  # sum of qty where the taker bought, exact
+    taker_buy_quote_volume: Decimal | None = None  # sum of price * qty of those, exact
 
     @property
     def start(self) -> datetime:
@@ -100,36 +109,65 @@ def fold_trades(state: CandleState | None, trades: Sequence[Trade]) -> Folded:
 
 
 def _opened(trade: Trade) -> CandleState:
-    price, qty = decimal(trade.price), decimal(trade.qty)
+    qty, quote = _volumes(trade)
+    bought, bought_quote = _taker_buy(trade, qty, quote)
     return CandleState(
         start_ms=minute_start_ms(trade.time_ms),
         open=trade.price, high=trade.price, low=trade.price, close=trade.price,
-        volume=qty, quote_volume=EXACT.multiply(price, qty), trades=trade.raw_trades,
+        volume=qty, quote_volume=quote, trades=trade.raw_trades,
         agg_trades=1, first_trade_id=trade.trade_id, last_trade_id=trade.trade_id,
+        taker_buy_volume=bought, taker_buy_quote_volume=bought_quote,
     )
 
 
 def _add(forming: CandleState, trade: Trade) -> None:
     """One more trade of the same minute, in place (``forming`` is our own copy)."""
-    price, qty = decimal(trade.price), decimal(trade.qty)
+    qty, quote = _volumes(trade)
     forming.high = max(forming.high, trade.price)
     forming.low = min(forming.low, trade.price)
     forming.close = trade.price
     forming.volume = EXACT.add(forming.volume, qty)
-    forming.quote_volume = EXACT.add(forming.quote_volume, EXACT.multiply(price, qty))
+    forming.quote_volume = EXACT.add(forming.quote_volume, quote)
+    bought, bought_quote = _taker_buy(trade, qty, quote)
+    forming.taker_buy_volume = _plus(forming.taker_buy_volume, bought)
+    forming.taker_buy_quote_volume = _plus(forming.taker_buy_quote_volume, bought_quote)
     forming.trades += trade.raw_trades
     forming.agg_trades += 1
     forming.last_trade_id = trade.trade_id
 
 
+def _volumes(trade: Trade) -> tuple[Decimal, Decimal]:
+    """The trade's quantity and price * quantity, exact."""
+    price, qty = decimal(trade.price), decimal(trade.qty)
+    return qty, EXACT.multiply(price, qty)
+
+
+def _taker_buy(trade: Trade, qty: Decimal, quote: Decimal) -> tuple[Decimal, Decimal]:
+    """What the trade adds to the taker buy volumes: all of it if the taker bought (the
+    buyer was not the maker), else nothing."""
+    return (ZERO, ZERO) if trade.is_buyer_maker else (qty, quote)
+
+
+def _plus(total: Decimal | None, term: Decimal) -> Decimal | None:
+    """``total + term``, exact; None (not known) stays None."""
+    return None if total is None else EXACT.add(total, term)
+
+
+def _float(value: Decimal | None) -> float | None:
+    return None if value is None else float(value)
+
+
 def candle_document(symbol: str, state: CandleState) -> dict[str, Any]:
     """The ``candles_1m`` document; its ``_id`` is that of the tick candle of the same
-    minute (tables/candles.py), which it replaces."""
+    minute (tables/candles.py), which it replaces. Its taker buy volumes are None where
+    the state does not know them (see ``CandleState``)."""
     start = state.start
     return {
         "_id": candle_id(symbol, start), "symbol": symbol, "start": start, "end": start + MINUTE,
         "open": state.open, "high": state.high, "low": state.low, "close": state.close,
         "volume": float(state.volume), "quote_volume": float(state.quote_volume),
+        "taker_buy_volume": _float(state.taker_buy_volume),
+        "taker_buy_quote_volume": _float(state.taker_buy_quote_volume),
         "trades": state.trades, "agg_trades": state.agg_trades,
         "first_trade_id": state.first_trade_id, "last_trade_id": state.last_trade_id,
         "source": SOURCE,

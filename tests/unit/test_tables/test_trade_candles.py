@@ -3,6 +3,7 @@ them, for any split into batches and any redelivery."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from decimal import Decimal
 
@@ -96,3 +97,44 @@ def test_a_trade_candle_has_the_id_of_the_tick_candle_it_replaces() -> None:
     assert tick_candle is not None
     assert candle_document(SYMBOL, state)["_id"] == tick_candle["_id"]
     assert state.end_ms == T0_MS + 60_000
+
+
+def trade_at(trade_id: int, second: int, price: float, qty: float, buyer_maker: bool) -> Trade:
+    return Trade(symbol=SYMBOL, trade_id=trade_id, price=price, qty=qty,
+                 first_trade_id=trade_id, last_trade_id=trade_id,
+                 time_ms=T0_MS + second * 1000, is_buyer_maker=buyer_maker)
+
+
+def test_taker_buy_volumes_add_up_the_trades_whose_buyer_was_the_taker_exactly() -> None:
+    trades = [trade_at(1, 1, 0.1, 0.1, False), trade_at(2, 2, 0.2, 5.0, True),
+              trade_at(3, 3, 0.3, 0.2, False), trade_at(4, 4, 0.4, 7.0, True)]
+    one_by_one: CandleState | None = None
+    for trade in trades:
+        one_by_one, _, _ = fold_trades(one_by_one, [trade])
+    at_once, _, _ = fold_trades(None, trades)
+    for state in (one_by_one, at_once):
+        assert state is not None
+        assert (state.taker_buy_volume, state.taker_buy_quote_volume) == (
+            Decimal("0.3"), Decimal("0.07"))  # 0.1 + 0.2, 0.1 * 0.1 + 0.3 * 0.2
+        document = candle_document(SYMBOL, state)
+        assert (document["taker_buy_volume"], document["taker_buy_quote_volume"]) == (0.3, 0.07)
+
+
+def test_a_candle_of_a_state_written_without_taker_volumes_says_it_does_not_know_them() -> None:
+    """A changelog value from before the state had taker buy volumes: its candle gets
+    None for them, also after more trades of its minute (a sum of only those would be
+    wrong); the next minute's candle has them again."""
+    state, _, _ = fold_trades(None, [trade_at(1, 1, 10.0, 1.0, False)])
+    assert state is not None
+    value = json.loads(state.dumps())
+    del value["taker_buy_volume"], value["taker_buy_quote_volume"]
+    older = CandleState.loads(json.dumps(value).encode())
+    assert (older.taker_buy_volume, older.taker_buy_quote_volume) == (None, None)
+
+    forming, closed, _ = fold_trades(older, [trade_at(2, 2, 11.0, 2.0, False),
+                                             trade_at(3, 61, 12.0, 3.0, False)])
+    (document,) = candles_of(closed, None)
+    assert (document["volume"], document["taker_buy_volume"],
+            document["taker_buy_quote_volume"]) == (3.0, None, None)
+    assert forming is not None
+    assert candle_document(SYMBOL, forming)["taker_buy_quote_volume"] == 36.0

@@ -73,12 +73,16 @@ def direct(history: list[Drawn], size_ms: int = MINUTE_MS) -> list[dict[str, obj
     for start_ms, part in sorted(by_start.items()):
         start = datetime.fromtimestamp(start_ms / 1000, tz=UTC)
         prices = [d.trade.price for d in part]
+        bought = [d for d in part if not d.trade.is_buyer_maker]  # the taker bought
         klines.append({
             "_id": f"{SYMBOL}/{start.isoformat()}", "symbol": SYMBOL,
             "start": start, "end": start + timedelta(milliseconds=size_ms),
             "open": prices[0], "high": max(prices), "low": min(prices), "close": prices[-1],
             "volume": float(Decimal(sum(d.qty_e8 for d in part)).scaleb(-8)),
             "quote_volume": float(Decimal(sum(d.price_e8 * d.qty_e8 for d in part)).scaleb(-16)),
+            "taker_buy_volume": float(Decimal(sum(d.qty_e8 for d in bought)).scaleb(-8)),
+            "taker_buy_quote_volume": float(
+                Decimal(sum(d.price_e8 * d.qty_e8 for d in bought)).scaleb(-16)),
             "trades": sum(d.trade.last_trade_id - d.trade.first_trade_id + 1 for d in part),
             "agg_trades": len(part),
             "first_trade_id": part[0].trade.trade_id, "last_trade_id": part[-1].trade.trade_id,
