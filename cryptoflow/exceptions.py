@@ -111,3 +111,9 @@ class HistoryTooDense(CryptoflowError):
 
 class MissingExtra(CryptoflowError):
     """An optional dependency is not installed; the message says which extra brings it."""
+
+
+class ArchiveError(CryptoflowError):
+    """A Binance archive file (data.binance.vision) cannot be read: a name that is not an
+    archive's, a CHECKSUM file that is not ``<sha256>  <name>``, or a row that is not
+    what its columns hold (the message names the file and the row)."""
