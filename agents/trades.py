@@ -44,7 +44,7 @@ from cryptoflow.broker.topics import (
 )
 from cryptoflow.jobs import CANDLES
 from cryptoflow.records import Trade, parse_trade
-from cryptoflow.sinks.mongo import TRADES
+from cryptoflow.sinks.mongo import COVERAGE, TRADES
 from cryptoflow.tables.market_tables import trade_states, trade_windows
 from cryptoflow.tables.series import public_candle
 from cryptoflow.tables.trade_candles import FormingCandleWrites, candle_document
@@ -55,6 +55,8 @@ from cryptoflow.web.livefeed import trades_event
 log = logging.getLogger(__name__)
 
 candle_writes = FormingCandleWrites(app.settings.forming_candle_interval)
+# The open hour's ledger document goes out on the same schedule as the forming candle.
+ledger_writes = FormingCandleWrites(app.settings.forming_candle_interval)
 # One write into candles_1m at a time (the agent's or the timer's), so an older
 # document of a candle never lands after a newer one.
 candle_writing = asyncio.Lock()
@@ -75,14 +77,19 @@ async def record_batch(events: Sequence[EventT[bytes]]) -> None:
         events, partial(parse_trade, symbols=app.settings.symbols, now=now), symbol_partition)
     stored = await store([trade for group in groups.values() for _, trade in group])
     candles: list[dict[str, Any]] = []
+    ledger: list[dict[str, Any]] = []
     updates: list[tuple[str, EventT[bytes], Advanced, list[Trade], list[dict[str, Any]]]] = []
     clock = time.monotonic()  # when this batch's candles count as written
     for symbol, group in groups.items():
-        trades = [trade for _, trade in group
-                  if trade.trade_id in stored.get(symbol, ()) and not trade.invalid]
+        trades = [trade for _, trade in group if trade.trade_id in stored.get(symbol, ())]
         advanced = advance(trade_states.get(symbol), trades) if trades else None
         if advanced is None:
             continue
+        trades = [trade for trade in trades if not trade.invalid]
+        hour = advanced.state.ledger
+        ledger += ledger_writes.after_batch(
+            symbol, [closed.document(symbol) for closed in advanced.closed_hours],
+            hour.document(symbol) if hour is not None else None, clock)
         if late := advanced.late:
             metrics.LATE_TRADES.inc(len(late))
             log.warning("%s: %d trade(s) timed before the forming candle's minute, counted "
@@ -100,6 +107,7 @@ async def record_batch(events: Sequence[EventT[bytes]]) -> None:
     # stop the next worker writes it from there (write_forming_candles).
     async with candle_writing:
         await app.store.replace(CANDLES, candles + candle_writes.due(clock))
+        await app.store.set_fields(COVERAGE, ledger + ledger_writes.due(clock))
     for symbol, last_event, advanced, trades, written in updates:
         with acting_for(last_event):
             # Closed windows before the state: a stop in between writes them again.
@@ -121,14 +129,20 @@ async def write_forming_candles() -> None:
     async with candle_writing:
         now = time.monotonic()
         candle_writes.keep_only(owned)
-        candles = candle_writes.due(now)
+        ledger_writes.keep_only(owned)
+        candles, ledger = candle_writes.due(now), ledger_writes.due(now)
         for symbol in owned:
             state = None if candle_writes.known(symbol) else trade_states.get(symbol)
             if state is not None and state.candle is not None:
                 # not known: written at once, as a first batch's would be
                 candles += candle_writes.after_batch(
                     symbol, [], candle_document(symbol, state.candle), now)
+            state = None if ledger_writes.known(symbol) else trade_states.get(symbol)
+            if state is not None and state.ledger is not None:
+                ledger += ledger_writes.after_batch(
+                    symbol, [], state.ledger.document(symbol), now)
         await app.store.replace(CANDLES, candles)
+        await app.store.set_fields(COVERAGE, ledger)
 
 
 if "trades" in app.settings.streams and app.settings.forming_candle_interval > 0:

@@ -15,6 +15,7 @@ Wire format of the symbol topics, one JSON object per message, key = symbol::
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Collection, Sequence
@@ -293,6 +294,7 @@ class Trade:
     time_ms: int  # trade time, epoch milliseconds (Binance's ``T``)
     is_buyer_maker: bool
     invalid: bool = False
+    filled: bool = False  # fetched from REST to fill a gap (the coverage ledger counts it)
 
     @property
     def ts(self) -> datetime:
@@ -320,11 +322,17 @@ class Trade:
 AGG_TRADE_FIELDS = ("a", "p", "q", "f", "l", "T", "m")
 
 
-def agg_trade_wire(fields: dict[str, Any], symbol: str) -> bytes:
+FILLED_FIELD = "filled"  # set (true) on a trades message fetched from REST to fill a gap
+
+
+def agg_trade_wire(fields: dict[str, Any], symbol: str, filled: bool = False) -> bytes:
     """The ``trades`` message of one aggTrade as Binance sent it (stream or REST): its
-    fields as they came (decimal strings stay strings), plus the symbol."""
-    wire = {"s": symbol}
+    fields as they came (decimal strings stay strings), plus the symbol, and
+    ``FILLED_FIELD`` for one fetched from REST to fill a gap."""
+    wire: dict[str, Any] = {"s": symbol}
     wire.update((name, fields[name]) for name in AGG_TRADE_FIELDS)
+    if filled:
+        wire[FILLED_FIELD] = True
     return json.dumps(wire, separators=(",", ":")).encode()
 
 
@@ -486,7 +494,8 @@ def book_from_fields(
 def parse_trade(value: bytes | None, symbols: Collection[str], now: datetime) -> Trade:
     """Validate one ``trades`` message; ``InvalidRecord`` says why it was refused."""
     data = json_object(value, MAX_MARKET_BYTES)
-    return trade_from_fields(data, _symbol(data, symbols), now)
+    trade = trade_from_fields(data, _symbol(data, symbols), now)
+    return dataclasses.replace(trade, filled=True) if data.get(FILLED_FIELD) is True else trade
 
 
 def parse_book(value: bytes | None, symbols: Collection[str], now: datetime) -> BookTicker:

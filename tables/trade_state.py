@@ -1,12 +1,13 @@
 """What the trades agent keeps of one symbol, as one table value. Pure.
 
-A batch of a symbol's trades used to cost four changelog writes (the forming candle and
-the 1m, 5m and 1h windows, each a table of its own), the largest part of the worker's
-event loop at 1,000-2,000 trades/s (bench/README.md). ``TradeState`` holds the forming
-candle and, per window kind, the *open* window (the one the newest trade falls in), so
-a batch costs one write. A window goes to its windowed table once, when a trade of a
-later window closes it; that is where the reads of past windows (``?at=``) find it
-(the window loop is tables/open_windows.py, shared with the book state).
+``TradeState`` holds a symbol's forming candle, per window kind the *open* window (the
+one the newest trade falls in) and the open hour of the coverage ledger
+(tables/coverage.py), so a batch of a symbol's trades costs one changelog write. A
+window goes to its windowed table once, when a trade of a later window closes it; that
+is where the reads of past windows (``?at=``) find it (the window loop is
+tables/open_windows.py, shared with the book state). A ledger hour closed by a trade of a
+later hour goes to the ``coverage`` collection. Invalid trades (``Trade.invalid``) count
+in the ledger only.
 
 Exact under at-least-once delivery: ``last_trade_id`` is the highest trade id counted
 anywhere in the value, and a symbol's ids reach the agent in order, so ``advance``
@@ -25,6 +26,7 @@ from typing import NamedTuple
 import faust
 
 from cryptoflow.records import Trade
+from cryptoflow.tables.coverage import LedgerHour, fold_ledger
 from cryptoflow.tables.open_windows import ClosedWindow, OpenTradeWindow, move_windows
 from cryptoflow.tables.trade_candles import CandleState, fold_trades
 from cryptoflow.tables.trade_stats import TradeStats
@@ -39,6 +41,7 @@ class TradeState(faust.Record, serializer="json", include_metadata=False):
     last_trade_id: int
     candle: CandleState | None
     windows: dict[str, OpenTradeWindow]
+    ledger: LedgerHour | None = None  # the open hour of the coverage ledger
 
 
 class Advanced(NamedTuple):
@@ -51,6 +54,7 @@ class Advanced(NamedTuple):
     late: list[Trade]
     closed_windows: list[ClosedWindow[TradeStats]]
     past: list[tuple[str, list[Trade]]]  # (window name, trades of one window, in order)
+    closed_hours: list[LedgerHour]  # coverage ledger hours the trades closed, oldest first
 
 
 def advance(
@@ -64,11 +68,14 @@ def advance(
     fresh = [trade for trade in trades if trade.trade_id > counted]
     if not fresh:
         return None
-    candle, closed_candles, late = fold_trades(state.candle if state else None, fresh)
+    ledger, closed_hours = fold_ledger(state.ledger if state else None, fresh)
+    valid = [trade for trade in fresh if not trade.invalid]
+    candle, closed_candles, late = fold_trades(state.candle if state else None, valid)
     moved = move_windows(
-        state.windows if state is not None else {}, fresh, TradeStats.of, OpenTradeWindow,
+        state.windows if state is not None else {}, valid, TradeStats.of, OpenTradeWindow,
         windows)
     return Advanced(
-        TradeState(last_trade_id=fresh[-1].trade_id, candle=candle, windows=moved.opened),
-        closed_candles, late, moved.closed, moved.past,
+        TradeState(last_trade_id=fresh[-1].trade_id, candle=candle, windows=moved.opened,
+                   ledger=ledger),
+        closed_candles, late, moved.closed, moved.past, closed_hours,
     )

@@ -22,7 +22,7 @@ from typing import Any
 
 from bson import encode
 from bson.errors import InvalidDocument
-from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReplaceOne
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReplaceOne, UpdateOne
 from pymongo.errors import BulkWriteError, PyMongoError
 
 from cryptoflow.backoff import Backoff
@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 DUPLICATE_KEY = 11000
 TRADES = "trades"  # every aggregate trade of every symbol (agents/trades.py)
+COVERAGE = "coverage"  # the coverage ledger: one document per symbol and hour (tables/coverage.py)
 ID_CHUNK = 25  # keys per ``$in`` query of ``TickStore.by_ids``
 TTL_INDEX = "ts_retention"
 # Where the worker read a stored tick from (``topic/partition/offset``): a duplicate
@@ -110,6 +111,17 @@ class TickStore:
             await self._retry(f"upsert into {collection}", lambda: coll.bulk_write(
                 [ReplaceOne({"_id": doc["_id"]}, doc, upsert=True) for doc in documents],
                 ordered=False))
+
+    async def set_fields(self, collection: str, documents: Sequence[dict[str, Any]]) -> None:
+        """Set the fields of each document on the stored one of its ``_id`` (inserting it
+        if there is none); fields not named stay as they are, so writers of different
+        fields of one document never undo each other. Written again, nothing changes."""
+        if documents:
+            coll = self.client[self._database][collection]
+            await self._retry(f"update {collection}", lambda: coll.bulk_write(
+                [UpdateOne({"_id": doc["_id"]},
+                           {"$set": {k: v for k, v in doc.items() if k != "_id"}},
+                           upsert=True) for doc in documents], ordered=False))
 
     async def recent(
         self, collection: str, query: dict[str, Any], sort: str, limit: int,

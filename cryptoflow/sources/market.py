@@ -454,7 +454,8 @@ class MarketStreams:
         self, feed: SymbolFeed, trade: Trade, fields: dict[str, Any], source: str,
     ) -> None:
         feed.sequence.advance(trade.trade_id)
-        await self._queue.put(("trades", feed.symbol, agg_trade_wire(fields, feed.symbol)))
+        await self._queue.put(("trades", feed.symbol, agg_trade_wire(
+            fields, feed.symbol, filled=source == "rest")))
         metrics.TRADES_RECEIVED.labels(source).inc()
 
     async def _send_queued(self) -> None:
