@@ -9,7 +9,9 @@ price process) and serves it four ways that agree: ``GET /api/v3/ticker/price``
 stream ``/stream?streams=btcusdt@aggTrade/btcusdt@bookTicker`` (trades and a top of
 book that straddles the last trade, pushed as they happen), ``GET /api/v3/aggTrades``
 and ``GET /api/v3/klines`` (before the history began, the same process drawn
-backwards from the first trade). Tests queue faults (REST: 429/418 with Retry-After, 5xx,
+backwards from the first trade). ``write_archive`` writes a day of its aggTrades or
+klines as data.binance.vision publishes them (``sources.archives``), with differences
+planted on request (``ArchivePlant``). Tests queue faults (REST: 429/418 with Retry-After, 5xx,
 slow or truncated bodies, wrong shapes, API errors, bad prices; streams: dropped or
 stalled connections, skipped messages, refused upgrades, a server-shutdown close,
 malformed frames, any frames a hostile exchange could send, ping floods) and read back
@@ -31,10 +33,11 @@ import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from itertools import islice
+from pathlib import Path
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -45,6 +48,16 @@ from cryptoflow.devstack.market import (
     BookQuote,
     SymbolMarket,
     decimal_string,
+)
+from cryptoflow.sources.archives import (
+    ArchiveKind,
+    ArchiveKline,
+    ArchiveName,
+    ArchiveTrade,
+    agg_trade_row,
+    kline_row,
+    write_archive,
+    write_checksum,
 )
 from cryptoflow.sources.binance import SIMULATED_HEADER
 
@@ -60,6 +73,10 @@ KLINES_MAX = AGG_TRADES_MAX = 1000
 AGG_TRADES_DEFAULT = 500
 MINUTE_MS = 60_000
 HOUR_MS = 60 * MINUTE_MS
+DAY_MS = 24 * HOUR_MS
+# How aggTrades lists a trade Binance marks invalid (archives write it so too).
+INVALID_TRADE = {"p": "0.00000000", "q": "0.00000000", "f": -1, "l": -1}
+PLANTED_DIGEST = "0" * 64  # a sha256 no archive has
 WEIGHT_SINGLE, WEIGHT_MANY, WEIGHT_KLINES, WEIGHT_AGG_TRADES = 2, 4, 2, 4
 CLIENT_CLOSED = 499
 # The stream side, as Binance documents it.
@@ -190,6 +207,24 @@ class StreamFault:
         """``count`` bad frames to each open connection: not JSON, no "data", an unknown
         event type, an aggTrade with a price that is no number (in turn)."""
         return cls("malformed", count=count)
+
+
+@dataclass(frozen=True)
+class ArchivePlant:
+    """Differences ``SimExchange.write_archive`` plants in an archive for a test to find:
+    rows left out (aggregate trades by id, klines by open time), aggregate trades written
+    with another quantity (by id), a CHECKSUM file that does not match the zip."""
+
+    missing: frozenset[int] = frozenset()
+    changed_qty: Mapping[int, str] = field(default_factory=dict)
+    bad_checksum: bool = False
+
+    def trades(self, trades: Iterable[ArchiveTrade]) -> list[ArchiveTrade]:
+        return [dataclasses.replace(trade, qty=self.changed_qty.get(trade.agg_id, trade.qty))
+                for trade in trades if trade.agg_id not in self.missing]
+
+    def klines(self, klines: Iterable[ArchiveKline]) -> list[ArchiveKline]:
+        return [kline for kline in klines if kline.open_time_ms not in self.missing]
 
 
 @dataclass(frozen=True)
@@ -338,12 +373,69 @@ class SimExchange:
 
     def agg_trades(self, symbol: str) -> list[dict[str, Any]]:
         """Every trade of ``symbol`` generated so far and still kept, as aggTrades lists
-        them, oldest first (empty before the server started)."""
-        if symbol not in self._start_prices:
-            raise ValueError(f"unknown symbol {symbol!r}")
+        them (those marked invalid too), oldest first (empty before the server started)."""
+        self._known(symbol)
         with self._lock:
             market = self._markets.get(symbol)
-            return [t.rest() for t in market.trades()] if market else []
+            return self._as_listed(symbol, market.trades()) if market else []
+
+    def klines(
+        self, symbol: str, start_ms: int, end_ms: int, limit: int | None = None,
+    ) -> list[list[Any]]:
+        """The 1-minute klines of ``symbol`` opening in [start_ms, end_ms], as klines lists
+        them: of the first ``limit`` minutes (all without), those not halted, begun and
+        still kept (empty before the server started)."""
+        self._known(symbol)
+        first = -(-start_ms // MINUTE_MS) * MINUTE_MS  # the first open time >= start_ms
+        with self._lock:
+            halts = list(self._state.halts)
+        traded = (open_ms for open_ms in range(first, end_ms + 1, MINUTE_MS)
+                  if not any(a <= open_ms < b for a, b in halts))
+        opens = list(islice(traded, limit))
+        with self._lock:
+            market = self._markets.get(symbol)
+            return [row for row in map(market.kline, opens) if row is not None] if market else []
+
+    def write_archive(
+        self, symbol: str, kind: ArchiveKind, day: date, directory: Path, *,
+        plant: ArchivePlant | None = None,
+    ) -> Path:
+        """Write the daily archive of ``symbol``'s ``kind`` for the UTC ``day`` in
+        ``directory`` as data.binance.vision lays it out, with its CHECKSUM file, and
+        return the zip's path. It holds what the exchange has of that day: the aggregate
+        trades still kept, as aggTrades lists them, or the klines of the minutes that have
+        one, as klines lists them; times in the day's unit (``archives``). ``plant``
+        plants differences for a test to find."""
+        plant = plant or ArchivePlant()
+        start_ms = int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000)
+        end_ms = start_ms + DAY_MS - 1
+        if kind == "aggTrades":
+            self._known(symbol)
+            with self._lock:
+                market = self._markets.get(symbol)
+                listed = self._as_listed(symbol, market.between(
+                    start_ms, end_ms, self.trade_retention)) if market else []
+            trades = plant.trades(map(ArchiveTrade.from_fields, listed))
+            rows = [agg_trade_row(trade, day) for trade in trades]
+        else:
+            klines = plant.klines(map(ArchiveKline.from_rest, self.klines(
+                symbol, start_ms, end_ms)))
+            rows = [kline_row(kline, day) for kline in klines]
+        path = write_archive(directory, ArchiveName.daily(symbol, kind, day), rows)
+        if plant.bad_checksum:
+            write_checksum(path, PLANTED_DIGEST)
+        return path
+
+    def _known(self, symbol: str) -> None:
+        if symbol not in self._start_prices:
+            raise ValueError(f"unknown symbol {symbol!r}")
+
+    def _as_listed(self, symbol: str, trades: list[AggTrade]) -> list[dict[str, Any]]:
+        """``trades`` as aggTrades lists them: one Binance marks invalid with price and
+        quantity 0 and first and last trade id -1. Called with the lock held."""
+        invalid = self._invalid.get(symbol, set())
+        return [{**t.rest(), **INVALID_TRADE} if t.agg_id in invalid else t.rest()
+                for t in trades]
 
     @property
     def connections(self) -> list[ConnectionRecord]:
@@ -489,20 +581,8 @@ class SimExchange:
         start = _whole(query, "startTime", 0)
         end = _whole(query, "endTime", int(time.time() * 1000))
         limit = min(_whole(query, "limit", 500), KLINES_MAX)
-        first = -(-start // MINUTE_MS) * MINUTE_MS  # the first open time >= startTime
-        with self._lock:
-            halts = list(self._state.halts)
-        traded = (open_ms for open_ms in range(first, end + 1, MINUTE_MS)
-                  if not any(a <= open_ms < b for a, b in halts))
-        opens = list(islice(traded, limit))
-        return WEIGHT_KLINES, lambda _: web.json_response(self._kline_rows(symbol, opens))
-
-    def _kline_rows(self, symbol: str, opens: list[int]) -> list[list[Any]]:
-        """The klines of those minutes, but for one that has not begun or is no longer
-        kept."""
-        with self._lock:
-            market = self._markets[symbol]
-            return [row for row in map(market.kline, opens) if row is not None]
+        return WEIGHT_KLINES, lambda _: web.json_response(
+            self.klines(symbol, start, end, limit))
 
     async def _agg_trades(self, request: web.Request) -> web.StreamResponse:
         return await self._serve_rest(request, self._agg_trades_answer, WEIGHT_AGG_TRADES)
@@ -530,9 +610,7 @@ class SimExchange:
                 trades = market.latest(limit)
             else:
                 trades = market.between(start, end, limit)
-            invalid = self._invalid.get(symbol, set())
-            body = [{**t.rest(), "p": "0.00000000", "q": "0.00000000", "f": -1, "l": -1}
-                    if t.agg_id in invalid else t.rest() for t in trades]
+            body = self._as_listed(symbol, trades)
         return WEIGHT_AGG_TRADES, lambda _: web.json_response(body)
 
     async def _serve_rest(
