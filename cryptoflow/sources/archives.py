@@ -317,7 +317,7 @@ def _read(
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     name = ArchiveName.parse(path.name)
     if name.kind != kind:
-        raise ArchiveError(f"{path.name}: a {name.kind} archive, not a {kind} one")
+        raise ArchiveError(f"{path.name}: an archive of {name.kind}, not of {kind}")
     return _batches(path, name, parse, batch_size)
 
 
