@@ -55,12 +55,18 @@ def to_ms(moment: datetime) -> int:
 
 
 def kline_candle(symbol: str, kline: Kline) -> dict[str, Any]:
-    """A candle from Binance's own kline; it has no ticks, so no mean or stddev."""
+    """A candle from Binance's own kline, with what the kline carries besides its times:
+    the volumes, the taker buy volumes and ``trades``, the raw trade count, which is
+    also its ``count`` (what an hour of such candles adds up, tables/candles.py). It has
+    no ticks, so no mean or stddev."""
     start = datetime.fromtimestamp(kline.open_time / 1000, tz=UTC)
     return {
         "_id": f"{symbol}/{start.isoformat()}",
         "symbol": symbol, "start": start, "end": start + MINUTE,
         "open": kline.open, "high": kline.high, "low": kline.low, "close": kline.close,
+        "volume": kline.volume, "quote_volume": kline.quote_volume, "trades": kline.trades,
+        "taker_buy_volume": kline.taker_buy_volume,
+        "taker_buy_quote_volume": kline.taker_buy_quote_volume,
         "count": kline.trades, "mean": None, "stddev": None, "source": "binance-klines",
     }
 

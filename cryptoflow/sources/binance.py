@@ -42,7 +42,9 @@ KLINES_PATH = "/api/v3/klines"
 KLINES_MAX = 1000  # Binance's largest page
 AGG_TRADES_PATH = "/api/v3/aggTrades"
 AGG_TRADES_MAX = 1000  # Binance's largest page
+AGG_TRADES_SPAN_MS = 3_600_000  # the most Binance allows between startTime and endTime
 AGG_TRADES_WEIGHT = 4
+KLINE_FIELDS = 12  # a kline row's length, its last field unused ("ignore")
 KLINES_WEIGHT = 2
 PRICE_WEIGHT, PRICES_WEIGHT = 2, 4  # one symbol, several
 WEIGHT_HEADER = "X-MBX-USED-WEIGHT-1M"
@@ -55,14 +57,32 @@ SIMULATED_HEADER = "X-Cryptoflow-Simulated-Exchange"
 
 @dataclass(frozen=True)
 class Kline:
-    """One candle as Binance's klines endpoint lists it (times in epoch ms)."""
+    """One candle as Binance's klines endpoint lists it, all but the last (unused) of its
+    12 fields: times in epoch ms, ``close_time`` the minute's last millisecond; volumes in
+    the base asset, quote volumes in the quote asset; ``trades`` counts raw trades (``n``);
+    the taker buy volumes sum the trades whose buyer was the taker.
+
+    The numbers are floats parsed from Binance's decimal strings, like a candle recorded
+    from the trades (tables/trade_candles.py), so the two compare field by field:
+    ``open``..``close`` and ``trades`` are equal. ``volume`` and ``taker_buy_volume`` are
+    exact sums of quantities of at most 8 places that Binance prints unrounded, and the
+    candle's are the same exact sums converted once to a float: the two floats are equal
+    (==). ``quote_volume`` and ``taker_buy_quote_volume`` are sums of price * quantity of
+    up to 16 places that Binance prints rounded to 8, where the candle keeps the unrounded
+    sum: they agree within one unit of the 8th place and the float's own rounding,
+    ``math.isclose(candle, kline, rel_tol=1e-15, abs_tol=1e-8)``, not exactly."""
 
     open_time: int
     open: float
     high: float
     low: float
     close: float
+    volume: float
+    close_time: int
+    quote_volume: float
     trades: int
+    taker_buy_volume: float
+    taker_buy_quote_volume: float
 
 
 @dataclass(frozen=True)
@@ -117,19 +137,37 @@ class BinanceClient:
         }, KLINES_WEIGHT)
         if not isinstance(body, list):
             raise BinanceBadResponse(f"expected a list of klines, got {body!r:.200}")
-        try:
-            return [Kline(int(k[0]), float(k[1]), float(k[2]), float(k[3]), float(k[4]),
-                          int(k[8])) for k in body]
-        except (TypeError, ValueError, IndexError) as err:
-            raise BinanceBadResponse(f"malformed kline: {err}") from err
+        return [_kline(row) for row in body]
 
     async def fetch_agg_trades(
         self, symbol: str, from_id: int, limit: int = AGG_TRADES_MAX,
     ) -> list[dict[str, Any]]:
         """Up to ``limit`` aggregate trades of ``symbol`` with ids from ``from_id``, oldest
         first, as Binance lists them (validated by the caller, item by item)."""
+        return await self._agg_trades(symbol, {"fromId": str(from_id)}, limit)
+
+    async def fetch_agg_trades_between(
+        self, symbol: str, start_ms: int, end_ms: int, limit: int = AGG_TRADES_MAX,
+    ) -> list[dict[str, Any]]:
+        """Up to ``limit`` aggregate trades of ``symbol`` with trade times in [start_ms,
+        end_ms] (epoch ms, both included), oldest first, as ``fetch_agg_trades`` returns
+        them. Binance refuses a range longer than ``AGG_TRADES_SPAN_MS`` (an hour), so such
+        a range is a ``ValueError`` here, with no request sent. A range with more than
+        ``limit`` trades gives its first ``limit``: the rest follow from the last id with
+        ``fetch_agg_trades``."""
+        if not 0 <= end_ms - start_ms <= AGG_TRADES_SPAN_MS:
+            raise ValueError(f"aggregate trades between {start_ms} and {end_ms} ms: the end "
+                             f"must be 0 to {AGG_TRADES_SPAN_MS} ms after the start")
+        return await self._agg_trades(
+            symbol, {"startTime": str(start_ms), "endTime": str(end_ms)}, limit)
+
+    async def _agg_trades(
+        self, symbol: str, selection: dict[str, str], limit: int,
+    ) -> list[dict[str, Any]]:
+        """One aggTrades request for the trades ``selection`` (its parameters) names: a
+        list of objects, or ``BinanceBadResponse``."""
         body = await self._get_json(AGG_TRADES_PATH, {
-            "symbol": symbol, "fromId": str(from_id), "limit": str(limit),
+            "symbol": symbol, **selection, "limit": str(limit),
         }, AGG_TRADES_WEIGHT)
         if not isinstance(body, list) or not all(isinstance(item, dict) for item in body):
             raise BinanceBadResponse(f"expected a list of aggregate trades, got {body!r:.200}")
@@ -201,6 +239,40 @@ class BinanceClient:
         ):
             raise BinanceBadResponse(f"expected {{symbol, price}} strings, got {item!r:.200}")
         return Quote(symbol=item["symbol"], price=item["price"])
+
+
+def _kline(row: object) -> Kline:
+    """A kline row as Binance lists it: ``KLINE_FIELDS`` values, times and the trade
+    count as JSON integers, prices and volumes as decimal strings of finite numbers not
+    below 0. Anything else is a ``BinanceBadResponse``."""
+    if not isinstance(row, list) or len(row) < KLINE_FIELDS:
+        raise BinanceBadResponse(
+            f"expected a kline of {KLINE_FIELDS} fields, got {row!r:.200}")
+    return Kline(
+        open_time=_kline_int(row, 0), open=_kline_number(row, 1), high=_kline_number(row, 2),
+        low=_kline_number(row, 3), close=_kline_number(row, 4), volume=_kline_number(row, 5),
+        close_time=_kline_int(row, 6), quote_volume=_kline_number(row, 7),
+        trades=_kline_int(row, 8), taker_buy_volume=_kline_number(row, 9),
+        taker_buy_quote_volume=_kline_number(row, 10),
+    )
+
+
+def _kline_int(row: list[Any], index: int) -> int:
+    value = row[index]
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise BinanceBadResponse(f"kline field {index} is not a count or time: {row!r:.200}")
+    return value
+
+
+def _kline_number(row: list[Any], index: int) -> float:
+    value = row[index]
+    try:
+        number = float(value) if isinstance(value, str) else math.nan
+    except ValueError:
+        number = math.nan
+    if not (math.isfinite(number) and number >= 0):
+        raise BinanceBadResponse(f"kline field {index} is not a decimal string: {row!r:.200}")
+    return number
 
 
 def _retry_after_seconds(header: str | None) -> float:

@@ -1,4 +1,5 @@
-"""Which minutes a backfill must fetch: every one of the range without a candle."""
+"""Which minutes a backfill must fetch, every one of the range without a candle, and the
+candle it writes of a kline."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from itertools import pairwise
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cryptoflow.sources.backfill import MINUTE, minutes, missing_spans
+from cryptoflow.sources.backfill import MINUTE, kline_candle, minutes, missing_spans, to_ms
+from cryptoflow.sources.binance import Kline
 
 T0 = datetime(2026, 12, 1, 15, 3, tzinfo=UTC)
 
@@ -37,3 +39,17 @@ def test_the_spans_are_exactly_the_minutes_without_a_candle(
     assert all(a < b for a, b in spans)
     assert all(b < a for (_, b), (a, _) in pairwise(spans))  # never touching
     assert minutes((start, end)) == length
+
+
+def test_a_backfilled_candle_carries_what_its_kline_carries() -> None:
+    kline = Kline(open_time=to_ms(T0), open=100.5, high=101.0, low=99.0, close=100.0,
+                  volume=2.5, close_time=to_ms(T0 + MINUTE) - 1, quote_volume=251.25, trades=7,
+                  taker_buy_volume=1.5, taker_buy_quote_volume=150.75)
+    assert kline_candle("BTCUSDT", kline) == {
+        "_id": "BTCUSDT/2026-12-01T15:03:00+00:00", "symbol": "BTCUSDT",
+        "start": T0, "end": T0 + MINUTE,
+        "open": 100.5, "high": 101.0, "low": 99.0, "close": 100.0,
+        "volume": 2.5, "quote_volume": 251.25, "trades": 7,
+        "taker_buy_volume": 1.5, "taker_buy_quote_volume": 150.75,
+        "count": 7, "mean": None, "stddev": None, "source": "binance-klines",
+    }

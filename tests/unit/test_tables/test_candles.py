@@ -87,9 +87,18 @@ def test_hours_rolled_up_from_trade_minutes_equal_the_hourly_klines(history: lis
         assert hour == kline  # volume exactly: a minute's volume is a float of its decimal
 
 
+def kline_at(minute: int, ohlc: tuple[float, float, float, float], trades: int) -> Kline:
+    """The kline of minute ``minute`` of the hour: one unit traded at its open, half of it
+    bought by the taker."""
+    open_ms = int((START + timedelta(minutes=minute)).timestamp() * 1000)
+    return Kline(open_ms, *ohlc, volume=1.0, close_time=open_ms + 59_999,
+                 quote_volume=ohlc[0], trades=trades, taker_buy_volume=0.5,
+                 taker_buy_quote_volume=ohlc[0] / 2)
+
+
 def test_an_hour_of_backfilled_klines_adds_up_their_trade_counts() -> None:
-    klines = [kline_candle("BTCUSDT", Kline(int((START + timedelta(minutes=m)).timestamp() * 1000),
-                                            10.0 + m, 12.0 + m, 9.0 - m, 11.0 + m, 5 * m + 1))
+    klines = [kline_candle("BTCUSDT", kline_at(m, (10.0 + m, 12.0 + m, 9.0 - m, 11.0 + m),
+                                               5 * m + 1))
               for m in range(3)]
     hour = roll_up("BTCUSDT", START, START + timedelta(hours=1), klines)
     assert hour is not None
@@ -102,8 +111,7 @@ def test_a_mixed_hour_keeps_what_every_minute_knows_and_says_what_it_mixed() -> 
     ticks = candle("BTCUSDT", START, START + timedelta(minutes=1),
                    [PriceTick(symbol="BTCUSDT", price=p, ts=START + timedelta(seconds=s))
                     for s, p in ((1, 100.0), (30, 90.0))])
-    kline = kline_candle("BTCUSDT", Kline(int((START + timedelta(minutes=1)).timestamp() * 1000),
-                                          95.0, 120.0, 94.0, 96.0, 40))
+    kline = kline_candle("BTCUSDT", kline_at(1, (95.0, 120.0, 94.0, 96.0), 40))
     trade = {"_id": "x", "start": START + timedelta(minutes=2), "open": 96.0, "high": 97.0,
              "low": 80.0, "close": 81.0, "volume": 2.5, "quote_volume": 230.0, "trades": 7,
              "agg_trades": 3, "first_trade_id": 10, "last_trade_id": 12, "source": "trades"}
