@@ -17,6 +17,6 @@ from cryptoflow.agents import (  # noqa: F401  (registers the agents)
 from cryptoflow.app import app
 from cryptoflow.broker import topics, watch  # noqa: F401  (registers them)
 from cryptoflow.sources import market, poller  # noqa: F401  (registers the timer, streams)
-from cryptoflow.web import feed, history, market_views, views  # noqa: F401  (registers the views)
+from cryptoflow.web import coverage, feed, history, market_views, views  # noqa: F401  (registers the views)
 
 __all__ = ["app"]

@@ -34,7 +34,8 @@ class Interval:
         return self.size // MINUTE
 
 
-ONE_MINUTE = Interval("1m", MINUTE, "candles_1m", timedelta(hours=1))
+CANDLES_1M = "candles_1m"  # 1-minute candles: trade candles, tick candles, klines
+ONE_MINUTE = Interval("1m", MINUTE, CANDLES_1M, timedelta(hours=1))
 INTERVALS = {
     "1m": ONE_MINUTE,
     "5m": Interval("5m", 5 * MINUTE, None, timedelta(0)),
@@ -42,9 +43,12 @@ INTERVALS = {
 }
 
 # Public fields of a candle besides start and OHLC, each present where it is known:
-# volume and trades come with trade candles and klines, count with tick candles (ticks)
-# and backfilled klines (trades), source with backfilled klines.
-OPTIONAL_FIELDS = ("volume", "quote_volume", "trades", "count", "source")
+# volumes, taker buy volumes and trades come with trade candles and klines (taker buy
+# volumes not with a trade candle whose state predates them, nor with candles rolled up
+# from minutes, which do not add them up), count with tick candles (ticks) and
+# backfilled klines (trades), source with backfilled klines.
+OPTIONAL_FIELDS = ("volume", "quote_volume", "taker_buy_volume", "taker_buy_quote_volume",
+                   "trades", "count", "source")
 CANDLE_COLUMNS = ("start", "open", "high", "low", "close", *OPTIONAL_FIELDS, "closed")
 
 

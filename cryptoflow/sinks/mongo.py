@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 DUPLICATE_KEY = 11000
 TRADES = "trades"  # every aggregate trade of every symbol (agents/trades.py)
 COVERAGE = "coverage"  # the coverage ledger: one document per symbol and hour (tables/coverage.py)
+GAPS = "gaps"  # trade ids the streams could not fill, with why (sources/market.py)
+OUTAGES = "outages"  # times a stream connection was down, with its symbols
 ID_CHUNK = 25  # keys per ``$in`` query of ``TickStore.by_ids``
 TTL_INDEX = "ts_retention"
 # Where the worker read a stored tick from (``topic/partition/offset``): a duplicate
@@ -61,7 +63,7 @@ class TickStore:
         self._backoff = backoff or Backoff()
         self._server_timeout_ms = int(server_timeout * 1000)
         self._client: AsyncMongoClient[dict[str, Any]] | None = None
-        self._indexed: set[str] = set()  # candle collections whose unique index exists
+        self._indexed: set[str] = set()  # collections (or collection.index) indexed already
 
     @property
     def client(self) -> AsyncMongoClient[dict[str, Any]]:
@@ -122,6 +124,45 @@ class TickStore:
                 [UpdateOne({"_id": doc["_id"]},
                            {"$set": {k: v for k, v in doc.items() if k != "_id"}},
                            upsert=True) for doc in documents], ordered=False))
+
+    async def ledger_hours(
+        self, collection: str, symbol: str, start: datetime, end: datetime,
+    ) -> list[dict[str, Any]]:
+        """The ledger documents of ``symbol``'s hours in [start, end), oldest first."""
+        await self._once(collection, [("symbol", ASCENDING), ("hour", ASCENDING)],
+                         "symbol_hour")
+        coll = self.client[self._database][collection]
+        return list(await self._retry(f"read {collection}", lambda: coll.find(
+            {"symbol": symbol, "hour": {"$gte": start, "$lt": end}}).sort(
+            [("symbol", ASCENDING), ("hour", ASCENDING)]).to_list()))
+
+    async def overlapping_gaps(
+        self, collection: str, symbol: str, ids: tuple[int, int] | None,
+    ) -> list[dict[str, Any]]:
+        """The recorded gaps of ``symbol`` that touch the ids ``ids`` (first, last)."""
+        if ids is None:
+            return []
+        coll = self.client[self._database][collection]
+        return list(await self._retry(f"read {collection}", lambda: coll.find(
+            {"symbol": symbol, "first_id": {"$lte": ids[1]}, "last_id": {"$gte": ids[0]}},
+            {"_id": 0}).to_list()))
+
+    async def outages_between(
+        self, collection: str, symbol: str, start: datetime, end: datetime,
+    ) -> list[dict[str, Any]]:
+        """The stream outages of ``symbol`` that overlap [start, end) (one without an end
+        was not seen to end)."""
+        coll = self.client[self._database][collection]
+        return list(await self._retry(f"read {collection}", lambda: coll.find(
+            {"symbols": symbol, "start": {"$lt": end},
+             "$or": [{"end": None}, {"end": {"$gt": start}}]},
+            {"_id": 0}).sort("start", ASCENDING).to_list()))
+
+    async def _once(self, collection: str, keys: list[tuple[str, int]], name: str) -> None:
+        """``ensure_index`` once per worker."""
+        if f"{collection}.{name}" not in self._indexed:
+            await self.ensure_index(collection, keys, name)
+            self._indexed.add(f"{collection}.{name}")
 
     async def recent(
         self, collection: str, query: dict[str, Any], sort: str, limit: int,

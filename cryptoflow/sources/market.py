@@ -69,7 +69,7 @@ from cryptoflow.records import (
     trade_from_fields,
 )
 from cryptoflow.settings import Settings
-from cryptoflow.sinks.mongo import TRADES
+from cryptoflow.sinks.mongo import GAPS, OUTAGES, TRADES
 from cryptoflow.sources.binance import BinanceClient
 from cryptoflow.sources.gapfill import GapFiller, RecordGap
 from cryptoflow.sources.gaps import Gap, SuspectRun, TradeSequence, Verdict
@@ -84,6 +84,7 @@ SEND_BATCH = 2_000
 CHECK_INTERVAL = 1.0
 STREAM_NAMES = {"trades": "aggTrade", "book": "bookTicker"}
 RESETS_SHOWN = 20  # the latest sequence resets /api/streams/ lists
+OUTAGES_QUEUED = 1000  # outage records waiting for the database; beyond, logged only
 AHEAD_PATIENCE = 3.0  # seconds REST may lack a trade the stream sent (it lags a moment)
 AHEAD_RETRY = 0.5  # seconds between asking REST again meanwhile
 
@@ -92,6 +93,7 @@ Pending = tuple[Trade, dict[str, Any]]  # a live trade and its fields as the str
 Send = Callable[[str, list[tuple[str, bytes]]], Awaitable[None]]  # (kind, [(symbol, wire)])
 DeadLetter = Callable[[bytes, str, str], Awaitable[None]]  # (value, reason, origin)
 Resume = Callable[[str], Awaitable[int | None]]
+RecordOutage = Callable[[dict[str, Any]], Awaitable[None]]  # an ``outages`` document
 
 
 class SymbolFeed:
@@ -157,6 +159,7 @@ class MarketStreams:
         self, settings: Settings, client: BinanceClient, *, send: Send,
         dead_letter: DeadLetter, record_gap: RecordGap, resume: Resume,
         owned: Callable[[], Collection[str] | None],
+        record_outage: RecordOutage | None = None,
     ) -> None:
         self.settings = settings
         # stream names of the kinds asked for, as Binance spells them (``btcusdt@aggTrade``)
@@ -175,6 +178,8 @@ class MarketStreams:
         self._session: aiohttp.ClientSession | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._queue: asyncio.Queue[tuple[str, str, bytes]] = asyncio.Queue(QUEUE_SIZE)
+        self.record_outage = record_outage
+        self._outages: asyncio.Queue[dict[str, Any]] = asyncio.Queue(OUTAGES_QUEUED)
         self._frames = 0
 
     # -- the worker's loop ------------------------------------------------------------
@@ -182,6 +187,7 @@ class MarketStreams:
     async def run(self) -> None:
         sender = asyncio.ensure_future(self._send_queued())
         books = asyncio.ensure_future(self._flush_books())
+        outages = asyncio.ensure_future(self._write_outages())
         async with aiohttp.ClientSession() as session:
             try:
                 current: frozenset[str] | None = None
@@ -194,7 +200,7 @@ class MarketStreams:
                     await asyncio.sleep(CHECK_INTERVAL)
             finally:
                 await self._close_all()
-                for task in (sender, books):
+                for task in (sender, books, outages):
                     task.cancel()
 
     async def _reconfigure(self, symbols: frozenset[str], session: aiohttp.ClientSession) -> None:
@@ -217,6 +223,7 @@ class MarketStreams:
                 on_frame=self._on_frame, on_connect=lambda names=names: self._on_connect(names),
                 gate=self.gate, backoff=Backoff(base=0.5, cap=30.0),
                 silence=self.settings.stream_silence, max_age=self.settings.stream_max_age,
+                on_outage=self._note_outage,
             )
             self.connections.append(connection)
             self._tasks.append(asyncio.ensure_future(connection.run(session)))
@@ -448,6 +455,29 @@ class MarketStreams:
                     feed.symbol, next_id, trade.trade_id)
         await self._discard(feed, feed.suspects.add(trade.trade_id, (trade, fields)))
 
+    # -- outages --------------------------------------------------------------------
+
+    def _note_outage(
+        self, connection: StreamConnection, start: datetime, end: datetime | None,
+    ) -> None:
+        """An outage began (``end`` None) or ended: written in the background, so a slow
+        database never holds a stream back."""
+        symbols = connection.symbols
+        document = {"_id": f"{symbols[0]}..{symbols[-1]}@{start.isoformat()}",
+                    "connection": connection.name, "symbols": symbols, "start": start,
+                    "end": end, "reason": connection.last_error}
+        try:
+            self._outages.put_nowait(document)
+        except asyncio.QueueFull:
+            log.warning("Binance streams: %d outage records wait for the database; this "
+                        "one is not recorded: %s", OUTAGES_QUEUED, document)
+
+    async def _write_outages(self) -> None:
+        while True:
+            document = await self._outages.get()
+            if self.record_outage is not None:
+                await self.record_outage(document)
+
     # -- out to Kafka ---------------------------------------------------------------
 
     async def _emit(
@@ -486,9 +516,6 @@ def _went_back(feed: SymbolFeed) -> str:
 
 # -- this worker's instance -------------------------------------------------------------
 
-GAPS = "gaps"
-
-
 async def send(kind: str, records: list[tuple[str, bytes]]) -> None:
     await send_market_data(trades_topic if kind == "trades" else book_topic, records)
 
@@ -512,6 +539,11 @@ async def record_gap(gap: Gap, reason: str) -> None:
     }])
 
 
+async def record_outage(document: dict[str, Any]) -> None:
+    """Store when a stream connection was down (the coverage ledger shows it)."""
+    await app.store.upsert(OUTAGES, [document])
+
+
 async def resume(symbol: str) -> int | None:
     """Where the recording of ``symbol`` stands: the last trade id its trade state counted
     (local: this worker holds the symbol's partition; a table still recovering answers
@@ -525,7 +557,7 @@ async def resume(symbol: str) -> int | None:
 
 market_streams = MarketStreams(
     app.settings, app.binance, send=send, dead_letter=dead_letter, record_gap=record_gap,
-    resume=resume, owned=owned_symbols,
+    resume=resume, owned=owned_symbols, record_outage=record_outage,
 )
 
 if app.settings.streams:

@@ -97,6 +97,7 @@ class StreamConnection:
         self, name: str, base_url: str, streams: Sequence[str], *,
         on_frame: Callable[[str], Awaitable[None]], on_connect: Callable[[], Awaitable[None]],
         gate: ConnectionGate, backoff: Backoff, silence: float, max_age: float,
+        on_outage: Callable[[StreamConnection, datetime, datetime | None], None] | None = None,
     ) -> None:
         if not 0 < len(streams) <= MAX_STREAMS:
             raise ValueError(f"a connection carries 1 to {MAX_STREAMS} streams, not {len(streams)}")
@@ -115,6 +116,11 @@ class StreamConnection:
         self.state = "starting"
         self.connected_since: datetime | None = None
         self.down_since: float | None = time.monotonic()  # monotonic; None while connected
+        # An outage: from the end of a connection (or the start, if the first attempt
+        # failed) to the next connection; reported to on_outage when it begins and ends.
+        self.on_outage = on_outage
+        self.down_at: datetime | None = None
+        self._created = datetime.now(UTC)
         self.messages = 0
         self.reconnects = 0
         self.failed_attempts = 0  # since the connection was last open
@@ -123,11 +129,15 @@ class StreamConnection:
         self._stopping = False
         self._ws: aiohttp.ClientWebSocketResponse | None = None
 
+    @property
+    def symbols(self) -> list[str]:
+        return sorted({stream.split("@", 1)[0].upper() for stream in self.streams})
+
     def status(self, now: float) -> dict[str, Any]:
         """What ``/api/streams/`` shows of this connection."""
         return {
             "name": self.name, "state": self.state, "streams": len(self.streams),
-            "symbols": sorted({stream.split("@", 1)[0].upper() for stream in self.streams}),
+            "symbols": self.symbols,
             "connected_since": self.connected_since.isoformat() if self.connected_since
             else None,
             "messages": self.messages, "reconnects": self.reconnects,
@@ -177,6 +187,10 @@ class StreamConnection:
 
     def _went_down(self, reason: str) -> None:
         self.last_error = reason
+        if self.down_at is None:
+            self.down_at = datetime.now(UTC) if self.connected_since else self._created
+            if self.on_outage is not None:
+                self.on_outage(self, self.down_at, None)
         self.connected_since = None
         if self.down_since is None:
             self.down_since = time.monotonic()
@@ -195,6 +209,9 @@ class StreamConnection:
         self._ws = ws
         self.state = "connected"
         self.connected_since = datetime.now(UTC)
+        if self.down_at is not None and self.on_outage is not None:
+            self.on_outage(self, self.down_at, self.connected_since)
+        self.down_at = None
         self.down_since = None
         self._last_frame = time.monotonic()
         failed, self.failed_attempts = self.failed_attempts, 0

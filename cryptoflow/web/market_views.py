@@ -20,7 +20,8 @@ from yarl import URL
 from cryptoflow.app import app
 from cryptoflow.exceptions import ApiError
 from cryptoflow.readback import TradePage, newest_trades, trade_page
-from cryptoflow.sources.market import GAPS, market_streams
+from cryptoflow.sinks.mongo import GAPS
+from cryptoflow.sources.market import market_streams
 from cryptoflow.tables.market_tables import book_states
 from cryptoflow.web import api, market_api, paging
 from cryptoflow.web.views import ROUTED_HEADER, ApiView, database_read, fetch_routed
