@@ -80,8 +80,8 @@ class Layout:
 
 
 CANDLES = Layout(tuple(CANDLE_COLUMNS), {
-    "start": "time", **dict.fromkeys(("open", "high", "low", "close", "volume", "quote_volume"),
-                                     "float"),
+    "start": "time", **dict.fromkeys(("open", "high", "low", "close", "volume", "quote_volume",
+                                      "taker_buy_volume", "taker_buy_quote_volume"), "float"),
     "trades": "int", "count": "int", "source": "str", "closed": "bool"})
 TRADES = Layout(TRADE_COLUMNS, {
     "trade_id": "int", "price": "float", "qty": "float", "first_trade_id": "int",

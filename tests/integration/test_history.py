@@ -119,8 +119,9 @@ def test_pages_cover_the_range_once_and_csv_says_the_same(
     while url:
         status, headers, text = request(worker, url)
         assert (status, headers["Content-Type"].split(";")[0]) == (200, "text/csv")
-        assert text.splitlines()[0] == ("start,open,high,low,close,volume,quote_volume,trades,"
-                                        "count,source,closed")
+        assert text.splitlines()[0] == (
+            "start,open,high,low,close,volume,quote_volume,taker_buy_volume,"
+            "taker_buy_quote_volume,trades,count,source,closed")
         csv_pages.append(csv_rows(text))
         link = headers.get("Link")
         url = link[1:link.index(">")] if link else None

@@ -19,7 +19,8 @@ PAGES = [
     [{"start": "2026-11-24T12:00:00.000Z", "open": 1.0, "high": 2.5, "low": 0.5, "close": 2.0,
       "count": 3, "closed": True}],
     [{"start": "2026-11-24T12:01:00.000Z", "open": 2.0, "high": 2.0, "low": 1.0, "close": 1.5,
-      "volume": 0.25, "quote_volume": 0.4, "trades": 7, "count": 7, "source": "binance-klines",
+      "volume": 0.25, "quote_volume": 0.4, "taker_buy_volume": 0.125,
+      "taker_buy_quote_volume": 0.2, "trades": 7, "count": 7, "source": "binance-klines",
       "closed": False}],
 ]
 
@@ -35,6 +36,7 @@ def test_csv_has_one_header_and_a_line_per_row_across_pages() -> None:
     read = list(csv.DictReader(io.StringIO(out.getvalue())))
     assert [row["start"] for row in read] == [page[0]["start"] for page in PAGES]
     assert read[0]["volume"] == "" and read[1]["volume"] == "0.25"
+    assert (read[1]["taker_buy_volume"], read[1]["taker_buy_quote_volume"]) == ("0.125", "0.2")
     assert [row["closed"] for row in read] == ["true", "false"]
 
 

@@ -117,5 +117,8 @@ def test_the_public_candle_has_what_is_known_and_whether_it_is_closed() -> None:
     assert public_candle(tick_candle, now=START + MINUTE - timedelta(milliseconds=1))[
         "closed"] is False
     kline = {**tick_candle, "mean": None, "stddev": None, "count": 40, "source": "binance-klines",
-             "volume": 1.5, "quote_volume": 99.0, "trades": 40}
+             "volume": 1.5, "quote_volume": 99.0, "taker_buy_volume": 0.5,
+             "taker_buy_quote_volume": 33.5, "trades": 40}
     assert list(public_candle(kline, START + MINUTE)) == list(CANDLE_COLUMNS)
+    unknown_taker_side = {**kline, "taker_buy_volume": None, "taker_buy_quote_volume": None}
+    assert "taker_buy_volume" not in public_candle(unknown_taker_side, START + MINUTE)
