@@ -383,3 +383,7 @@ async def export(
           f"{time.monotonic() - started:.1f}s", file=sys.stderr)
     if not written:
         print(target.nothing_found(f" for {symbol} in that range"), file=sys.stderr)
+
+
+# The other families of commands register themselves on import.
+from cryptoflow.commands import coverage as _coverage  # noqa: E402, F401
