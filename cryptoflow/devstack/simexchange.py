@@ -406,6 +406,7 @@ class SimExchange:
         trades still kept, as aggTrades lists them, or the klines of the minutes that have
         one, as klines lists them; times in the day's unit (``archives``). ``plant``
         plants differences for a test to find."""
+        name = ArchiveName.daily(symbol, kind, day)
         plant = plant or ArchivePlant()
         start_ms = int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000)
         end_ms = start_ms + DAY_MS - 1
@@ -421,7 +422,7 @@ class SimExchange:
             klines = plant.klines(map(ArchiveKline.from_rest, self.klines(
                 symbol, start_ms, end_ms)))
             rows = [kline_row(kline, day) for kline in klines]
-        path = write_archive(directory, ArchiveName.daily(symbol, kind, day), rows)
+        path = write_archive(directory, name, rows)
         if plant.bad_checksum:
             write_checksum(path, PLANTED_DIGEST)
         return path

@@ -26,9 +26,9 @@ holds.
 
 Beside a zip, ``<zip name>.CHECKSUM`` holds ``<sha256 hex>  <zip name>`` (as
 ``sha256sum`` writes it): ``verify_checksum`` compares it with the zip's digest,
-reading the zip in chunks. A month of aggregate trades is tens of millions of rows, so
-the readers yield lists of ``batch_size`` rows, decompressing as they go: no more than
-one batch is ever in memory.
+reading the zip in chunks. A month of aggregate trades is far more rows than memory
+should hold, so the readers yield lists of ``batch_size`` rows, decompressing as they
+go: no more than one batch is ever in memory.
 """
 
 from __future__ import annotations
@@ -83,6 +83,9 @@ class ArchiveName:
     day: date
 
     def __post_init__(self) -> None:
+        if self.kind not in ("aggTrades", "klines"):
+            raise ArchiveError(f"unknown kind of archive {self.kind!r:.20}; aggTrades and "
+                               f"{KLINE_INTERVAL} klines are read")
         if self.kind == "klines" and self.interval != KLINE_INTERVAL:
             raise ArchiveError(f"only {KLINE_INTERVAL} klines archives are read, not "
                                f"{self.interval!r:.20}")

@@ -100,9 +100,13 @@ def test_other_names_are_archive_errors(name: str, says: str) -> None:
     assert isinstance(caught.value, CryptoflowError)
 
 
-def test_a_monthly_name_starts_on_the_first() -> None:
+def test_names_are_checked_when_made_too() -> None:
     with pytest.raises(ArchiveError, match="from its first day"):
         ArchiveName("BTCUSDT", "aggTrades", None, "monthly", date(2026, 12, 7))
+    with pytest.raises(ArchiveError, match="unknown kind of archive 'trades'"):
+        ArchiveName.daily("BTCUSDT", "trades", DAY)  # type: ignore[arg-type]
+    with pytest.raises(ArchiveError, match="no interval"):
+        ArchiveName("BTCUSDT", "aggTrades", "1m", "daily", DAY)
 
 
 # --- the time unit ---------------------------------------------------------------------
