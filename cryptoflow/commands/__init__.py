@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib
 import json
+import pkgutil
 import statistics
 import sys
 import time
@@ -385,5 +387,10 @@ async def export(
         print(target.nothing_found(f" for {symbol} in that range"), file=sys.stderr)
 
 
-# The other families of commands register themselves on import.
-from cryptoflow.commands import coverage as _coverage  # noqa: E402, F401
+def _register_all() -> None:
+    """Import every module of this package: each registers its commands on ``app``."""
+    for module in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{module.name}")
+
+
+_register_all()
