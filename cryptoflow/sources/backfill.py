@@ -11,17 +11,18 @@ have a candle, and the minutes Binance had no kline for (a halt, before a listin
 
 A command gives up quickly: a failed request is tried ``ATTEMPTS`` times within a
 few seconds (a 429/418 after waiting out its Retry-After), then its ``BinanceError``
-ends the run and the command prints one line naming the kind of failure.
+ends the run and the command prints one line naming the kind of failure. ``retried``
+is that policy for any request a command sends (the trades backfill's too).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from cryptoflow.backoff import Backoff
 from cryptoflow.exceptions import BinanceError, BinanceRateLimited
@@ -37,6 +38,7 @@ ATTEMPTS = 3
 RETRY = Backoff(base=0.5, cap=2.0)
 
 Span = tuple[datetime, datetime]  # [start, end) in whole minutes
+T = TypeVar("T")
 
 
 @dataclass
@@ -127,12 +129,20 @@ async def _fill(
 
 
 async def _klines(client: BinanceClient, symbol: str, span: Span) -> list[Kline]:
+    return await retried(lambda: client.fetch_klines(
+        symbol, to_ms(span[0]), to_ms(span[1]) - 1, limit=minutes(span)), "backfill")
+
+
+async def retried(call: Callable[[], Awaitable[T]], what: str) -> T:
+    """``call()``, tried ``ATTEMPTS`` times (a 429/418 after waiting out its Retry-After,
+    another failure after ``RETRY``'s short delay): the policy of every command that asks
+    Binance (``what`` names the command in the log), which then prints the last
+    ``BinanceError`` once."""
     delays = RETRY.delays()
     attempt = 1
     while True:
         try:
-            return await client.fetch_klines(
-                symbol, to_ms(span[0]), to_ms(span[1]) - 1, limit=minutes(span))
+            return await call()
         except BinanceError as err:
             if attempt == ATTEMPTS:
                 raise
@@ -140,7 +150,7 @@ async def _klines(client: BinanceClient, symbol: str, span: Span) -> list[Kline]
             # A wait the user should see; a quick retry only for the log (the command
             # prints the failure once, when it gives up).
             log.log(logging.WARNING if isinstance(err, BinanceRateLimited) else logging.INFO,
-                    "backfill: Binance: %s: %s (try %d of %d); again in %.1fs",
-                    err.kind, err, attempt, ATTEMPTS, delay)
+                    "%s: Binance: %s: %s (try %d of %d); again in %.1fs",
+                    what, err.kind, err, attempt, ATTEMPTS, delay)
             await asyncio.sleep(delay)
             attempt += 1
