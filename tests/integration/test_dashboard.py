@@ -343,6 +343,18 @@ def test_with_streams_the_cards_show_trades_volume_spread_and_the_recorded_candl
         assert shown["spread"].endswith(" bps"), shown
         assert re.fullmatch(r"[\d,.]+ / [\d,.]+", shown["book"]), shown
         assert float(shown["volume"][0].replace(",", "")) > 0, shown
+    # each card's completeness from the coverage ledger; a click lists the gaps
+    coverage = until(chrome, lambda: (text := chrome.find_element(
+        By.CSS_SELECTOR, '.card[data-symbol="BTCUSDT"] .coverage').text).startswith(
+        "every trade id since ") and text, "BTCUSDT's completeness")
+    first_hour = get(worker, "/api/coverage/BTCUSDT/?limit=24")[1]["hours"]
+    assert coverage.endswith(next(h["hour"] for h in first_hour if h["stored"])[11:19] + " UTC")
+    chrome.find_element(By.CSS_SELECTOR, '.card[data-symbol="BTCUSDT"] .coverage').click()
+    assert until(chrome, lambda: chrome.find_element(
+        By.CSS_SELECTOR, '.card[data-symbol="BTCUSDT"] .gaps').text, "the gaps listed") == (
+        "no gap in the last 24 h")
+    assert not chrome.find_elements(By.CSS_SELECTOR, ".card.wide")  # the card stayed a card
+    chrome.find_element(By.CSS_SELECTOR, '.card[data-symbol="BTCUSDT"] .coverage').click()
     # the newest candle moves with the trades of the event stream: no candle asked for
     requests = probe(chrome, "candleRequests", "ETHUSDT")
     last = probe(chrome, "lastCandle", "ETHUSDT")
