@@ -3,9 +3,11 @@
 ``latest``, ``stats BTCUSDT [--limit 100]`` and ``jumps BTCUSDT [--threshold 0.01]``
 are the original design's query helpers: they read MongoDB and print a readable
 table (``--json`` for machines); the numbers come from pure functions below.
-``backfill BTCUSDT --since 2024-01-01`` loads Binance's 1-minute klines into
-``candles_1m`` (see ``cryptoflow.sources.backfill``); ``export candles BTCUSDT --since
-2026-11-01`` writes the recorded candles to a file (see ``cryptoflow.export``).
+``backfill candles|trades BTCUSDT --since 2024-01-01`` loads Binance's klines or
+aggregate trades (the module ``backfill`` of this package); ``export candles BTCUSDT
+--since 2026-11-01`` writes the recorded candles to a file (see ``cryptoflow.export``).
+The other modules of this package hold more commands: each registers itself when the
+package imports it.
 
 Every command takes ``--demo`` (the database and simulated exchange of ``make demo``
 instead of the configured ones) and ``--debug``. It asks the database for a ping
@@ -36,7 +38,7 @@ from faust.cli import AppCommand, argument, option
 from pymongo.errors import ConnectionFailure, PyMongoError
 
 from cryptoflow.app import app
-from cryptoflow.exceptions import BinanceError, MissingExtra
+from cryptoflow.exceptions import MissingExtra
 from cryptoflow.export import (
     BINARY,
     CANDLES,
@@ -51,13 +53,8 @@ from cryptoflow.export import (
 from cryptoflow.records import format_ts
 from cryptoflow.settings import DEMO_DATABASE, Settings, mask_uri, topic_name
 from cryptoflow.sinks.mongo import TickStore
-from cryptoflow.sources.backfill import ATTEMPTS, Coverage, minutes
-from cryptoflow.sources.backfill import backfill as load_klines
-from cryptoflow.sources.binance import BinanceClient
 from cryptoflow.tables.series import INTERVALS
 from cryptoflow.web.api import json_safe
-
-UNAVAILABLE_SHOWN = 10  # spans without klines named in the closing line; the rest counted
 
 
 def window_stats(prices: Sequence[float]) -> dict[str, Any]:
@@ -182,11 +179,13 @@ class Target:
 Body = Callable[..., Awaitable[None]]
 
 
-def command(*params: Any) -> Callable[[Body], type[AppCommand]]:
+def command(*params: Any, name: str | None = None) -> Callable[[Body], type[AppCommand]]:
     """``app.command`` with ``--demo`` and ``--debug``. The body gets the ``Target`` and
     its store, which has answered a ping, then its own parameters. A database failure
     ends the command with ``Target.failed`` and exit status 1; with ``--debug`` (or
-    faust's own) with the traceback."""
+    faust's own) with the traceback. The command is named after the body unless ``name``
+    says otherwise (click names it after the function, and ``import`` is no Python
+    function name)."""
 
     def register(body: Body) -> type[AppCommand]:
         @functools.wraps(body)
@@ -205,6 +204,8 @@ def command(*params: Any) -> Callable[[Body], type[AppCommand]]:
             finally:
                 await store.close()
 
+        if name is not None:
+            run.__name__ = run.__qualname__ = name
         return app.command(
             *params,
             option("--demo", is_flag=True,
@@ -271,57 +272,6 @@ def _moment(_ctx: click.Context, param: click.Parameter, raw: str | None) -> dat
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC).replace(second=0, microsecond=0)
-
-
-@command(
-    argument("symbol", callback=_symbol),
-    option("--since", required=True, callback=_moment, help="first minute, e.g. 2024-01-01"),
-    option("--until", callback=_moment, help="end (exclusive); default: the last closed minute"),
-    option("--interval", type=click.Choice(["1m"]), default="1m", show_default=True,
-           help="candle size (candles_1m)"),
-)
-async def backfill(
-    target: Target, store: TickStore, symbol: str, since: datetime, until: datetime | None,
-    interval: str,
-) -> None:
-    """Fill every minute of SYMBOL's range that has no candle in candles_1m from
-    Binance's klines; a rerun fills what is still missing."""
-    end = until or datetime.now(UTC).replace(second=0, microsecond=0)
-    if end <= since:
-        raise SystemExit("--until must come after --since")
-    started = time.monotonic()
-    binance = BinanceClient(target.binance_url, app.settings.http_timeout,
-                            app.settings.rest_weight_budget)
-    try:
-        with click.progressbar(length=minutes((since, end)), label=f"{symbol} {interval} candles",
-                               show_pos=True, show_eta=True, file=sys.stderr) as bar:
-            coverage = await load_klines(binance, store, symbol, since, end, bar.update)
-    except BinanceError as err:
-        check = ("is the demo running? start it with make demo" if target.demo else
-                 "offline? start make demo and add --demo: its simulated exchange and database")
-        raise SystemExit(
-            f"Binance: {err.kind}: {err} (backfill of {symbol} stopped after "
-            f"{ATTEMPTS} tries; {check})",
-        ) from None
-    finally:
-        await binance.close()
-    print(describe(symbol, coverage, time.monotonic() - started, target.where()),
-          file=sys.stderr)
-
-
-def describe(symbol: str, coverage: Coverage, elapsed: float, where: str) -> str:
-    """The closing line: what was written where, and what the range holds now, truthfully."""
-    line = (f"{symbol}: candles_1m: {coverage.written} minute(s) written to the {where} in "
-            f"{elapsed:.1f}s "
-            f"({coverage.written / max(elapsed, 1e-9):.0f}/s); the range now has candles "
-            f"for {coverage.covered} of {coverage.minutes} minutes")
-    if not coverage.unavailable:
-        return line
-    shown = ", ".join(f"{format_ts(start)} to {format_ts(end)} ({minutes((start, end))})"
-                      for start, end in coverage.unavailable[:UNAVAILABLE_SHOWN])
-    more = len(coverage.unavailable) - UNAVAILABLE_SHOWN
-    return (f"{line}; minutes the exchange had no kline for: {shown}"
-            + (f" and {more} more span(s)" if more > 0 else ""))
 
 
 EXPORTS = ("candles", "trades")

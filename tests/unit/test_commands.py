@@ -12,11 +12,11 @@ from pymongo.errors import OperationFailure, ServerSelectionTimeoutError
 from cryptoflow.commands import (
     Target,
     consecutive_jumps,
-    describe,
     jumps_report,
     render,
     window_stats,
 )
+from cryptoflow.commands.backfill import describe
 from cryptoflow.settings import Settings
 from cryptoflow.sources.backfill import MINUTE, Coverage
 
