@@ -98,11 +98,12 @@ async def backfill_trades(
     """Store every aggregate trade of ``symbol`` in [since, until) (whole minutes) of the
     hours the ledger does not hold as backfilled and complete; ``progress`` is told the
     minutes done. A ``BinanceError`` (after ``retried``) ends it, and what was stored
-    is then in the ledger, with no hour of the window it was in marked complete."""
+    is then in the ledger, the hour of the window it was in not marked complete."""
     windows = hour_windows(since, until)
     done = TradeBackfill(hours=len(windows))
     skip = await complete_hours(store, symbol, since, until)
     writer = HistoryWriter(store, symbol, part="backfilled", covers=(to_ms(since), to_ms(until)))
+    finished = since  # the windows before it are done
     try:
         for start, end in windows:
             if start.replace(minute=0) in skip:
@@ -110,8 +111,11 @@ async def backfill_trades(
             else:
                 await _window(client, writer, symbol, (start, end), done, page)
             progress(minutes((start, end)))
+            finished = end
     except BinanceError:
-        writer.covers = None  # the window it was in is not whole
+        # What is stored goes into the ledger; only the finished windows count as covered,
+        # so the hour it was in is not marked complete, and a rerun asks for it again.
+        writer.covers = (to_ms(since), to_ms(finished))
         await writer.finish()
         raise
     done.written = await writer.finish()
