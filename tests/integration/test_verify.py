@@ -10,7 +10,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -101,19 +101,24 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Recorded]:
             client.close()
 
 
-def ledger(recorded: Recorded) -> list[dict[str, Any]]:
+def ledger(recorded: Recorded, since: datetime | None = None) -> list[dict[str, Any]]:
+    """The ledger hours verified (at or after ``since``: by the run that followed it)."""
+    since = since or datetime(2017, 1, 1, tzinfo=UTC)
     return list(recorded.db[COVERAGE].find(
-        {"symbol": SYMBOL, "verified": {"$exists": True}}).sort("hour"))
+        {"symbol": SYMBOL, "verified.at": {"$gte": since.replace(microsecond=0)}}).sort("hour"))
 
 
 def test_an_equal_recording_exits_0_and_marks_its_hours_equal(recorded: Recorded) -> None:
+    started = datetime.now(UTC)
     done = recorded.run()
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"{SYMBOL}: equal: " in done.stdout
     assert "compared against klines" in done.stdout
     assert f"begins inside the minute {format_ts(at(recorded.trades[0]))}" in done.stdout
-    hours = ledger(recorded)
-    assert hours, "no ledger hour marked"
+    hours = ledger(recorded, started)
+    # Minutes compared: from the one after the partial first to the last; under an hour.
+    first, last = recorded.since + timedelta(minutes=1), recorded.until - timedelta(minutes=1)
+    assert {h["hour"] for h in hours} == {first.replace(minute=0), last.replace(minute=0)}
     assert {(h["verified"]["against"], h["verified"]["result"], h["verified"]["differences"])
             for h in hours} == {("klines", "equal", 0)}
 
@@ -129,12 +134,15 @@ def test_a_changed_quantity_in_the_archive_is_the_archives_when_rest_agrees_with
 ) -> None:
     trade = recorded.inside()[5]
     path = recorded.archive(tmp_path, ArchivePlant(changed_qty={trade["a"]: "9.87654321"}))
+    started = datetime.now(UTC)
     done = recorded.run("--archive", str(path))
     assert done.returncode == 1, done.stdout + done.stderr
     assert (f"id {trade['a']} qty: recorded {float(trade['q'])!r}, the archive 9.87654321 "
             f"({ARCHIVE_DIFFERS})") in done.stdout
     assert f"{SYMBOL}: 1 difference(s)" in done.stdout
-    assert {h["verified"]["result"] for h in ledger(recorded)} >= {"differs"}
+    hour = at(trade).replace(minute=0, second=0, microsecond=0)
+    assert [(h["verified"]["against"], h["verified"]["result"], h["verified"]["differences"])
+            for h in ledger(recorded, started) if h["hour"] == hour] == [("archive", "differs", 1)]
 
 
 def test_a_row_missing_in_the_archive_is_reported_on_the_archives_side(
@@ -182,7 +190,10 @@ def test_a_bad_checksum_exits_2_and_marks_nothing(recorded: Recorded, tmp_path: 
     assert ledger(recorded) == before
 
 
-def test_the_archive_day_is_one_the_range_has(recorded: Recorded) -> None:
-    """The archive tests above compare a day the range holds trades of."""
-    assert isinstance(at(recorded.inside()[0]).date(), date)
-    assert len(recorded.inside()) > 10
+def test_a_klines_archive_compares_like_klines(recorded: Recorded, tmp_path: Path) -> None:
+    day = at(recorded.inside()[0]).date()
+    path = recorded.exchange.sim.write_archive(SYMBOL, "klines", day, tmp_path)
+    done = recorded.run("--archive", str(path))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"{SYMBOL}: equal: " in done.stdout
+    assert "minute(s) compared against the archive" in done.stdout
