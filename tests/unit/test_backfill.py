@@ -1,14 +1,18 @@
 """Which minutes a backfill must fetch, every one of the range without a candle, and the
-candle it writes of a kline."""
+candle it writes of a kline; the hour windows a trades backfill asks for; what the
+command's first arguments mean (candles, trades, or the old spelling's symbol)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from itertools import pairwise
 
+import click
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from cryptoflow.commands.backfill import backfill, hour_windows
 from cryptoflow.sources.backfill import MINUTE, kline_candle, minutes, missing_spans, to_ms
 from cryptoflow.sources.binance import Kline
 
@@ -53,3 +57,50 @@ def test_a_backfilled_candle_carries_what_its_kline_carries() -> None:
         "taker_buy_volume": 1.5, "taker_buy_quote_volume": 150.75,
         "count": 7, "mean": None, "stddev": None, "source": "binance-klines",
     }
+
+
+def test_the_hour_windows_of_a_range_are_cut_at_utc_hours() -> None:
+    hour = datetime(2026, 12, 1, 15, tzinfo=UTC)  # at(0) is 15:03, at(57) 16:00
+    assert hour_windows(at(0), at(100)) == [(at(0), at(57)), (at(57), at(100))]
+    assert hour_windows(hour, hour + 120 * MINUTE) == [
+        (hour, hour + 60 * MINUTE), (hour + 60 * MINUTE, hour + 120 * MINUTE)]
+    assert hour_windows(at(1), at(2)) == [(at(1), at(2))]
+    assert hour_windows(at(2), at(2)) == []
+
+
+@given(st.integers(0, 200), st.integers(1, 400))
+def test_the_windows_tile_the_range_each_within_one_hour(first: int, length: int) -> None:
+    windows = hour_windows(at(first), at(first + length))
+    assert windows[0][0] == at(first) and windows[-1][1] == at(first + length)
+    assert all(a[1] == b[0] for a, b in pairwise(windows))
+    assert all(start < end and end - start <= 60 * MINUTE for start, end in windows)
+    assert all(start.replace(minute=0) == (end - MINUTE).replace(minute=0)
+               for start, end in windows)
+    assert all(end.minute == 0 for _, end in windows[:-1])
+
+
+def parsed(*args: str) -> tuple[str, str]:
+    params = backfill.as_click_command().make_context(
+        "backfill", [*args, "--since", "2026-12-01"]).params
+    return params["kind"], params["symbol"]
+
+
+def test_the_first_argument_is_candles_trades_or_the_old_spellings_symbol() -> None:
+    assert parsed("candles", "BTCUSDT") == ("candles", "BTCUSDT")
+    assert parsed("trades", "ethusdt") == ("trades", "ETHUSDT")
+    assert parsed("Trades", "SOLUSDT") == ("trades", "SOLUSDT")
+    assert parsed("btcusdt") == ("candles", "BTCUSDT")  # backfill SYMBOL, as before
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (("trades",), "Missing argument 'SYMBOL' (BTCUSDT, ETHUSDT, SOLUSDT)"),
+    (("trades", "DOGEUSDT"), "DOGEUSDT is not a configured symbol (BTCUSDT, ETHUSDT, SOLUSDT)"),
+    (("DOGEUSDT",), "DOGEUSDT is not a configured symbol (BTCUSDT, ETHUSDT, SOLUSDT)"),
+    (("trade", "BTCUSDT"), "'trade' is not candles or trades: backfill [candles|trades] SYMBOL"),
+])
+def test_a_wrong_first_or_second_argument_is_a_usage_error(
+    args: tuple[str, ...], says: str,
+) -> None:
+    with pytest.raises(click.UsageError) as raised:
+        parsed(*args)
+    assert says in raised.value.format_message()
