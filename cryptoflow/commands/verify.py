@@ -152,7 +152,7 @@ async def read_recording(store: TickStore, symbol: str, span: Span) -> Recording
     """Every stored trade of the span folded into candles, a page at a time."""
     recording = Recording()
     forming: CandleState | None = None
-    for_candles: list[CandleState] = []
+    closed_candles: list[CandleState] = []
     async for page in stored_pages(store, symbol, span):
         for document in page:
             trade_id, time_ms = document["trade_id"], stored_fields(document)["time_ms"]
@@ -163,8 +163,8 @@ async def read_recording(store: TickStore, symbol: str, span: Span) -> Recording
         recording.stored += len(page)
         forming, closed, _late = fold_trades(
             forming, [trade for trade in map(_trade, page) if not trade.invalid])
-        for_candles += closed
-    for candle in [*for_candles, *([forming] if forming else [])]:
+        closed_candles += closed
+    for candle in [*closed_candles, *([forming] if forming else [])]:
         recording.candles[candle.start_ms] = candle_document(symbol, candle)
     if recording.first is None or recording.last is None:
         return recording
@@ -188,7 +188,7 @@ async def read_recording(store: TickStore, symbol: str, span: Span) -> Recording
     return recording
 
 
-async def against_minutes(
+def against_minutes(
     recording: Recording, klines: dict[int, Fields], span: Span, outcome: Outcome,
 ) -> None:
     """The recording's whole minutes in ``span`` against ``klines`` (by open time)."""
@@ -352,8 +352,7 @@ async def run_verify(
 
     if not archives:
         whole = await recorded()
-        await against_minutes(whole, await rest_klines(binance, symbol, whole.minutes), span,
-                              outcome)
+        against_minutes(whole, await rest_klines(binance, symbol, whole.minutes), span, outcome)
         source = "klines"
     else:
         sides: dict[int, tuple[Fields | None, Fields | None]] = {}
@@ -371,7 +370,7 @@ async def run_verify(
             else:
                 klines = {row.open_time_ms: _kline_fields(row) for batch in read_klines(path)
                           for row in batch}
-                await against_minutes(await recorded(), klines, part, outcome)
+                against_minutes(await recorded(), klines, part, outcome)
         outcome.verdicts = await arbitrate(binance, symbol, sides)
         source = "the archive"
     if recording is not None:
