@@ -35,7 +35,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -189,7 +189,7 @@ async def read_recording(store: TickStore, symbol: str, span: Span) -> Recording
 
 
 def against_minutes(
-    recording: Recording, klines: dict[int, Fields], span: Span, outcome: Outcome,
+    recording: Recording, klines: Mapping[int, Fields], span: Span, outcome: Outcome,
 ) -> None:
     """The recording's whole minutes in ``span`` against ``klines`` (by open time)."""
     minutes = range(max(span[0], recording.minutes.start),
@@ -281,8 +281,8 @@ async def against_trade_archive(
 
 
 def _note(
-    outcome: Outcome, found: list[Difference], recorded: dict[int, Fields],
-    archived: dict[int, Fields], sides: dict[int, tuple[Fields | None, Fields | None]],
+    outcome: Outcome, found: list[Difference], recorded: Mapping[int, Fields],
+    archived: Mapping[int, Fields], sides: dict[int, tuple[Fields | None, Fields | None]],
 ) -> None:
     outcome.differences += found
     for difference in found:
