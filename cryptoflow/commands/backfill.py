@@ -147,18 +147,19 @@ def _trades(
     marks invalid is a ``Trade`` flagged so), and the page's last id (None: no item had
     one). An item that is no trade is logged, its id kept in ``done.unreadable``."""
     now = datetime.now(UTC)
-    trades, ids = [], []
+    trades: list[Trade] = []
+    ids: list[int] = []
     for item in items:
-        trade_id = item.get("a")
-        placed = isinstance(trade_id, int) and not isinstance(trade_id, bool)
-        if placed:
+        raw = item.get("a")
+        trade_id = raw if isinstance(raw, int) and not isinstance(raw, bool) else None
+        if trade_id is not None:
             ids.append(trade_id)
         try:
             trades.append(trade_from_fields(item, symbol, now))
         except InvalidRecord as err:
             log.warning("backfill: Binance aggTrades: %s: not a trade (%s): %.200r",
                         symbol, err.reason, item)
-            if placed:
+            if trade_id is not None:
                 done.unreadable.append(trade_id)
     return sorted(trades, key=lambda trade: trade.trade_id), max(ids, default=None)
 

@@ -80,8 +80,9 @@ def test_the_windows_tile_the_range_each_within_one_hour(first: int, length: int
 
 
 def parsed(*args: str) -> tuple[str, str]:
-    params = backfill.as_click_command().make_context(
-        "backfill", [*args, "--since", "2026-12-01"]).params
+    cli = backfill.as_click_command()
+    assert isinstance(cli, click.Command)
+    params = cli.make_context("backfill", [*args, "--since", "2026-12-01"]).params
     return params["kind"], params["symbol"]
 
 
