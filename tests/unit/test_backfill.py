@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from itertools import pairwise
+from typing import Any
 
 import click
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cryptoflow.commands.backfill import backfill, hour_windows
+from cryptoflow.commands.backfill import TradeBackfill, _trades, backfill, hour_windows
 from cryptoflow.sources.backfill import MINUTE, kline_candle, minutes, missing_spans, to_ms
 from cryptoflow.sources.binance import Kline
 
@@ -77,6 +78,22 @@ def test_the_windows_tile_the_range_each_within_one_hour(first: int, length: int
     assert all(start.replace(minute=0) == (end - MINUTE).replace(minute=0)
                for start, end in windows)
     assert all(end.minute == 0 for _, end in windows[:-1])
+
+
+def agg_trade(trade_id: int, **fields: Any) -> dict[str, Any]:
+    return {"a": trade_id, "p": "100.50000000", "q": "0.10000000", "f": trade_id * 2,
+            "l": trade_id * 2 + 1, "T": to_ms(T0), "m": False, "M": True, **fields}
+
+
+def test_a_page_is_checked_item_by_item_and_put_in_id_order() -> None:
+    done = TradeBackfill(hours=1)
+    page = [agg_trade(5), agg_trade(6, p="0.00000000", q="0.00000000", f=-1, l=-1),
+            agg_trade(7, p="abc"), agg_trade(4), {"p": "1"}]
+    trades, last_id = _trades("BTCUSDT", page, done)
+    assert [(trade.trade_id, trade.invalid) for trade in trades] == [
+        (4, False), (5, False), (6, True)]  # marked invalid by Binance: kept, flagged
+    assert (last_id, done.unreadable) == (7, [7])  # the next page starts after 7
+    assert _trades("BTCUSDT", [{"p": "1"}], done) == ([], None)
 
 
 def parsed(*args: str) -> tuple[str, str]:
