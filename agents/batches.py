@@ -24,9 +24,9 @@ import weakref
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
-from faust.streams import _current_event
+from faust.streams import Stream, _current_event
 from faust.types import EventT, StreamT
 
 from cryptoflow.broker.topics import DeadLetter, message_origin, send_dead_letters
@@ -36,7 +36,8 @@ from cryptoflow.tables.windows import Timed
 
 
 class _OfSymbol(Protocol):
-    symbol: str
+    @property
+    def symbol(self) -> str: ...  # read-only: records are frozen
 
 
 Keyed = TypeVar("Keyed", bound=_OfSymbol)
@@ -48,7 +49,8 @@ def manual_batches(
     """``stream.noack_take``, with the stream's acks off before and after it: the
     caller acknowledges each event itself (``acknowledge``), or it is read again."""
     stream.enable_acks = False
-    return stream.noack_take(size, within=within)  # type: ignore[return-value]
+    # an agent's stream is a faust Stream; StreamT does not declare noack_take
+    return cast("Stream[Any]", stream).noack_take(size, within=within)
 
 
 async def written_batches(
@@ -62,7 +64,7 @@ async def written_batches(
 async def acknowledge(stream: StreamT[Any], events: Sequence[EventT[Any]]) -> None:
     """Let the offsets of ``events`` be committed."""
     for event in events:
-        await stream.ack(event)  # type: ignore[arg-type]
+        await stream.ack(event)
 
 
 @contextmanager

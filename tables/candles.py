@@ -108,6 +108,6 @@ def _tick_statistics(minutes: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 def _raw_trades(part: Mapping[str, Any]) -> int | None:
     """How many raw trades a minute had, where its source counted them."""
     source = part.get("source", TICKS)
-    if source == TRADES:
-        return part["trades"]
-    return part["count"] if source == KLINES else None
+    raw: int | None = part["trades"] if source == TRADES else (
+        part["count"] if source == KLINES else None)
+    return raw

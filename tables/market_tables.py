@@ -13,8 +13,6 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from faust.types import CollectionT
-
 from cryptoflow.app import app
 from cryptoflow.tables.book_state import BookState
 from cryptoflow.tables.open_windows import open_stats
@@ -58,16 +56,18 @@ spread_windows = {
 
 def trade_window(spec: WindowSpec, symbol: str, at: datetime) -> TradeStats:
     """The trade statistics of ``symbol``'s window of ``spec`` holding ``at``."""
-    return _window(trade_states, trade_windows, spec, symbol, at)  # type: ignore[no-any-return]
+    stats: TradeStats = _window(trade_states, trade_windows, spec, symbol, at)
+    return stats
 
 
 def spread_window(spec: WindowSpec, symbol: str, at: datetime) -> SpreadStats:
     """The spread statistics of ``symbol``'s window of ``spec`` holding ``at``."""
-    return _window(book_states, spread_windows, spec, symbol, at)  # type: ignore[no-any-return]
+    stats: SpreadStats = _window(book_states, spread_windows, spec, symbol, at)
+    return stats
 
 
 def _window(
-    states: CollectionT, closed: Mapping[str, Any], spec: WindowSpec, symbol: str,
+    states: Mapping[str, Any], closed: Mapping[str, Any], spec: WindowSpec, symbol: str,
     at: datetime,
 ) -> Any:
     """The open window from the symbol's state, else a closed one from its windowed

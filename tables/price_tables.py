@@ -8,6 +8,10 @@ partitions as the changelogs, so ``table_route`` finds the owner of a symbol.
 
 from __future__ import annotations
 
+from typing import cast
+
+from faust.tables.wrappers import WindowWrapper
+
 from cryptoflow.app import app
 from cryptoflow.records import PriceTick
 from cryptoflow.tables.stats import RollingStats
@@ -25,12 +29,13 @@ latest_ticks = app.Table(
     partitions=app.settings.topic_partitions,
 )
 
+# faust's WindowWrapper: its interface type (WindowWrapperT) does not declare relative_to
 window_tables = {
-    spec.name: app.Table(
+    spec.name: cast(WindowWrapper, app.Table(
         f"stats-{spec.name}", default=RollingStats, key_type=str, value_type=RollingStats,
         partitions=app.settings.topic_partitions,
     )
     .tumbling(spec.size, expires=spec.expires)
-    .relative_to_field(PriceTick.ts)
+    .relative_to_field(PriceTick.ts))  # type: ignore[arg-type]  # on the class, a Record's field is its FieldDescriptor
     for spec in WINDOWS.values()
 }

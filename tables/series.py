@@ -69,8 +69,8 @@ def minute_candles(symbol: str, ticks: Iterable[Mapping[str, Any]]) -> list[dict
     for doc in ticks:
         by_minute[floor_to(doc["ts"], MINUTE)].append(
             PriceTick(symbol=symbol, price=doc["price"], ts=doc["ts"]))
-    return [doc for minute, group in sorted(by_minute.items())
-            if (doc := candle(symbol, minute, minute + MINUTE, group)) is not None]
+    return [made for minute, group in sorted(by_minute.items())
+            if (made := candle(symbol, minute, minute + MINUTE, group)) is not None]
 
 
 def tick_candles_start(stored: Iterable[Mapping[str, Any]], earliest: datetime) -> datetime:
@@ -81,7 +81,8 @@ def tick_candles_start(stored: Iterable[Mapping[str, Any]], earliest: datetime) 
     newest = max(stored, key=lambda doc: doc["start"], default=None)
     if newest is None:
         return earliest
-    return newest["start"] if newest.get("source", TICKS) == TICKS else newest["start"] + MINUTE
+    start: datetime = newest["start"]
+    return start if newest.get("source", TICKS) == TICKS else start + MINUTE
 
 
 def rolled_up(

@@ -50,7 +50,7 @@ class RollingStats(faust.Record, serializer="json", include_metadata=False, isod
             stats += tick
         return stats
 
-    def __add__(self, other: PriceTick | RollingStats) -> RollingStats:  # type: ignore[override]
+    def __add__(self, other: PriceTick | RollingStats) -> RollingStats:
         """With one more tick, or merged with the statistics of other ticks of the window
         (what a batch adds: one table write instead of one per tick)."""
         if isinstance(other, RollingStats):

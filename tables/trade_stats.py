@@ -49,7 +49,7 @@ class TradeStats(faust.Record, serializer="json", include_metadata=False, decima
         return cls(agg_trades=agg, trades=raw, buy_volume=buy, sell_volume=sell,
                    quote_volume=quote, last_trade_id=last if agg else -1)
 
-    def __add__(self, other: TradeStats) -> TradeStats:  # type: ignore[override]
+    def __add__(self, other: TradeStats) -> TradeStats:
         """Merged with the statistics of other trades of the window (not the same ones:
         ``of(..., after_id=self.last_trade_id)`` sees to that)."""
         return TradeStats(
@@ -102,7 +102,7 @@ class SpreadStats(faust.Record, serializer="json", include_metadata=False):
         return cls(updates=updates, spread_bps_sum=total, spread_bps_max=widest,
                    bid=latest.bid, ask=latest.ask, update_id=latest.update_id)
 
-    def __add__(self, other: SpreadStats) -> SpreadStats:  # type: ignore[override]
+    def __add__(self, other: SpreadStats) -> SpreadStats:
         """Merged with the statistics of other updates of the window."""
         if not other.updates:
             return self
