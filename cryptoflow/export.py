@@ -105,7 +105,7 @@ class ParquetWriter:
     def write(self, rows: Sequence[Mapping[str, Any]]) -> None:
         if not rows:
             return
-        columns = {"symbol": [self._symbol] * len(rows),
+        columns: dict[str, list[Any]] = {"symbol": [self._symbol] * len(rows),
                    **{name: [row.get(name) for row in rows] for name in self._columns}}
         for name in self._times:
             columns[name] = [datetime.fromisoformat(value) for value in columns[name]]

@@ -66,7 +66,7 @@ def hour_row(
     hour_end = summary.hour + HOUR
     holes = [{"first_id": first, "last_id": last, "size": last - first + 1,
               "reason": _reason(first, last, gaps)} for first, last in summary.holes]
-    disconnected = []
+    disconnected: list[dict[str, Any]] = []
     for outage in outages:
         since = max(outage["start"], summary.hour)
         until = min(outage["end"], hour_end) if outage.get("end") else hour_end

@@ -9,7 +9,7 @@ exception classes, dead-letter reasons from a fixed set of kinds (``reason_label
 from __future__ import annotations
 
 import weakref
-from typing import Any
+from typing import Any, cast
 
 import faust
 from faust.sensors.monitor import Monitor
@@ -190,4 +190,5 @@ def prometheus_sensors(app: faust.App) -> None:
     """faust's own metrics (consumer offsets, rebalances, ...) and ours, at /metrics,
     recorded by the lean sensor above."""
     setup_prometheus_sensors(app, name_prefix="cryptoflow")
-    app.monitor = LeanPrometheusMonitor(metrics=app.monitor._metrics)
+    # setup_prometheus_sensors made app.monitor faust's PrometheusMonitor
+    app.monitor = LeanPrometheusMonitor(metrics=cast(PrometheusMonitor, app.monitor)._metrics)

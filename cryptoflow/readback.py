@@ -39,6 +39,7 @@ from cryptoflow.records import trade_key
 from cryptoflow.settings import topic_name
 from cryptoflow.sinks.mongo import TRADES, TickStore
 from cryptoflow.tables.series import (
+    CANDLES_1M,
     MINUTE,
     ONE_MINUTE,
     Interval,
@@ -212,7 +213,7 @@ async def newest_trades(
     so ``NEWEST_AHEAD`` ids past it, or ``limit`` if more, are read too), then read by
     their keys."""
     candles = await store.candles_between(
-        ONE_MINUTE.collection, symbol, floor_to(now, MINUTE) - RESUME_SPAN, LAST_TIME)
+        CANDLES_1M, symbol, floor_to(now, MINUTE) - RESUME_SPAN, LAST_TIME)
     last = next((c["last_trade_id"] for c in reversed(candles)
                  if c.get("source") == TRADE_SOURCE), None)
     if last is None:
@@ -232,7 +233,7 @@ async def _resume(
     ``start``)."""
     minute = floor_to(since, MINUTE)
     until = min(end, minute + RESUME_SPAN)
-    for candle in await store.candles_between(ONE_MINUTE.collection, symbol, minute, until):
+    for candle in await store.candles_between(CANDLES_1M, symbol, minute, until):
         if candle.get("source") == TRADE_SOURCE and candle["last_trade_id"] >= from_id:
             return TradeCursor(max(from_id, candle["first_trade_id"]),
                                max(since, candle["start"]))

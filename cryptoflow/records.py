@@ -21,7 +21,7 @@ import math
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeGuard
 
 import faust
 
@@ -505,14 +505,19 @@ def parse_book(value: bytes | None, symbols: Collection[str], now: datetime) -> 
     book = book_from_fields(data, symbol, _time_ms(data, "E", now))
     updates = _whole(data, "n")
     total, widest = data.get("sum_bps"), data.get("max_bps")
-    if updates < 1 or not all(
-        isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
-        for v in (total, widest)
-    ) or widest > MAX_SPREAD_BPS or total > updates * MAX_SPREAD_BPS:  # type: ignore[operator]
+    if updates < 1 or not (_is_bps(total) and _is_bps(widest)) or (
+        widest > MAX_SPREAD_BPS or total > updates * MAX_SPREAD_BPS
+    ):
         raise InvalidRecord("'n', 'sum_bps' and 'max_bps' must be finite numbers, n >= 1, "
                             f"spreads below {MAX_SPREAD_BPS} bps")
     return BookTicker(
         symbol=book.symbol, update_id=book.update_id, bid=book.bid, bid_qty=book.bid_qty,
         ask=book.ask, ask_qty=book.ask_qty, received_ms=book.received_ms, updates=updates,
-        spread_bps_sum=float(total), spread_bps_max=float(widest),  # type: ignore[arg-type]
+        spread_bps_sum=float(total), spread_bps_max=float(widest),
     )
+
+
+def _is_bps(value: object) -> TypeGuard[float]:
+    """A spread sum or maximum: a finite number >= 0 (int or float, not a bool)."""
+    return (isinstance(value, int | float) and not isinstance(value, bool)
+            and math.isfinite(value) and value >= 0)

@@ -59,18 +59,19 @@ TICK_ORIGIN = re.compile(rb"(?P<topic>[A-Za-z0-9._-]{1,249})/(?P<partition>[0-9]
 
 StoredTick = tuple[PriceTick, str]  # a stored tick, and its origin (message_origin)
 
-_raw = {
-    "key_serializer": "raw",
-    "value_serializer": "raw",
-    "partitions": app.settings.topic_partitions,
-}
+
+def _raw_topic(*names: str) -> TopicT:
+    """A topic read and written raw (bytes), with the configured partitions."""
+    return app.topic(*names, key_serializer="raw", value_serializer="raw",
+                     partitions=app.settings.topic_partitions)
+
 
 tick_topics = {
-    symbol: app.topic(topic_name(symbol), **_raw) for symbol in app.settings.tick_symbols
+    symbol: _raw_topic(topic_name(symbol)) for symbol in app.settings.tick_symbols
 }
 SYMBOL_TOPICS = frozenset(topic.get_topic_name() for topic in tick_topics.values())
-all_tick_topics = app.topic(*(topic.get_topic_name() for topic in tick_topics.values()), **_raw)
-deadletter_topic = app.topic(app.settings.own_topic("deadletter"), **_raw)
+all_tick_topics = _raw_topic(*(topic.get_topic_name() for topic in tick_topics.values()))
+deadletter_topic = _raw_topic(app.settings.own_topic("deadletter"))
 # Validated, stored ticks, a symbol's of one batch in one record (records.py has the
 # format), keyed by symbol in JSON like the tables' changelogs, so they update the
 # tables on the worker that owns the symbol. Read raw: each value is checked first.
@@ -193,8 +194,8 @@ def quote_origin(symbol: str, ts: datetime) -> str:
 # tables' changelogs, and every message is sent to the partition that key hashes to, so
 # a symbol's trades are read on the worker that holds its tables. They are read raw:
 # anyone may write here, and each message is checked (partition included) first.
-trades_topic = app.topic(app.settings.own_topic("trades"), **_raw)
-book_topic = app.topic(app.settings.own_topic("book"), **_raw)
+trades_topic = _raw_topic(app.settings.own_topic("trades"))
+book_topic = _raw_topic(app.settings.own_topic("book"))
 _partitioner = DefaultPartitioner()
 
 
@@ -213,7 +214,7 @@ def symbol_partition(symbol: str, partitions: int = app.settings.topic_partition
 def owned_symbols() -> set[str] | None:
     """The symbols whose partitions of the market topics this worker holds, and so
     streams and keeps the tables of (None until its tables have recovered)."""
-    if not app.tables.recovery.completed.is_set():
+    if not app.tables.recovery.completed.is_set():  # type: ignore[attr-defined]  # faust's TableManagerT does not declare recovery
         return None
     topic = (trades_topic if "trades" in app.settings.streams else book_topic).get_topic_name()
     held = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topic}

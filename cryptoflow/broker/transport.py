@@ -152,7 +152,7 @@ class CryptoflowConsumer(faust_aiokafka.Consumer):
         committed = self._committed_offset[tp]
         if committed is not None and not self._done(tp, committed):
             return None  # the next record to read is not finished: nothing to commit
-        return super()._new_offset(tp)  # type: ignore[no-any-return]
+        return super()._new_offset(tp)
 
     def _done(self, tp: TP, offset: int) -> bool:
         """Whether the record at ``offset`` was acknowledged, or is in a gap of offsets

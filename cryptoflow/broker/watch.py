@@ -31,7 +31,7 @@ seen = asyncio.Event()
 @app.timer(CHECK_INTERVAL, name="broker_watch")
 async def check_broker_topics() -> None:
     # faust keeps its aiokafka producer private; its client asks the broker.
-    client = app.producer._ensure_producer().client
+    client = app.producer._ensure_producer().client  # type: ignore[attr-defined]  # private, on faust's aiokafka Producer only
     try:
         metadata = await asyncio.wait_for(client.fetch_all_metadata(), timeout=CHECK_INTERVAL)
     except (KafkaError, TimeoutError) as err:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from aiokafka import AIOKafkaConsumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
@@ -86,7 +86,7 @@ class TansuConsumerThread(CryptoflowConsumerThread):
 
     async def _highwaters(self, partitions: list[TP]) -> Mapping[TP, int]:
         reported = await super()._highwaters(partitions)
-        transport = self.transport
+        transport = cast(faust_aiokafka.Transport, self.transport)  # TansuTransport is one
         bootstrap = faust_aiokafka.server_list(transport.url, transport.default_port)
         return await true_end_offsets(bootstrap, reported)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -358,7 +358,7 @@ class TickStore:
 
     @staticmethod
     def _sort_bulk_errors(
-        details: dict[str, Any], pending: list[dict[str, Any]], outcome: WriteOutcome,
+        details: Mapping[str, Any], pending: list[dict[str, Any]], outcome: WriteOutcome,
     ) -> list[dict[str, Any]]:
         """Count duplicates, set aside rejects; return what must be retried."""
         if details.get("writeConcernErrors"):

@@ -258,7 +258,7 @@ def _kline(row: object) -> Kline:
 
 
 def _kline_int(row: list[Any], index: int) -> int:
-    value = row[index]
+    value: object = row[index]
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise BinanceBadResponse(f"kline field {index} is not a count or time: {row!r:.200}")
     return value
@@ -293,7 +293,8 @@ def _error_text(text: str) -> str:
 
 def _int(value: object) -> int:
     try:
-        return int(value)  # type: ignore[call-overload]
+        code: int = int(value)  # type: ignore[call-overload]  # any JSON value: what int() refuses is answered below
+        return code
     except (TypeError, ValueError):
         raise BinanceBadResponse(f"error code is not a number: {value!r:.40}") from None
 

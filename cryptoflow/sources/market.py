@@ -39,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
+import functools
 import logging
 import time
 from collections import Counter, deque
@@ -220,7 +221,7 @@ class MarketStreams:
             names = {stream.split("@", 1)[0].upper() for stream in part}
             connection = StreamConnection(
                 f"binance-{number}", url, part,
-                on_frame=self._on_frame, on_connect=lambda names=names: self._on_connect(names),
+                on_frame=self._on_frame, on_connect=functools.partial(self._on_connect, names),
                 gate=self.gate, backoff=Backoff(base=0.5, cap=30.0),
                 silence=self.settings.stream_silence, max_age=self.settings.stream_max_age,
                 on_outage=self._note_outage,
