@@ -22,6 +22,7 @@ from cryptoflow.exceptions import ApiError
 from cryptoflow.readback import TradePage, newest_trades, trade_page
 from cryptoflow.sinks.mongo import GAPS
 from cryptoflow.sources.market import market_streams
+from cryptoflow.tables.book_state import BookState
 from cryptoflow.tables.market_tables import book_states
 from cryptoflow.web import api, market_api, paging
 from cryptoflow.web.views import ROUTED_HEADER, ApiView, database_read, fetch_routed
@@ -38,7 +39,7 @@ class BookView(ApiView):
         symbol = api.parse_symbol(symbol, app.settings.symbols)
 
         def answer() -> dict[str, Any]:
-            state = book_states.get(symbol)
+            state: BookState | None = book_states.get(symbol)
             if state is None:
                 raise ApiError(404, f"no book ticker of {symbol} yet", param="symbol")
             return state.top.asdict()

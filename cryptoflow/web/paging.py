@@ -12,7 +12,7 @@ import io
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any, TextIO
+from typing import IO, Any
 
 from cryptoflow.exceptions import ApiError
 from cryptoflow.records import format_ts
@@ -117,7 +117,7 @@ def csv_text(columns: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> str:
 
 
 def write_csv(
-    out: TextIO, columns: Sequence[str], rows: Iterable[Mapping[str, Any]],
+    out: IO[str], columns: Sequence[str], rows: Iterable[Mapping[str, Any]],
     *, header: bool,
 ) -> None:
     """Rows as CSV lines on ``out`` (the header first if asked): numbers as JSON writes

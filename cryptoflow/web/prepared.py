@@ -72,7 +72,7 @@ class PreparedAnswers:
         """The worker owning ``symbol`` in ``table``: kept from ``look_up(table, symbol)``
         until the next rebalance."""
         if (table, symbol) in self._owners:
-            return self._owners[table, symbol]  # type: ignore[no-any-return]
+            return self._owners[table, symbol]  # type: ignore[no-any-return]  # look_up's Owner, kept in one dict for every Owner
         found = look_up(table, symbol)
         if self.keeping:
             self._owners[table, symbol] = found

@@ -78,13 +78,13 @@ class WebReads:
         gives up (a closed connection) does not cancel it for the others."""
         hit = self._cache.get(key)
         if hit is not None and hit[0] > self._clock():
-            return hit[1]  # type: ignore[no-any-return]
+            return hit[1]  # type: ignore[no-any-return]  # the cache holds each key's T (one dict for every T)
         task = self._inflight.get(key)
         if task is None:
             task = asyncio.ensure_future(self._load(key, ttl, fetch))
             self._inflight[key] = task
             task.add_done_callback(lambda done: self._finished(key, done))
-        return await asyncio.shield(task)  # type: ignore[no-any-return]
+        return await asyncio.shield(task)
 
     async def _load(self, key: Hashable, ttl: float, fetch: Callable[[], Awaitable[T]]) -> T:
         async with self.slot():

@@ -114,14 +114,15 @@ class PreparedView(ApiView):
     pages are not in ``/stats/``'s or ``/metrics``' HTTP counts."""
 
     def get_methods(self) -> set[str]:
-        return super().get_methods() - {"GET"}  # type: ignore[no-any-return]
+        return super().get_methods() - {"GET"}
 
-    async def answer_get(self, request: web.Request) -> Response:
+    async def answer_get(self, request: web.Request) -> web.StreamResponse:
         try:
             api.reject_repeated(name for name, _ in request.query.items())
-            return await self.get(request, **request.match_info)  # type: ignore[no-any-return]
+            response = await self.get(request, **request.match_info)
         except ApiError as err:
-            return self.error_answer(err)
+            response = self.error_answer(err)
+        return cast(web.StreamResponse, response)  # faust's aiohttp driver: aiohttp's responses
 
 
 def prepared_page(path: str) -> Callable[[type[PreparedView]], type[PreparedView]]:
@@ -136,11 +137,12 @@ def prepared_page(path: str) -> Callable[[type[PreparedView]], type[PreparedView
 
 def json_bytes(body: bytes) -> Response:
     """A 200 with ``body``, the headers faust's ``View.json`` sends."""
-    return web.Response(body=body, content_type="application/json", charset="utf-8")
+    return cast(Response, web.Response(  # as faust's aiohttp driver makes its responses
+        body=body, content_type="application/json", charset="utf-8"))
 
 
 def _check_recovered() -> None:
-    if not app.tables.recovery.completed.is_set():
+    if not app.tables.recovery.completed.is_set():  # type: ignore[attr-defined]  # faust's TableManagerT does not declare recovery
         raise ApiError(503, "tables are recovering; try again shortly",
                        retry_after=RETRY_AFTER)
 
@@ -182,7 +184,7 @@ async def fetch_routed(url: URL) -> dict[str, Any]:
         raise ApiError(response.status, error.get("message", "owner failed"),
                        error.get("param"),
                        retry_after=RETRY_AFTER if response.status == 503 else None)
-    return body  # type: ignore[no-any-return]
+    return body  # type: ignore[no-any-return]  # a 200 from another worker is a JSON object
 
 
 async def symbol_stats(view: ApiView, request: Request, symbol: str) -> bytes:
@@ -283,7 +285,7 @@ class HealthView(ApiView):
     async def get(self, request: Request) -> Response:
         settings = app.settings
         # faust keeps its aiokafka producer private; its client asks the broker.
-        kafka = app.producer._ensure_producer().client
+        kafka = app.producer._ensure_producer().client  # type: ignore[attr-defined]  # private, on faust's aiokafka Producer only
         checks = {
             "worker": (app.ready, "ready" if app.ready else
                        "starting: joining the group and recovering the tables"),
@@ -372,7 +374,7 @@ class LiveStreamView(ApiView):
             "X-Accel-Buffering": "no",
         })
         with app.live_feed.subscribe() as subscription:  # before any await: the cap holds
-            await response.prepare(request)  # type: ignore[arg-type]
+            await response.prepare(cast(web.Request, request))  # faust's aiohttp driver: aiohttp's
             try:
                 await response.write(b": connected\n\n")
                 while True:
