@@ -256,8 +256,9 @@ async def import_file(store: TickStore, path: Path, batch: int) -> Imported:
         await load(store, path, name, batch, result, progress)
         if result.error is None:
             bar.update(size - bar.pos, result.rows)
-    if result.error is not None:
-        print(f"{path.name}: {result.error}", file=sys.stderr)
+    if result.error is not None:  # the reader's errors name the file already
+        print(result.error if result.error.startswith(path.name)
+              else f"{path.name}: {result.error}", file=sys.stderr)
     result.seconds = time.monotonic() - started
     return result
 

@@ -28,6 +28,12 @@ from cryptoflow.devstack.simexchange import (
     SimExchangeThread,
 )
 from cryptoflow.records import trade_from_fields
+from cryptoflow.sources.archives import (
+    ArchiveName,
+    ArchiveTrade,
+    agg_trade_row,
+    write_archive,
+)
 from cryptoflow.tables.coverage import union
 
 pytestmark = pytest.mark.integration
@@ -114,7 +120,8 @@ def day_trades(sim: SimExchange) -> list[dict[str, Any]]:
 
 
 def closing(output: str, file: Path) -> str:
-    (line,) = [line for line in output.splitlines() if line.startswith(f"{file.name}: ")]
+    (line,) = [line for line in output.splitlines()
+               if line.startswith(f"{file.name}: ") and " rows read; " in line]
     return line
 
 
@@ -248,3 +255,29 @@ def test_a_file_without_checksum_is_imported_with_a_warning(
     done = run_import(stack, "import", str(bare), database="unverified")
     assert done.returncode == 0, done.stderr
     assert f"no CHECKSUM beside {bare}: not verified" in done.stderr
+
+
+def test_a_refused_row_stops_its_file_and_what_came_before_stays(
+    stack: LocalStack, tmp_path: Path,
+) -> None:
+    day = datetime.now(UTC).date() - timedelta(days=1)
+    rows = [ArchiveTrade(i, "100.50", "0.25000000", 2 * i, 2 * i + 1, start_of(day) + i,
+                         False) for i in range(1, 6)]
+    rows[3] = ArchiveTrade(4, "100.50", "0.25000000", 9, 7, start_of(day) + 4, False)
+    path = write_archive(tmp_path, ArchiveName.daily(SYMBOL, "aggTrades", day),
+                         [agg_trade_row(row, day) for row in rows])
+    done = run_import(stack, "import", str(path), database="stopped")
+    assert done.returncode == 1
+    assert (f"{path.name}: aggregate trade 4 refused (last trade id 7 is before first trade "
+            f"id 9): row 4,100.50,0.25000000,9,7,") in done.stderr
+    assert numbers(closing(done.stderr, path)) == (3, 3, 0, 1)
+    assert "stopped at the row above" in closing(done.stderr, path)
+    client: MongoClient[dict[str, Any]] = MongoClient(stack.mongo_uri)
+    try:
+        assert [doc["trade_id"] for doc in client["stopped"]["trades"].find().sort(
+            "trade_id", 1)] == [1, 2, 3]
+        (hour,) = client["stopped"]["coverage"].find()
+        assert hour["imported"]["ids"] == [[1, 3]]
+        assert hour["imported"]["complete"] is False
+    finally:
+        client.close()
