@@ -31,6 +31,7 @@ from pymongo.database import Database
 from cryptoflow.devstack.localstack import LocalStack
 from cryptoflow.devstack.simexchange import (
     DEFAULT_SYMBOLS,
+    ArchivePlant,
     Fault,
     SimExchangeThread,
     StreamFault,
@@ -423,6 +424,73 @@ def test_the_coverage_ledger_accounts_for_every_stored_trade(
         assert done.returncode == 0, done.stderr
         assert "BTCUSDT: every trade id stored" in done.stderr, done.stderr
         assert "streamed" in done.stdout.splitlines()[0]
+    finally:
+        market.sim.quiet(0)
+
+
+def test_the_recording_verifies_and_its_archive_imports_to_the_same_documents(
+    workers: Workers, db: Database[dict[str, Any]], market: SimExchangeThread,
+    market_stack: LocalStack, tmp_path: Path,
+) -> None:
+    """What the drills recorded live equals the exchange's own klines and archive file
+    (``verify`` answers equal and marks the ledger), a planted archive difference is
+    reported with both values, and the exchange's archive imported into an empty database
+    gives the very trade documents and candles recording live gave."""
+    first = db["trades"].find_one({"symbol": "ETHUSDT"}, sort=[("trade_id", 1)])
+    assert first is not None
+    since = first["ts"].replace(second=0, microsecond=0)
+    # a whole minute recorded after the first, partial one
+    wait_for(lambda: datetime.now(UTC) >= since + timedelta(minutes=2, seconds=2), timeout=120,
+             interval=1, what="two minutes of recording")
+    market.sim.quiet(60.0)
+    try:
+        wait_for(lambda: not candles_behind(db), timeout=20, what="the candles up to date")
+        until = datetime.now(UTC).replace(second=0, microsecond=0)
+        env = {"PATH": "/usr/bin:/bin", **market_stack.env(),
+               "CRYPTOFLOW_BINANCE_URL": market.url, "CRYPTOFLOW_SYMBOLS": ",".join(SYMBOLS)}
+
+        def command(*args: str, database: str = "fx") -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [sys.executable, "-m", "faust", "-A", "cryptoflow", *args],
+                env={**env, "CRYPTOFLOW_MONGO_DB": database}, capture_output=True, text=True,
+                timeout=120, check=False)
+
+        window = ("--since", since.isoformat(), "--until", until.isoformat())
+        done = command("verify", "ETHUSDT", *window)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "ETHUSDT: equal: " in done.stdout
+        marked = [doc["verified"] for doc in db["coverage"].find({"symbol": "ETHUSDT"})
+                  if "verified" in doc]
+        assert marked and all(mark["result"] == "equal" for mark in marked), marked
+
+        archive = market.sim.write_archive("ETHUSDT", "aggTrades", since.date(), tmp_path)
+        done = command("verify", "ETHUSDT", *window, "--archive", str(archive))
+        assert done.returncode == 0, done.stdout + done.stderr
+        changed = db["trades"].find_one({"symbol": "ETHUSDT", "invalid": {"$exists": False},
+                                         "ts": {"$gte": since + timedelta(minutes=1),
+                                                "$lt": until}})
+        assert changed is not None
+        planted = tmp_path / "planted"
+        planted.mkdir()
+        bad = market.sim.write_archive("ETHUSDT", "aggTrades", since.date(), planted,
+                                       plant=ArchivePlant(changed_qty={
+                                           changed["trade_id"]: "123.00000000"}))
+        done = command("verify", "ETHUSDT", *window, "--archive", str(bad))
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert f"id {changed['trade_id']} qty: recorded {changed['qty']!r}" in done.stdout, \
+            done.stdout
+        assert "the archive differs from Binance's REST and the recording" in done.stdout
+
+        done = command("import", str(archive), database="fx_imported")
+        assert done.returncode == 0, done.stderr
+        imported = MongoClient(market_stack.mongo_uri, tz_aware=True)["fx_imported"]
+        recorded = list(db["trades"].find({"symbol": "ETHUSDT"}).sort("_id", 1))
+        assert recorded == list(imported["trades"].find(
+            {"_id": {"$in": [doc["_id"] for doc in recorded]}}).sort("_id", 1))
+        whole_minutes = {"symbol": "ETHUSDT", "source": "trades",
+                         "start": {"$gt": since, "$lt": until}}
+        live = list(db["candles_1m"].find(whole_minutes).sort("start", 1))
+        assert live and live == list(imported["candles_1m"].find(whole_minutes).sort("start", 1))
     finally:
         market.sim.quiet(0)
 
