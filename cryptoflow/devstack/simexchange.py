@@ -30,6 +30,7 @@ import dataclasses
 import json
 import logging
 import signal
+import tempfile
 import threading
 import time
 from collections import deque
@@ -49,7 +50,9 @@ from cryptoflow.devstack.market import (
     SymbolMarket,
     decimal_string,
 )
+from cryptoflow.exceptions import ArchiveError
 from cryptoflow.sources.archives import (
+    CHECKSUM_SUFFIX,
     ArchiveKind,
     ArchiveKline,
     ArchiveName,
@@ -69,6 +72,9 @@ PRICE_PATH = "/api/v3/ticker/price"
 KLINES_PATH = "/api/v3/klines"
 AGG_TRADES_PATH = "/api/v3/aggTrades"
 STREAM_PATH = "/stream"
+# data.binance.vision's layout of daily files: .../aggTrades/BTCUSDT/BTCUSDT-aggTrades-DAY.zip
+# and .../klines/BTCUSDT/1m/BTCUSDT-1m-DAY.zip, each also with .CHECKSUM
+ARCHIVE_PATH = r"/data/spot/daily/{kind:aggTrades|klines}/{symbol}/{file:(1m/)?[^/]+}"
 KLINES_MAX = AGG_TRADES_MAX = 1000
 AGG_TRADES_DEFAULT = 500
 MINUTE_MS = 60_000
@@ -427,6 +433,27 @@ class SimExchange:
             write_checksum(path, PLANTED_DIGEST)
         return path
 
+    async def _archive(self, request: web.Request) -> web.StreamResponse:
+        """A daily archive file (or its CHECKSUM) at data.binance.vision's path, made of
+        what the exchange has of that day (for today: so far)."""
+        file = request.match_info["file"].rsplit("/", 1)[-1]
+        checksum = file.endswith(CHECKSUM_SUFFIX)
+        try:
+            name = ArchiveName.parse(file.removesuffix(CHECKSUM_SUFFIX))
+            if (name.period, name.symbol, name.kind) != (
+                    "daily", request.match_info["symbol"], request.match_info["kind"]):
+                raise ArchiveError(f"not a daily file of {request.match_info['symbol']}")
+            self._known(name.symbol)
+        except (ArchiveError, ValueError) as err:
+            raise web.HTTPNotFound(text=str(err)) from None
+        body = await asyncio.to_thread(self._archive_bytes, name, checksum)
+        return web.Response(body=body, content_type="application/octet-stream")
+
+    def _archive_bytes(self, name: ArchiveName, checksum: bool) -> bytes:
+        with tempfile.TemporaryDirectory() as directory:
+            path = self.write_archive(name.symbol, name.kind, name.day, Path(directory))
+            return (path.with_name(name.checksum_name) if checksum else path).read_bytes()
+
     def _known(self, symbol: str) -> None:
         if symbol not in self._start_prices:
             raise ValueError(f"unknown symbol {symbol!r}")
@@ -517,6 +544,7 @@ class SimExchange:
         app.router.add_get(KLINES_PATH, self._klines)
         app.router.add_get(AGG_TRADES_PATH, self._agg_trades)
         app.router.add_get(STREAM_PATH, self._stream)
+        app.router.add_get(ARCHIVE_PATH, self._archive)
         app.router.add_get("/api/v3/ping", _ping)
         app.router.add_get("/api/v3/time", _server_time)
         return app

@@ -166,3 +166,39 @@ def test_unknown_symbols_are_refused(sim: SimExchange, tmp_path: Path) -> None:
         sim.write_archive("DOGEUSDT", "aggTrades", date(2026, 12, 7), tmp_path)
     with pytest.raises(ValueError, match="unknown symbol"):
         sim.klines("DOGEUSDT", 0, MINUTE_MS)
+
+
+def test_the_exchange_serves_its_archive_files_at_binance_vision_paths(tmp_path: Path) -> None:
+    """``make demo``'s exchange serves the day's files where data.binance.vision has them,
+    so the import walkthrough works offline: the zip reads back as aggTrades lists the
+    day, the CHECKSUM served beside it is the zip's, and a name that is not there is 404."""
+    import hashlib
+    import urllib.error
+    import urllib.request
+
+    with SimExchangeThread(seed=5, trade_rate=20.0, history=60.0) as running:
+        running.sim.quiet(60.0)  # the history stays as it is while the test reads it
+        today = datetime.now(UTC).date()
+        base = f"{running.url}/data/spot/daily"
+        for kind, path in (("aggTrades", f"aggTrades/{SYMBOL}/{SYMBOL}-aggTrades-{today}.zip"),
+                           ("klines", f"klines/{SYMBOL}/1m/{SYMBOL}-1m-{today}.zip")):
+            archive = tmp_path / path.rsplit("/", 1)[-1]
+            with urllib.request.urlopen(f"{base}/{path}", timeout=10) as response:  # noqa: S310
+                archive.write_bytes(response.read())
+            with urllib.request.urlopen(f"{base}/{path}.CHECKSUM", timeout=10) as response:  # noqa: S310
+                (tmp_path / f"{archive.name}.CHECKSUM").write_bytes(response.read())
+            assert verify_checksum(archive) is True
+            digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+            assert (tmp_path / f"{archive.name}.CHECKSUM").read_text().split()[0] == digest
+            if kind == "aggTrades":
+                rows = [t.fields() for batch in read_agg_trades(archive) for t in batch]
+                assert rows == listed(running.sim, today) and rows
+            else:
+                assert [batch for batch in read_klines(archive)]
+        for missing in (f"aggTrades/ETHUSDT/{SYMBOL}-aggTrades-{today}.zip",
+                        f"aggTrades/{SYMBOL}/{SYMBOL}-aggTrades-{today.isoformat()[:7]}.zip",
+                        f"klines/{SYMBOL}/1m/{SYMBOL}-aggTrades-{today}.zip",
+                        f"aggTrades/XYZUSDT/XYZUSDT-aggTrades-{today}.zip"):
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(f"{base}/{missing}", timeout=10)  # noqa: S310
+            assert refused.value.code == 404, missing
