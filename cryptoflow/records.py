@@ -21,11 +21,18 @@ import math
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeGuard
+from typing import TYPE_CHECKING, Any, TypeGuard, dataclass_transform
 
 import faust
 
 from cryptoflow.exceptions import InvalidRecord, InvalidTick
+
+if TYPE_CHECKING:
+    @dataclass_transform()
+    class Record(faust.Record, abstract=True):
+        """faust.Record to the type checker: a record is built from its typed fields."""
+else:
+    Record = faust.Record  # at run time, faust's own
 
 MAX_TICK_BYTES = 4096
 # Event times outside these bounds are dead letters: a far-future ts hangs faust's
@@ -42,7 +49,7 @@ MIN_PRICE = 1e-8
 MAX_PRICE = 1e11
 
 
-class PriceTick(faust.Record, serializer="json", include_metadata=False, isodates=True):
+class PriceTick(Record, serializer="json", include_metadata=False, isodates=True):
     """One price of one symbol at one instant (UTC, millisecond precision)."""
 
     symbol: str

@@ -16,15 +16,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
-import faust
-
-from cryptoflow.records import BookTicker, format_ts
+from cryptoflow.records import BookTicker, Record, format_ts
 from cryptoflow.tables.open_windows import ClosedWindow, OpenSpreadWindow, move_windows
 from cryptoflow.tables.trade_stats import SpreadStats
 from cryptoflow.tables.windows import WINDOWS, WindowSpec
 
 
-class TopOfBook(faust.Record, serializer="json", include_metadata=False):
+class TopOfBook(Record, serializer="json", include_metadata=False):
     """A symbol's latest best bid and ask, as ``/api/book/{symbol}/`` serves them."""
 
     symbol: str
@@ -43,7 +41,7 @@ class TopOfBook(faust.Record, serializer="json", include_metadata=False):
                    spread_bps=book.spread_bps, ts=format_ts(book.ts))
 
 
-class BookState(faust.Record, serializer="json", include_metadata=False):
+class BookState(Record, serializer="json", include_metadata=False):
     """One symbol's latest top of book and open spread windows (by window name)."""
 
     top: TopOfBook

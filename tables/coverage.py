@@ -29,9 +29,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import pairwise
 
-import faust
-
-from cryptoflow.records import Trade
+from cryptoflow.records import Record, Trade
 
 HOUR_MS = 3_600_000
 
@@ -97,7 +95,7 @@ def holes(ranges: Ranges) -> list[Range]:
     return [(a[1] + 1, b[0] - 1) for a, b in pairwise(ranges)]
 
 
-class LedgerHour(faust.Record, serializer="json", include_metadata=False):
+class LedgerHour(Record, serializer="json", include_metadata=False):
     """The live part of one symbol's open hour, in the trades agent's state: the ids it
     counted (``ids``), those filled from REST (``filled``) and those invalid at the
     exchange (``invalid``), each as ranges."""

@@ -5,12 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-import faust
-
-from cryptoflow.records import PriceTick, format_ts
+from cryptoflow.records import PriceTick, Record, format_ts
 
 
-class Alert(faust.Record, serializer="json", include_metadata=False, isodates=True):
+class Alert(Record, serializer="json", include_metadata=False, isodates=True):
     """A move between two consecutive ticks larger than the threshold."""
 
     symbol: str

@@ -16,13 +16,12 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Generic, NamedTuple, TypeVar
 
-import faust
-
+from cryptoflow.records import Record
 from cryptoflow.tables.trade_stats import SpreadStats, TradeStats
 from cryptoflow.tables.windows import WINDOWS, Timed, WindowSpec
 
 
-class OpenWindow(faust.Record, abstract=True, serializer="json", include_metadata=False):
+class OpenWindow(Record, abstract=True, serializer="json", include_metadata=False):
     """The start (epoch ms) of a window of one kind; subclasses add what it counted."""
 
     start_ms: int

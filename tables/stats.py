@@ -22,12 +22,10 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, NamedTuple
 
-import faust
-
-from cryptoflow.records import PriceTick, format_ts
+from cryptoflow.records import PriceTick, Record, format_ts
 
 
-class RollingStats(faust.Record, serializer="json", include_metadata=False, isodates=True):
+class RollingStats(Record, serializer="json", include_metadata=False, isodates=True):
     """count, min, max, mean, M2 (variance * count), open/close and their times, and
     the highest offset counted per source partition (never changed in place)."""
 

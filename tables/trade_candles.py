@@ -29,9 +29,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-import faust
-
-from cryptoflow.records import Trade
+from cryptoflow.records import Record, Trade
 from cryptoflow.tables.candles import candle_id
 from cryptoflow.tables.exact import EXACT, ZERO, decimal
 
@@ -40,7 +38,7 @@ MINUTE_MS = 60_000
 SOURCE = "trades"
 
 
-class CandleState(faust.Record, serializer="json", include_metadata=False, decimals=True):
+class CandleState(Record, serializer="json", include_metadata=False, decimals=True):
     """The forming candle of one symbol: the minute starting at ``start_ms`` (epoch ms) and
     the trades folded into it, ``first_trade_id..last_trade_id`` (aggregate ids). It
     exists only once it has a trade, so it holds no infinities (JSON in a changelog).

@@ -23,9 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
-import faust
-
-from cryptoflow.records import Trade
+from cryptoflow.records import Record, Trade
 from cryptoflow.tables.coverage import LedgerHour, fold_ledger
 from cryptoflow.tables.open_windows import ClosedWindow, OpenTradeWindow, move_windows
 from cryptoflow.tables.trade_candles import CandleState, fold_trades
@@ -33,7 +31,7 @@ from cryptoflow.tables.trade_stats import TradeStats
 from cryptoflow.tables.windows import WINDOWS, WindowSpec
 
 
-class TradeState(faust.Record, serializer="json", include_metadata=False):
+class TradeState(Record, serializer="json", include_metadata=False):
     """One symbol's forming candle and open windows (by window name), and the highest
     trade id counted in any of them: where a stream of the symbol resumes after a
     restart or a handover."""

@@ -14,13 +14,11 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
-import faust
-
-from cryptoflow.records import BookTicker, Trade
+from cryptoflow.records import BookTicker, Record, Trade
 from cryptoflow.tables.exact import EXACT, ZERO, decimal
 
 
-class TradeStats(faust.Record, serializer="json", include_metadata=False, decimals=True):
+class TradeStats(Record, serializer="json", include_metadata=False, decimals=True):
     """Aggregate and raw trades, taker buy and sell volume (``is_buyer_maker``: the buyer's
     order was resting, so the taker sold), quote volume, highest trade id counted."""
 
@@ -75,7 +73,7 @@ class TradeStats(faust.Record, serializer="json", include_metadata=False, decima
         }
 
 
-class SpreadStats(faust.Record, serializer="json", include_metadata=False):
+class SpreadStats(Record, serializer="json", include_metadata=False):
     """The spread over the book updates of a window (each ``BookTicker`` stands for
     ``updates`` of them) and the latest top of book, by update id."""
 
