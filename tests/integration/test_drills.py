@@ -153,7 +153,7 @@ def test_drill_5_poison_records(
     reasons = {doc["reason"].split(":")[0] for doc in mongo["deadletters"].find()}
     assert len(reasons) >= 6, reasons
     assert all(doc["origin"].startswith("btc/") for doc in mongo["deadletters"].find())
-    assert not math.isnan(mongo["btc"].find_one(sort=[("price", -1)])["price"])  # type: ignore[index]
+    assert not math.isnan(mongo["btc"].find_one(sort=[("price", -1)])["price"])  # type: ignore[index]  # the drill stored ticks: there is one
 
 
 def test_drill_6_bad_web_requests(start_worker: Callable[..., WorkerProcess]) -> None:

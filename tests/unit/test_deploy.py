@@ -31,7 +31,7 @@ OURS = (  # as exposed: counters end in _total, the histogram is named by its fa
 )
 
 
-def compose() -> dict:  # type: ignore[type-arg]
+def compose() -> dict:
     return yaml.safe_load(COMPOSE.read_text())
 
 

@@ -58,7 +58,7 @@ def test_a_write_for_a_symbol_forgets_its_answers_only() -> None:
     for window in ("1m", "5m"):
         answers.get(("stats", "BTCUSDT", window), btc)
     answers.get(("stats", "ETHUSDT", "1m"), eth)
-    AnswersSensor(answers).on_table_set(object(), ("BTCUSDT", (0.0, 59.9)), 1)  # type: ignore[arg-type]
+    AnswersSensor(answers).on_table_set(object(), ("BTCUSDT", (0.0, 59.9)), 1)  # type: ignore[arg-type]  # the sensor never looks at the table
     for window in ("1m", "5m"):
         answers.get(("stats", "BTCUSDT", window), btc)
     answers.get(("stats", "ETHUSDT", "1m"), eth)
@@ -68,7 +68,7 @@ def test_a_write_for_a_symbol_forgets_its_answers_only() -> None:
 def test_a_deleted_key_forgets_too() -> None:
     answers, make = keeping(), Maker(1.0)
     answers.get(("latest", "BTCUSDT", ""), make)
-    AnswersSensor(answers).on_table_del(object(), "BTCUSDT")  # type: ignore[arg-type]
+    AnswersSensor(answers).on_table_del(object(), "BTCUSDT")  # type: ignore[arg-type]  # the sensor never looks at the table
     answers.get(("latest", "BTCUSDT", ""), make)
     assert make.calls == 2
 
@@ -113,7 +113,7 @@ def test_nothing_is_kept_before_recovery_nor_from_a_rebalance_until_it_completes
         answers.owner("latest-ticks", "BTCUSDT", look_up)
     assert (make.calls, len(owners)) == (3, 3)
 
-    assert AnswersSensor(answers).on_rebalance_start(object()) == {}  # type: ignore[arg-type]
+    assert AnswersSensor(answers).on_rebalance_start(object()) == {}  # type: ignore[arg-type]  # the sensor never looks at the app
     for _ in range(2):
         answers.get(("latest", "BTCUSDT", ""), make)
         answers.owner("latest-ticks", "BTCUSDT", look_up)

@@ -19,7 +19,7 @@ PREPARED = ["/api/stats/{symbol}/", "/api/prices/latest/"]
 
 def handlers(path: str) -> dict[str, Callable[..., Any]]:
     """The handler aiohttp calls for each method of ``path``."""
-    resources = [r for r in app.web.web_app.router.resources() if r.canonical == path]  # type: ignore[attr-defined]
+    resources = [r for r in app.web.web_app.router.resources() if r.canonical == path]  # type: ignore[attr-defined]  # app.web is faust's aiohttp Web
     assert len(resources) == 1  # one resource: no route of the path shadows another
     return {route.method: route.handler for route in resources[0]}
 
@@ -50,6 +50,6 @@ async def test_a_bad_request_gets_the_views_json_error(
         make_mocked_request("GET", path, match_info={"symbol": symbol}))
     assert response.status == status
     assert response.content_type == "application/json"
-    body = json.loads(response.body)  # type: ignore[attr-defined]
+    body = json.loads(response.body)  # type: ignore[attr-defined]  # answer_get's answer is a web.Response
     assert body["error"]["status"] == status
     assert body["error"]["param"] == param

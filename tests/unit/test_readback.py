@@ -57,7 +57,7 @@ def follow(store: ListStore, interval: str, start: datetime, end: datetime,
            limit: int) -> list[list[dict[str, Any]]]:
     async def run() -> list[list[dict[str, Any]]]:
         return [page.candles async for page, _ in readback.candle_pages(
-            store, "BTCUSDT", INTERVALS[interval], start, end, limit, lambda: NOW)]  # type: ignore[arg-type]
+            store, "BTCUSDT", INTERVALS[interval], start, end, limit, lambda: NOW)]  # type: ignore[arg-type]  # a fake store with only the reads readback makes
 
     return asyncio.run(run())
 
@@ -113,7 +113,7 @@ def test_the_open_minute_comes_last_and_is_not_closed() -> None:
 
     async def run() -> list[dict[str, Any]]:
         page = await readback.candle_page(
-            ListStore(ticks, []), "BTCUSDT", INTERVALS["1m"],  # type: ignore[arg-type]
+            ListStore(ticks, []), "BTCUSDT", INTERVALS["1m"],  # type: ignore[arg-type]  # a fake store with only the reads readback makes
             NOW - timedelta(minutes=5), NOW, 10, NOW)
         return page.candles
 
@@ -131,7 +131,7 @@ def test_a_page_near_now_reads_no_candle_older_than_the_jobs_reach() -> None:
 
     async def run() -> readback.Page:
         return await readback.candle_page(
-            store, "BTCUSDT", INTERVALS["1m"], NOW - timedelta(minutes=30), NOW, 10,  # type: ignore[arg-type]
+            store, "BTCUSDT", INTERVALS["1m"], NOW - timedelta(minutes=30), NOW, 10,  # type: ignore[arg-type]  # a fake store with only the reads readback makes
             NOW)
 
     assert asyncio.run(run()) == readback.Page([], floor_to(NOW, MINUTE) - timedelta(minutes=18))

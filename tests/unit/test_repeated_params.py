@@ -21,7 +21,7 @@ PLACEHOLDER = re.compile(r"{(\w+)[^}]*}")
 def get_handler(path: str) -> Callable[[Any], Awaitable[Any]]:
     """What aiohttp calls for a GET of ``path`` (its canonical form has no patterns)."""
     canonical = PLACEHOLDER.sub(lambda match: f"{{{match[1]}}}", path)
-    (resource,) = [r for r in app.web.web_app.router.resources()  # type: ignore[attr-defined]
+    (resource,) = [r for r in app.web.web_app.router.resources()  # type: ignore[attr-defined]  # app.web is faust's aiohttp Web
                    if r.canonical == canonical]
     return next(route.handler for route in resource if route.method == "GET")
 

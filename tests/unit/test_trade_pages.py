@@ -61,7 +61,7 @@ def stored(ids: list[int], times: list[datetime]) -> list[dict[str, Any]]:
 def page(store: TradeStore, start: datetime, end: datetime, from_id: int | None,
          limit: int) -> TradePage:
     return asyncio.run(readback.trade_page(
-        store, "BTCUSDT", start, end, from_id, limit))  # type: ignore[arg-type]
+        store, "BTCUSDT", start, end, from_id, limit))  # type: ignore[arg-type]  # a fake store with only the reads readback makes
 
 
 def follow(store: TradeStore, start: datetime, end: datetime, limit: int,
@@ -178,6 +178,6 @@ def test_the_newest_page_is_the_newest_limit_trades_oldest_first(
         last = store.candles[-1]
         last["last_trade_id"] = max(last["first_trade_id"], last["last_trade_id"] - lagging)
     now = T0 + timedelta(seconds=3 * count)
-    newest = asyncio.run(readback.newest_trades(store, "BTCUSDT", limit, now))  # type: ignore[arg-type]
+    newest = asyncio.run(readback.newest_trades(store, "BTCUSDT", limit, now))  # type: ignore[arg-type]  # a fake store with only the reads readback makes
     assert [doc["trade_id"] for doc in newest] == ids[-limit:]
     assert sum(store.keys_asked) <= limit + max(limit, readback.NEWEST_AHEAD)

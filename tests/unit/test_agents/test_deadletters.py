@@ -38,7 +38,7 @@ def test_every_copy_of_a_letter_has_one_identity() -> None:
 
 def test_a_letter_without_headers_is_named_by_where_it_sits() -> None:
     for headers in ({}, {"cryptoflow-origin": None, "cryptoflow-reason": None}):
-        doc = dead_letter_document(b"raw", None, headers, NOW,  # type: ignore[arg-type]
+        doc = dead_letter_document(b"raw", None, headers, NOW,  # type: ignore[arg-type]  # headers as Kafka may give them, values missing
                                    "cryptoflow-deadletter/2/9")
         assert (doc["origin"], doc["reason"]) == ("cryptoflow-deadletter/2/9", "no reason given")
     elsewhere = dead_letter_document(b"raw", None, {}, NOW, "cryptoflow-deadletter/2/10")

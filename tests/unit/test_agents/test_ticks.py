@@ -16,7 +16,7 @@ from cryptoflow.records import PriceTick, parse_stored_ticks, stored_ticks_recor
 def test_one_agent_reads_the_stored_ticks() -> None:
     name = ticks_topic.get_topic_name()
     readers = [agent.name for agent in app.agents.values()
-               if name in agent.channel.topics]  # type: ignore[attr-defined]
+               if name in agent.channel.topics]
     assert readers == ["cryptoflow.agents.ticks.stored_ticks"]
 
 

@@ -104,7 +104,7 @@ def test_names_are_checked_when_made_too() -> None:
     with pytest.raises(ArchiveError, match="from its first day"):
         ArchiveName("BTCUSDT", "aggTrades", None, "monthly", date(2026, 12, 7))
     with pytest.raises(ArchiveError, match="unknown kind of archive 'trades'"):
-        ArchiveName.daily("BTCUSDT", "trades", DAY)  # type: ignore[arg-type]
+        ArchiveName.daily("BTCUSDT", "trades", DAY)  # type: ignore[arg-type]  # an unknown kind, on purpose
     with pytest.raises(ArchiveError, match="no interval"):
         ArchiveName("BTCUSDT", "aggTrades", "1m", "daily", DAY)
 

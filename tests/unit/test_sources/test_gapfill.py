@@ -48,7 +48,7 @@ async def fill(exchange: Exchange, from_id: int, live_from: int | None, most: in
     async def record_gap(gap: Gap, reason: str) -> None:
         gaps.append((gap, reason))
 
-    filler = GapFiller(exchange, record_gap, timeout=give_up_after,  # type: ignore[arg-type]
+    filler = GapFiller(exchange, record_gap, timeout=give_up_after,  # type: ignore[arg-type]  # a fake exchange with only the calls the filler makes
                        backoff=Backoff(base=0.01, cap=0.01))
     end = await filler.fill("BTCUSDT", from_id, lambda: live_from, emit, most)
     return end.next_id, emitted, gaps

@@ -81,7 +81,7 @@ async def streaming(market: SimExchange) -> AsyncIterator[Callable[..., MarketSt
         streams = MarketStreams(
             settings, client, send=recorded.send, dead_letter=recorded.dead_letter,
             record_gap=recorded.record_gap, resume=resume_at, owned=lambda: SYMBOLS)
-        streams.recorded = recorded  # type: ignore[attr-defined]
+        streams.recorded = recorded  # type: ignore[attr-defined]  # the test's recorder, kept on the streams
         tasks.append(asyncio.ensure_future(streams.run()))
         return streams
 
@@ -161,7 +161,7 @@ async def test_after_a_fault_every_trade_is_handed_on_once_in_order(
     market: SimExchange, streaming: Callable[..., MarketStreams], fault: StreamFault,
 ) -> None:
     streams = streaming()
-    recorded: Recorded = streams.recorded  # type: ignore[attr-defined]
+    recorded: Recorded = streams.recorded  # type: ignore[attr-defined]  # the test's recorder, kept on the streams
     await asyncio.sleep(1.5)
     market.inject_stream(fault)
     await asyncio.sleep(3.5)
@@ -178,7 +178,7 @@ async def test_a_resumed_symbol_is_filled_from_where_the_recording_stands(
     resume = {s: trades[len(trades) // 2]["a"] for s in SYMBOLS
               if len(trades := market.agg_trades(s)) > 2}
     streams = streaming(resume=resume)
-    recorded: Recorded = streams.recorded  # type: ignore[attr-defined]
+    recorded: Recorded = streams.recorded  # type: ignore[attr-defined]  # the test's recorder, kept on the streams
     await settle(market, recorded)
     assert resume
     for symbol, resumed_at in resume.items():
@@ -193,7 +193,7 @@ async def test_what_the_exchange_no_longer_has_is_an_unfilled_gap(
     await asyncio.sleep(1.0)
     oldest = market.agg_trades("BTCUSDT")[0]["a"]  # the busiest symbol of this seed
     streams = streaming(resume={"BTCUSDT": oldest - 51})  # 50 ids it never kept
-    recorded: Recorded = streams.recorded  # type: ignore[attr-defined]
+    recorded: Recorded = streams.recorded  # type: ignore[attr-defined]  # the test's recorder, kept on the streams
     await settle(market, recorded)
     ((gap, reason),) = recorded.gaps
     assert (gap.symbol, gap.first_id, gap.size) == ("BTCUSDT", oldest - 50, 50)
@@ -206,7 +206,7 @@ async def test_a_gap_the_exchange_keeps_failing_to_fill_is_recorded_after_the_ti
     market: SimExchange, streaming: Callable[..., MarketStreams],
 ) -> None:
     streams = streaming(CRYPTOFLOW_GAP_FILL_TIMEOUT="1")
-    recorded: Recorded = streams.recorded  # type: ignore[attr-defined]
+    recorded: Recorded = streams.recorded  # type: ignore[attr-defined]  # the test's recorder, kept on the streams
     await asyncio.sleep(1.5)
     market.inject(*[Fault.status(503).at(AGG_TRADES_PATH)] * 1000)
     market.inject_stream(StreamFault.skip_trades("BTCUSDT", 6))
@@ -228,7 +228,7 @@ async def test_a_connection_is_rotated_before_its_age_limit_without_a_gap(
     market: SimExchange, streaming: Callable[..., MarketStreams],
 ) -> None:
     streams = streaming(CRYPTOFLOW_STREAM_MAX_AGE="1.5")
-    recorded: Recorded = streams.recorded  # type: ignore[attr-defined]
+    recorded: Recorded = streams.recorded  # type: ignore[attr-defined]  # the test's recorder, kept on the streams
     await asyncio.sleep(4.0)
     await settle(market, recorded)
     assert len(market.connections) >= 3
@@ -241,7 +241,7 @@ async def test_book_updates_are_conflated_with_their_spread_statistics(
     market: SimExchange, streaming: Callable[..., MarketStreams],
 ) -> None:
     streams = streaming(CRYPTOFLOW_STREAMS="book")
-    recorded: Recorded = streams.recorded  # type: ignore[attr-defined]
+    recorded: Recorded = streams.recorded  # type: ignore[attr-defined]  # the test's recorder, kept on the streams
     await asyncio.sleep(2.0)
     assert not recorded.trades
     books = [parse_book(value, SYMBOLS, datetime.now(UTC)) for _, value in recorded.books]
@@ -260,7 +260,7 @@ async def test_frames_that_are_not_market_data_are_dead_letters(
     market: SimExchange, streaming: Callable[..., MarketStreams],
 ) -> None:
     streams = streaming()
-    recorded: Recorded = streams.recorded  # type: ignore[attr-defined]
+    recorded: Recorded = streams.recorded  # type: ignore[attr-defined]  # the test's recorder, kept on the streams
     await asyncio.sleep(1.0)
     market.inject_stream(StreamFault.malformed(4))
     await asyncio.sleep(1.5)
@@ -332,7 +332,7 @@ async def attacked(
 ) -> Recorded:
     """Send ``frames`` on the open connection once trades flow; then every trade the
     exchange made is still handed on once, in order."""
-    recorded: Recorded = streams.recorded  # type: ignore[attr-defined]
+    recorded: Recorded = streams.recorded  # type: ignore[attr-defined]  # the test's recorder, kept on the streams
     await settle(market, recorded)
     market.inject_stream(StreamFault.frames_of(*frames))
     await asyncio.sleep(wait)
@@ -408,7 +408,7 @@ async def test_ids_that_go_far_back_are_a_reported_reset_and_dead_letters(
     market: SimExchange, streaming: Callable[..., MarketStreams],
 ) -> None:
     streams = streaming(CRYPTOFLOW_GAP_FILL_MAX_IDS="1000")
-    recorded: Recorded = streams.recorded  # type: ignore[attr-defined]
+    recorded: Recorded = streams.recorded  # type: ignore[attr-defined]  # the test's recorder, kept on the streams
     await asyncio.sleep(1.0)
     await settle(market, recorded)
     last = recorded.ids("BTCUSDT")[-1]
@@ -453,7 +453,7 @@ async def test_a_ping_flood_is_answered_within_binance_message_limit(
     market: SimExchange, streaming: Callable[..., MarketStreams],
 ) -> None:
     streams = streaming()
-    recorded: Recorded = streams.recorded  # type: ignore[attr-defined]
+    recorded: Recorded = streams.recorded  # type: ignore[attr-defined]  # the test's recorder, kept on the streams
     await settle(market, recorded)
     market.inject_stream(StreamFault.ping_flood(2000))
     await asyncio.sleep(2.5)
@@ -470,7 +470,7 @@ async def test_a_failure_while_handling_a_frame_reopens_the_connection(
     market: SimExchange, streaming: Callable[..., MarketStreams],
 ) -> None:
     streams = streaming()
-    recorded: Recorded = streams.recorded  # type: ignore[attr-defined]
+    recorded: Recorded = streams.recorded  # type: ignore[attr-defined]  # the test's recorder, kept on the streams
     calls = 0
 
     async def failing_once(value: bytes, reason: str, origin: str) -> None:
@@ -538,7 +538,7 @@ async def test_trades_binance_marks_invalid_are_filled_as_such_not_gaps(
     trade id -1: the fill hands them on (flagged by their fields), the sequence stays
     whole, nothing is a gap or a dead letter."""
     streams = streaming()
-    recorded: Recorded = streams.recorded  # type: ignore[attr-defined]
+    recorded: Recorded = streams.recorded  # type: ignore[attr-defined]  # the test's recorder, kept on the streams
     await asyncio.sleep(1.0)
     await settle(market, recorded)
     market.mark_invalid("BTCUSDT", 3)
