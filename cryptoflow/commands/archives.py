@@ -188,6 +188,11 @@ def batch_bytes(first_row: Sequence[str], rows: int) -> int:
     return (len(",".join(first_row)) + 1) * rows
 
 
+def rows_shown(rows: int | None) -> str:
+    """What the progress bar shows beside the bar: the rows read so far."""
+    return f"{rows or 0:,} rows"
+
+
 Progress = Callable[[int, int], None]  # CSV bytes read meanwhile, rows read so far
 
 
@@ -247,7 +252,7 @@ async def import_file(store: TickStore, path: Path, batch: int) -> Imported:
     result.kind = name.kind
     size = csv_size(path, name)
     with click.progressbar(length=max(size, 1), label=path.name, show_eta=True,
-                           item_show_func=lambda rows: f"{rows or 0:,} rows",
+                           item_show_func=rows_shown,
                            file=sys.stderr) as bar:
         def progress(read: int, rows: int) -> None:
             bar.update(min(read, max(size - bar.pos, 0)), rows)

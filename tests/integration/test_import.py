@@ -29,6 +29,7 @@ from cryptoflow.devstack.simexchange import (
 )
 from cryptoflow.records import trade_from_fields
 from cryptoflow.sources.archives import (
+    ArchiveKind,
     ArchiveName,
     ArchiveTrade,
     agg_trade_row,
@@ -90,8 +91,8 @@ def start_of(day: date) -> int:
 def archives(sim: SimExchange, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     directory = tmp_path_factory.mktemp("archives")
     day = today(sim)
-    return {kind: sim.write_archive(SYMBOL, kind, day, directory)
-            for kind in ("aggTrades", "klines")}
+    kinds: tuple[ArchiveKind, ...] = ("aggTrades", "klines")
+    return {kind: sim.write_archive(SYMBOL, kind, day, directory) for kind in kinds}
 
 
 def run_import(stack: LocalStack, *args: str,

@@ -199,8 +199,9 @@ async def test_a_refused_row_stops_the_file_and_no_hour_from_its_on_is_complete(
     store = MemoryStore()
     result = Imported(path.name, "aggTrades")
     read: list[int] = []
-    await import_trades(store, path, ArchiveName.parse(path.name), 4,  # type: ignore[arg-type]
-                        result, lambda _bytes, rows_read: read.append(rows_read))
+    await import_trades(
+        store, path, ArchiveName.parse(path.name), 4,  # type: ignore[arg-type]  # HistoryWriter's part of a TickStore
+        result, lambda _bytes, rows_read: read.append(rows_read))
     assert result.error is not None and result.error.startswith("aggregate trade 6 refused")
     assert (result.rows, result.new, result.present) == (5, 5, 0)
     assert read == [4, 5]
