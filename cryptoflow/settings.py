@@ -18,7 +18,7 @@ import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal, TypeVar, get_args
 from urllib.parse import unquote, urlsplit
 
 import faust
@@ -41,6 +41,9 @@ MAX_TOPIC_NAME = 249
 CREDENTIAL_OPTION = re.compile(r"pass|secret|token|credential|authmechanismproperties", re.I)
 OPTION_SEPARATOR = re.compile(r"[?&;]")
 MASK = "***"
+
+
+T = TypeVar("T")
 
 
 def _text(raw: str) -> str:
@@ -187,8 +190,12 @@ def _topic_prefix(raw: str) -> str:
     return prefix
 
 
-def _setting(env: str, parse: Callable[[str], Any], default: str, doc: str) -> Any:
-    return field(metadata={"env": PREFIX + env, "parse": parse, "default": default, "doc": doc})
+def _setting(env: str, parse: Callable[[str], T], default: str, doc: str) -> T:
+    """A setting read from ``env`` by ``parse``: the type checker holds the field's type
+    to what ``parse`` returns."""
+    setting: T = field(
+        metadata={"env": PREFIX + env, "parse": parse, "default": default, "doc": doc})
+    return setting
 
 
 @dataclass(frozen=True)
