@@ -12,10 +12,10 @@ The ledger keeps, per symbol and hour, one part per writer:
 
 Each part is a set of ids kept as sorted, disjoint, inclusive ranges (``Ranges``), so
 writing a part again with the same ids changes nothing, and what the parts say together is
-set arithmetic: the ids stored are their union, the ids imported are those the live
-recording did not already hold, and so on (``HourSummary``). The missing ids of an hour
-are the holes between its first and last stored id, and between the last id of one hour
-and the first of the next.
+set arithmetic: the ids stored are their union, and each id counts once, for the first
+of live, imported, backfilled that holds it, whichever wrote first (``HourSummary``).
+The missing ids of an hour are the holes between its first and last stored id, and
+between the last id of one hour and the first of the next.
 
 An id belongs to the hour in which the trades agent counted it while that hour was the
 newest it had seen: Binance's trade times do not decrease along ids, so that is the

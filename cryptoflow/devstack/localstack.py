@@ -55,6 +55,9 @@ LOG_TAIL_BYTES = 2000
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 DATA_DIR = Path(".cryptoflow")
 DEMO_DATA_DIR = Path(".cryptoflow-demo")  # with --simulated-exchange
+# The demo's exchange has traded for an hour when it starts, so the hours before the
+# recording began can be backfilled (backfill trades) and imported (its archive files).
+DEMO_HISTORY = 3600.0
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
@@ -453,7 +456,7 @@ def _serve(
 
 def _serve_exchange(running: contextlib.ExitStack, host: str, port: int) -> SimExchangeThread:
     """Serve the simulated Binance until ``running`` closes; a busy port fails like the rest."""
-    exchange = SimExchangeThread(host=host, port=port)
+    exchange = SimExchangeThread(host=host, port=port, history=DEMO_HISTORY)
     try:
         running.enter_context(exchange)
     except OSError as err:

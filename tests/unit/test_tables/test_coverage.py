@@ -1,6 +1,7 @@
 """The coverage ledger's arithmetic: id ranges behave as the sets of ids they stand for,
 an hour counted batch by batch (through the changelog's JSON) equals the hour counted at
-once, and a summary counts each id once, by the first path that stored it."""
+once, and a summary counts each id once, for the first of live, imported, backfilled
+that holds it."""
 
 from __future__ import annotations
 
@@ -95,7 +96,7 @@ def test_an_hour_counted_batch_by_batch_equals_it_counted_at_once(
         assert as_set(h.invalid) == {t.trade_id for t in own if t.invalid}
 
 
-def test_a_summary_counts_each_id_once_by_the_first_path_that_stored_it() -> None:
+def test_a_summary_counts_each_id_once_for_the_first_path_in_order_that_holds_it() -> None:
     document = {
         "live": {"ids": [[100, 149], [160, 199]], "filled": [[120, 129]], "invalid": [[130, 130]]},
         # the archive has 90..160: 90..99 and 150..159 are new, the rest was recorded live
