@@ -319,6 +319,9 @@ class SymbolMarket:
         self._next_order = math.inf
         self._next_book = self._clock + self._wait(book_rate)
         self._quiet_until = -math.inf  # no trade before this time (ms); the book goes on
+        # Trades Binance marks invalid (duplicates of other trades): counted in no kline.
+        self.invalid_ids: set[int] = set()
+        self._to_invalidate = 0
         self._busy_until, self._busy_factor = -math.inf, 1.0  # a flood of trades
 
     # -- generation -----------------------------------------------------------------
@@ -360,6 +363,11 @@ class SymbolMarket:
         """Orders a second at ``time_ms``: the regime's rate, times a flood's factor."""
         factor = self._busy_factor if time_ms < self._busy_until else 1.0
         return self._order_rate * self._multiplier * factor
+
+    def invalidate(self, count: int) -> None:
+        """The next ``count`` trades are ones Binance marks invalid: they keep their ids,
+        and, being duplicates of other trades there, count in no kline."""
+        self._to_invalidate += count
 
     def flood(self, until_ms: int, factor: float) -> None:
         """``factor`` times as many trades until ``until_ms``, from the time generated so
@@ -439,6 +447,10 @@ class SymbolMarket:
         self._time.append(time_ms)
         self._raw.append(raw)
         self._maker.append(maker)
+        if self._to_invalidate:
+            self._to_invalidate -= 1
+            self.invalid_ids.add(trade.agg_id)
+            return trade
         open_ms = time_ms - time_ms % MINUTE_MS
         minute = self._minutes.get(open_ms)
         if minute is None:

@@ -343,8 +343,6 @@ class SimExchange:
         self._open: dict[int, _Connection] = {}
         self._subscribers: dict[str, set[_Connection]] = {}
         self._skips: dict[str, int] = {}
-        self._to_invalidate: dict[str, int] = {}  # trades still to mark invalid, by symbol
-        self._invalid: dict[str, set[int]] = {}  # ids marked invalid, by symbol
         self._refuse_until = 0.0
         self._attempt_times: deque[float] = deque(maxlen=MAX_ATTEMPTS + 1)
         self._next_connection = 1
@@ -461,7 +459,7 @@ class SimExchange:
     def _as_listed(self, symbol: str, trades: list[AggTrade]) -> list[dict[str, Any]]:
         """``trades`` as aggTrades lists them: one Binance marks invalid with price and
         quantity 0 and first and last trade id -1. Called with the lock held."""
-        invalid = self._invalid.get(symbol, set())
+        invalid = self._markets[symbol].invalid_ids
         return [{**t.rest(), **INVALID_TRADE} if t.agg_id in invalid else t.rest()
                 for t in trades]
 
@@ -509,13 +507,14 @@ class SimExchange:
     def mark_invalid(self, symbol: str, count: int) -> None:
         """The next ``count`` trades of ``symbol`` are ones Binance marks invalid: never
         sent on the stream, served by aggTrades with price and quantity 0 and first and
-        last trade id -1."""
+        last trade id -1; they count in no kline. The exchange must be started."""
         with self._lock:
-            self._to_invalidate[symbol] = self._to_invalidate.get(symbol, 0) + count
+            self._markets[symbol].invalidate(count)
 
     def invalid_ids(self, symbol: str) -> set[int]:
         with self._lock:
-            return set(self._invalid.get(symbol, ()))
+            market = self._markets.get(symbol)
+            return set(market.invalid_ids) if market else set()
 
     def flood(self, seconds: float, factor: float) -> None:
         """Every symbol trades ``factor`` times as often for ``seconds`` from now: genuine
@@ -979,12 +978,9 @@ class SimExchange:
             self._skips[symbol] = max(0, skip - len(trades))
             trades = trades[skip:]
         with self._lock:
-            marking = min(self._to_invalidate.get(symbol, 0), len(trades))
-            if marking:
-                self._to_invalidate[symbol] -= marking
-                self._invalid.setdefault(symbol, set()).update(
-                    trade.agg_id for trade in trades[:marking])
-                trades = trades[marking:]
+            invalid = self._markets[symbol].invalid_ids
+            if invalid:
+                trades = [trade for trade in trades if trade.agg_id not in invalid]
         stream = f"{symbol.lower()}@aggTrade"
         subscribers = self._subscribers.get(stream)
         if not subscribers or not trades:

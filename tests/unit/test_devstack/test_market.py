@@ -23,8 +23,8 @@ def market(rate: float = 20.0, retention: int = 100_000, seed: int = 5) -> Symbo
                         book_rate=5.0, retention=retention)
 
 
-def run(sim: SymbolMarket, steps: list[int]) -> list[AggTrade]:
-    trades, now = [], START_MS
+def run(sim: SymbolMarket, steps: list[int], now: int = START_MS) -> list[AggTrade]:
+    trades = []
     for step in steps:
         now += step
         trades += sim.advance(now)[0]
@@ -250,3 +250,24 @@ def test_backfilled_klines_join_the_first_live_minute(seed: int, second: int) ->
     assert all(a[4] == b[1] for a, b in itertools.pairwise(before))
     assert all(float(row[3]) <= float(row[n]) <= float(row[2]) for row in before for n in (1, 4))
     assert statistics.median(moves_bp([float(row[4]) for row in before])) > 1
+
+
+def test_trades_marked_invalid_keep_their_ids_and_count_in_no_kline() -> None:
+    """Binance's invalid aggregate trades are duplicates of other trades: a kline is the
+    aggregation of the valid trades of its minute only."""
+    sim = market(40.0)
+    trades = run(sim, [MINUTE_MS // 2])
+    sim.invalidate(5)
+    trades += run(sim, [2 * MINUTE_MS], now=START_MS + MINUTE_MS // 2)
+    invalid = sim.invalid_ids
+    assert len(invalid) == 5
+    assert sorted(invalid) == list(range(min(invalid), min(invalid) + 5))  # the next five
+    assert [t.agg_id for t in trades] == list(range(trades[0].agg_id, trades[-1].agg_id + 1))
+    open_ms = min(t.time_ms for t in trades if t.agg_id in invalid)
+    open_ms -= open_ms % MINUTE_MS
+    row = sim.kline(open_ms)
+    assert row is not None
+    valid = [t.rest() for t in trades if open_ms <= t.time_ms < open_ms + MINUTE_MS
+             and t.agg_id not in invalid]
+    assert row[1:6] + row[7:11] == aggregate(valid)
+
