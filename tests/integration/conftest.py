@@ -8,6 +8,7 @@ worker`` processes on free ports, stopped (SIGTERM) when the test ends.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -207,11 +208,21 @@ def start_worker(
     workers.stop_all()
 
 
+@contextlib.contextmanager
+def database(stack: LocalStack, name: str = "fx") -> Iterator[Database[dict[str, Any]]]:
+    """The stack's database ``name`` (the workers' by default) through a client of its
+    own, closed when done."""
+    client: MongoClient[dict[str, Any]] = MongoClient(stack.mongo_uri, tz_aware=True)
+    try:
+        yield client[name]
+    finally:
+        client.close()
+
+
 @pytest.fixture
 def mongo(stack: LocalStack) -> Iterator[Database[dict[str, Any]]]:
-    client: MongoClient[dict[str, Any]] = MongoClient(stack.mongo_uri, tz_aware=True)
-    yield client["fx"]
-    client.close()
+    with database(stack) as db:
+        yield db
 
 
 def produce_to(stack: LocalStack, topic: str,

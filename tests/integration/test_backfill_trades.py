@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pymongo import MongoClient
 from pymongo.database import Database
 
 from cryptoflow.devstack.localstack import LocalStack
 from cryptoflow.devstack.simexchange import AGG_TRADES_PATH, Fault, SimExchangeThread
 from cryptoflow.records import trade_from_fields
 from cryptoflow.sources.backfill import to_ms
+from tests.integration.conftest import database
 
 pytestmark = pytest.mark.integration
 
@@ -56,9 +56,8 @@ def exchange() -> Iterator[SimExchangeThread]:
 
 @pytest.fixture(scope="module")
 def mongo(stack: LocalStack) -> Iterator[Database[dict[str, Any]]]:
-    client: MongoClient[dict[str, Any]] = MongoClient(stack.mongo_uri, tz_aware=True)
-    yield client["fx"]
-    client.close()
+    with database(stack) as db:
+        yield db
 
 
 def faust(stack: LocalStack, exchange: SimExchangeThread, cwd: Path,

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pymongo import ASCENDING, MongoClient
+from pymongo import ASCENDING
 from pymongo.database import Database
 
 from cryptoflow.devstack.localstack import LocalStack
@@ -25,6 +25,7 @@ from cryptoflow.tables.series import MINUTE, minute_candles
 from tests.integration.conftest import (
     WorkerProcess,
     Workers,
+    database,
     free_port,
     job_runs,
     produce_to,
@@ -46,9 +47,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
 
 @pytest.fixture(scope="module")
 def mongo(stack: LocalStack) -> Iterator[Database[dict[str, Any]]]:
-    client: MongoClient[dict[str, Any]] = MongoClient(stack.mongo_uri, tz_aware=True)
-    yield client["fx"]
-    client.close()
+    with database(stack) as db:
+        yield db
 
 
 @pytest.fixture(scope="module")

@@ -20,14 +20,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pymongo import MongoClient
 from pymongo.database import Database
 
 from cryptoflow.devstack.localstack import LocalStack
 from cryptoflow.devstack.simexchange import SimExchangeThread, StreamFault
 from cryptoflow.records import format_ts
 from cryptoflow.sources.streams import MAX_FRAME_BYTES
-from tests.integration.conftest import Workers, get, produce_to, wait_for, worker_environment
+from tests.integration.conftest import (
+    Workers,
+    database,
+    get,
+    produce_to,
+    wait_for,
+    worker_environment,
+)
 from tests.integration.test_streams import STREAM_ENV, assert_every_trade_once
 from tests.unit.test_sources.test_market import agg_trade_frame
 
@@ -62,9 +68,8 @@ def workers(
 
 @pytest.fixture(scope="module")
 def db(hostile_stack: LocalStack) -> Iterator[Database[dict[str, Any]]]:
-    client: MongoClient[dict[str, Any]] = MongoClient(hostile_stack.mongo_uri, tz_aware=True)
-    yield client["fx"]
-    client.close()
+    with database(hostile_stack) as db:
+        yield db
 
 
 def reasons(db: Database[dict[str, Any]]) -> list[str]:

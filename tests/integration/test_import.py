@@ -9,7 +9,6 @@ import math
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -25,7 +24,6 @@ from cryptoflow.devstack.simexchange import (
     MINUTE_MS,
     ArchivePlant,
     SimExchange,
-    SimExchangeThread,
 )
 from cryptoflow.records import trade_from_fields
 from cryptoflow.sources.archives import (
@@ -36,6 +34,8 @@ from cryptoflow.sources.archives import (
     write_archive,
 )
 from cryptoflow.tables.coverage import union
+from tests.conftest import stopped_exchange
+from tests.integration.conftest import database
 
 pytestmark = pytest.mark.integration
 
@@ -52,13 +52,7 @@ KLINE_COLUMNS = {"open": 1, "high": 2, "low": 3, "close": 4, "volume": 5, "quote
 def sim() -> Iterator[SimExchange]:
     """Four minutes of history at 100 trades/s, two trades marked invalid; stopped, so
     its history stays as it is while the tests read it."""
-    with SimExchangeThread(seed=29, trade_rate=100.0, history=240.0) as running:
-        running.sim.mark_invalid(SYMBOL, INVALID)
-        deadline = time.monotonic() + 20
-        while len(running.sim.invalid_ids(SYMBOL)) < INVALID and time.monotonic() < deadline:
-            time.sleep(0.02)
-    assert len(running.sim.invalid_ids(SYMBOL)) == INVALID
-    yield running.sim
+    yield stopped_exchange(SYMBOL, INVALID, seed=29, trade_rate=100.0, history=240.0)
 
 
 @pytest.fixture(scope="module")
@@ -70,9 +64,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
 
 @pytest.fixture(scope="module")
 def db(stack: LocalStack) -> Iterator[Database[dict[str, Any]]]:
-    client: MongoClient[dict[str, Any]] = MongoClient(stack.mongo_uri, tz_aware=True)
-    yield client["fx"]
-    client.close()
+    with database(stack) as db:
+        yield db
 
 
 def day_of(time_ms: int) -> date:

@@ -25,7 +25,6 @@ from urllib.parse import urlsplit
 
 import pytest
 from aiokafka import AIOKafkaConsumer
-from pymongo import MongoClient
 from pymongo.database import Database
 
 from cryptoflow.devstack.localstack import LocalStack
@@ -39,6 +38,7 @@ from cryptoflow.devstack.simexchange import (
 from tests.integration.conftest import (
     WorkerProcess,
     Workers,
+    database,
     get,
     wait_for,
     worker_environment,
@@ -85,9 +85,8 @@ def workers(
 
 @pytest.fixture(scope="module")
 def db(market_stack: LocalStack) -> Iterator[Database[dict[str, Any]]]:
-    client: MongoClient[dict[str, Any]] = MongoClient(market_stack.mongo_uri, tz_aware=True)
-    yield client["fx"]
-    client.close()
+    with database(market_stack) as db:
+        yield db
 
 
 def worker_of(workers: Workers) -> WorkerProcess:
@@ -483,14 +482,15 @@ def test_the_recording_verifies_and_its_archive_imports_to_the_same_documents(
 
         done = command("import", str(archive), database="fx_imported")
         assert done.returncode == 0, done.stderr
-        imported = MongoClient(market_stack.mongo_uri, tz_aware=True)["fx_imported"]
         recorded = list(db["trades"].find({"symbol": "ETHUSDT"}).sort("_id", 1))
-        assert recorded == list(imported["trades"].find(
-            {"_id": {"$in": [doc["_id"] for doc in recorded]}}).sort("_id", 1))
         whole_minutes = {"symbol": "ETHUSDT", "source": "trades",
                          "start": {"$gt": since, "$lt": until}}
         live = list(db["candles_1m"].find(whole_minutes).sort("start", 1))
-        assert live and live == list(imported["candles_1m"].find(whole_minutes).sort("start", 1))
+        with database(market_stack, "fx_imported") as imported:
+            assert recorded == list(imported["trades"].find(
+                {"_id": {"$in": [doc["_id"] for doc in recorded]}}).sort("_id", 1))
+            assert live and live == list(
+                imported["candles_1m"].find(whole_minutes).sort("start", 1))
     finally:
         market.sim.quiet(0)
 

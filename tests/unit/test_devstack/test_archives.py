@@ -4,7 +4,6 @@ show, and a bad checksum is caught."""
 
 from __future__ import annotations
 
-import time
 import zipfile
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
@@ -27,6 +26,7 @@ from cryptoflow.sources.archives import (
     read_klines,
     verify_checksum,
 )
+from tests.conftest import stopped_exchange
 
 SYMBOL = "BTCUSDT"
 INVALID = 3
@@ -36,13 +36,7 @@ INVALID = 3
 def sim() -> Iterator[SimExchange]:
     """An exchange that ran for a moment (three minutes of history, three trades marked
     invalid) and stopped: its history stays as it is while the tests read it."""
-    with SimExchangeThread(seed=17, trade_rate=20.0, history=180.0) as running:
-        running.sim.mark_invalid(SYMBOL, INVALID)
-        deadline = time.monotonic() + 20
-        while len(running.sim.invalid_ids(SYMBOL)) < INVALID and time.monotonic() < deadline:
-            time.sleep(0.02)
-    assert len(running.sim.invalid_ids(SYMBOL)) == INVALID
-    yield running.sim
+    yield stopped_exchange(SYMBOL, INVALID, seed=17, trade_rate=20.0, history=180.0)
 
 
 def day_of(time_ms: int) -> date:
