@@ -323,14 +323,17 @@ async def hole_line(
     first, last = hole
     listed = await retried(functools.partial(binance.fetch_agg_trades, symbol, first, 1),
                            "verify")
-    if listed and listed[0].get("a") == first:
-        return (f"ids {first}..{last} missing in the recording; Binance's REST serves them "
-                "(a gap the recording did not fill)")
+    served = bool(listed) and listed[0].get("a") == first
     gaps = await store.overlapping_gaps(GAPS, symbol, hole)
     reasons = "; ".join(dict.fromkeys(str(gap.get("reason")) for gap in gaps))
     if reasons:
-        return f"ids {first}..{last} missing in the recording (recorded as an unfilled gap: " \
-               f"{reasons})"
+        rest = ("; Binance's REST serves them now (backfill trades fills them)" if served
+                else "; Binance's REST does not serve them either")
+        return (f"ids {first}..{last} missing in the recording (recorded as an unfilled "
+                f"gap: {reasons}){rest}")
+    if served:
+        return (f"ids {first}..{last} missing in the recording; Binance's REST serves them "
+                "(a gap the recording did not fill)")
     return (f"ids {first}..{last} missing in the recording and at Binance's REST (no "
             "unfilled gap recorded for them)")
 

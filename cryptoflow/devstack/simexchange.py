@@ -336,6 +336,8 @@ class SimExchange:
         self.ping_interval, self.pong_timeout = ping_interval, pong_timeout
         self.max_connection_age = max_connection_age
         self.history = history
+        self._to_lose: dict[str, int] = {}  # trades still to lose, by symbol
+        self._lost: dict[str, set[int]] = {}  # ids neither streamed nor listed, by symbol
         self._state = _State()
         self._lock = threading.Lock()
         self._runner: web.AppRunner | None = None
@@ -377,11 +379,13 @@ class SimExchange:
 
     def agg_trades(self, symbol: str) -> list[dict[str, Any]]:
         """Every trade of ``symbol`` generated so far and still kept, as aggTrades lists
-        them (those marked invalid too), oldest first (empty before the server started)."""
+        them (those marked invalid too, not those lost), oldest first (empty before the
+        server started)."""
         self._known(symbol)
         with self._lock:
             market = self._markets.get(symbol)
-            return self._as_listed(symbol, market.trades()) if market else []
+            return self._as_listed(symbol, self._listed(symbol, market.trades())) if market \
+                else []
 
     def klines(
         self, symbol: str, start_ms: int, end_ms: int, limit: int | None = None,
@@ -456,6 +460,11 @@ class SimExchange:
         if symbol not in self._start_prices:
             raise ValueError(f"unknown symbol {symbol!r}")
 
+    def _listed(self, symbol: str, trades: list[AggTrade]) -> list[AggTrade]:
+        """``trades`` but those the exchange lost (``lose``). Called with the lock held."""
+        lost = self._lost.get(symbol)
+        return [t for t in trades if t.agg_id not in lost] if lost else trades
+
     def _as_listed(self, symbol: str, trades: list[AggTrade]) -> list[dict[str, Any]]:
         """``trades`` as aggTrades lists them: one Binance marks invalid with price and
         quantity 0 and first and last trade id -1. Called with the lock held."""
@@ -510,6 +519,17 @@ class SimExchange:
         last trade id -1; they count in no kline. The exchange must be started."""
         with self._lock:
             self._markets[symbol].invalidate(count)
+
+    def lose(self, symbol: str, count: int) -> None:
+        """The next ``count`` trades of ``symbol`` happen (klines and archive files have
+        them) but are neither streamed nor listed by aggTrades: a hole in the exchange's
+        REST history, as people have found in Binance's, which no fill can close."""
+        with self._lock:
+            self._to_lose[symbol] = self._to_lose.get(symbol, 0) + count
+
+    def lost_ids(self, symbol: str) -> set[int]:
+        with self._lock:
+            return set(self._lost.get(symbol, ()))
 
     def invalid_ids(self, symbol: str) -> set[int]:
         with self._lock:
@@ -638,7 +658,7 @@ class SimExchange:
                 trades = market.latest(limit)
             else:
                 trades = market.between(start, end, limit)
-            body = self._as_listed(symbol, trades)
+            body = self._as_listed(symbol, self._listed(symbol, trades))
         return WEIGHT_AGG_TRADES, lambda _: web.json_response(body)
 
     async def _serve_rest(
@@ -978,9 +998,13 @@ class SimExchange:
             self._skips[symbol] = max(0, skip - len(trades))
             trades = trades[skip:]
         with self._lock:
-            invalid = self._markets[symbol].invalid_ids
-            if invalid:
-                trades = [trade for trade in trades if trade.agg_id not in invalid]
+            losing = min(self._to_lose.get(symbol, 0), len(trades))
+            if losing:
+                self._to_lose[symbol] -= losing
+                self._lost.setdefault(symbol, set()).update(t.agg_id for t in trades[:losing])
+            hidden = self._markets[symbol].invalid_ids | self._lost.get(symbol, set())
+            if hidden:
+                trades = [trade for trade in trades if trade.agg_id not in hidden]
         stream = f"{symbol.lower()}@aggTrade"
         subscribers = self._subscribers.get(stream)
         if not subscribers or not trades:

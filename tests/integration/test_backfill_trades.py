@@ -32,8 +32,8 @@ SYMBOL = "ETHUSDT"
 # and both of its hours can be complete; the simulated history starts a little before it.
 UNTIL = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
 SINCE = UNTIL - timedelta(hours=2)
-HISTORY = (datetime.now(UTC) - SINCE).total_seconds() + 120
-TRADE_RATE = 0.5  # a second: about 1,800 trades an hour, two pages of 1,000
+HISTORY_BEFORE = 120  # seconds of simulated history before SINCE
+TRADE_RATE = 0.4  # a second: about 1,450 trades an hour (1,000 to 2,000: two pages of 1,000)
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +50,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
 
 @pytest.fixture(scope="module")
 def exchange() -> Iterator[SimExchangeThread]:
-    with SimExchangeThread(seed=5, trade_rate=TRADE_RATE, history=HISTORY) as sim:
+    # from SINCE on, measured when the exchange starts (the suite may run it minutes
+    # after it collected this module)
+    history = (datetime.now(UTC) - SINCE).total_seconds() + HISTORY_BEFORE
+    with SimExchangeThread(seed=5, trade_rate=TRADE_RATE, history=history) as sim:
         yield sim
 
 

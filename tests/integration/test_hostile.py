@@ -11,6 +11,8 @@ After each, every genuine trade and tick is stored once and the worker says the 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 import urllib.request
 from collections import Counter
@@ -214,3 +216,59 @@ def test_a_flood_of_valid_trades_is_stored_whole_without_fills(
     assert_every_trade_once(db, market, workers, timeout=90)
     assert db["trades"].estimated_document_count() - stored_before > 2_000
     assert sum(r.path == "/api/v3/aggTrades" for r in market.sim.requests) == fills_before
+
+
+def test_ids_the_exchange_lost_are_an_unfilled_gap_the_ledger_and_verify_name(
+    workers: Workers, db: Database[dict[str, Any]], market: SimExchangeThread,
+    hostile_stack: LocalStack,
+) -> None:
+    """Last (it leaves a hole): three trades that happened, in the klines, but that the
+    exchange neither streams nor lists by aggTrades are an unfilled gap with its reason;
+    the coverage ledger shows that hole and reason, and verify against the klines finds
+    the recording equal but for that gap's minute, naming the gap as exactly that."""
+    market.sim.lose("ETHUSDT", 3)
+    wait_for(lambda: db["gaps"].find_one({"symbol": "ETHUSDT"}), timeout=30,
+             what="the gap recorded")
+    (gap,) = list(db["gaps"].find({"symbol": "ETHUSDT"}))
+    lost = sorted(market.sim.lost_ids("ETHUSDT"))
+    assert (gap["first_id"], gap["last_id"]) == (lost[0], lost[-1]) and len(lost) == 3
+    assert gap["reason"] == "the exchange no longer has these trades"
+    worker = next(iter(workers.started))
+    first = db["trades"].find_one({"symbol": "ETHUSDT"}, sort=[("trade_id", 1)])
+    assert first is not None
+    since = first["ts"].replace(minute=0, second=0, microsecond=0)
+    start = since.isoformat().replace("+00:00", "Z")
+
+    def holes() -> list[dict[str, Any]]:
+        return [hole for hour in get(worker, f"/api/coverage/ETHUSDT/?start={start}")[1]["hours"]
+                for hole in hour["holes"]]
+
+    assert wait_for(holes, timeout=20, what="the hole in the ledger") == [{
+        "first_id": lost[0], "last_id": lost[-1], "size": 3, "reason": gap["reason"]}]
+
+    def stored_ts(trade_id: int) -> datetime | None:
+        trade = db["trades"].find_one({"symbol": "ETHUSDT", "trade_id": trade_id})
+        return trade["ts"] if trade else None
+
+    # the lost trades happened between the trades either side of them
+    before = stored_ts(lost[0] - 1)
+    after = wait_for(lambda: stored_ts(lost[-1] + 1), timeout=20, what="the trade after them")
+    assert before is not None
+    first_minute = before.replace(second=0, microsecond=0)
+    minutes = {(first_minute + n * timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%MZ")
+               for n in range((after - first_minute) // timedelta(minutes=1) + 1)}
+    until = after.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    wait_for(lambda: datetime.now(UTC) > until + timedelta(seconds=2), timeout=70,
+             interval=1, what="the gap's minute closed")
+    env = {**worker_environment(hostile_stack, market), "PATH": "/usr/bin:/bin"}
+    done = subprocess.run(
+        [sys.executable, "-m", "faust", "-A", "cryptoflow", "verify", "ETHUSDT",
+         "--since", first["ts"].replace(second=0, microsecond=0).isoformat(),
+         "--until", until.isoformat()],
+        env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 1, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    differing = {line.split()[1] for line in lines if line.startswith("minute ")}
+    assert differing and differing <= minutes, done.stdout
+    assert (f"ids {lost[0]}..{lost[-1]} missing in the recording (recorded as an unfilled "
+            f"gap: {gap['reason']}); Binance's REST does not serve them either") in lines
