@@ -1,18 +1,19 @@
 """Record every aggregate trade: MongoDB ``trades`` exactly once, candles, trade windows.
 
 One agent and one pass per trade (faust's per-event cost is the first limit,
-README: Local stack). A batch of the ``trades`` topic is checked (bad or misplaced messages
-go to the dead letters), written with ``insert_many`` (the ``_id`` is the natural key,
-so a redelivered or re-fetched trade is a duplicate key, not a second document), then
-per symbol counted into its trade state (table ``trade-state``: the forming 1-minute
-candle and the open 1m/5m/1h windows, one changelog write per symbol and batch;
-tables/trade_state.py). Closed candles are upserted into ``candles_1m`` at once, the
-forming one at most every ``CRYPTOFLOW_FORMING_CANDLE_INTERVAL`` (``FormingCandleWrites``;
-a timer writes the ones left waiting when trading pauses, and those this worker has not
-written since it took the symbol over); closed windows go to their windowed tables. The
-state carries the highest trade id it counted, so a trade read again (after a crash
-between the write and the commit, or a handover) counts nowhere twice. The batch's
-offsets are acknowledged after all of it, so nothing is committed past unwritten data.
+docs/development/local-stack.md). A batch of the ``trades`` topic is checked (bad or
+misplaced messages go to the dead letters), written with ``insert_many`` (the ``_id`` is
+the natural key, so a redelivered or re-fetched trade is a duplicate key, not a second
+document), then per symbol counted into its trade state (table ``trade-state``: the
+forming 1-minute candle and the open 1m/5m/1h windows, one changelog write per symbol
+and batch; tables/trade_state.py). Closed candles are upserted into ``candles_1m`` at
+once, the forming one at most every ``CRYPTOFLOW_FORMING_CANDLE_INTERVAL``
+(``FormingCandleWrites``; a timer writes the ones left waiting when trading pauses, and
+those this worker has not written since it took the symbol over); closed windows go to
+their windowed tables. The state carries the highest trade id it counted, so a trade
+read again (after a crash between the write and the commit, or a handover) counts
+nowhere twice. The batch's offsets are acknowledged after all of it, so nothing is
+committed past unwritten data.
 """
 
 from __future__ import annotations

@@ -180,7 +180,7 @@ def tick_values(symbol_list: Sequence[str], count: int, seed: int = 1) -> dict[s
 
 
 async def create_topics(bootstrap: str, names: Sequence[str]) -> None:
-    """With the partition count the worker declares, as the README asks of producers,
+    """With the partition count the worker declares, as docs/data-model.md asks of producers,
     and Kafka's default retention."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()

@@ -4,7 +4,7 @@ One case per total rate (500, 1,000, 2,000, 5,000 trades/s over 200 symbols), ea
 a fresh stack: the simulated exchange in its own process (its CLI, per-symbol rate =
 total / 200, book tickers at ``BOOK_RATE`` per symbol), one worker streaming trades and
 book tickers of the same 200 symbols with the poller off and tick topics for only
-``TICK_SYMBOLS`` of them (``CRYPTOFLOW_TICK_SYMBOLS``, as the README has a user who streams
+``TICK_SYMBOLS`` of them (``CRYPTOFLOW_TICK_SYMBOLS``, as docs/data-model.md has a user who streams
 many symbols and polls a few run it; until 2026-12-02 all 200 tick topics existed and
 stayed idle). After a warm-up, for ``seconds``:
 
@@ -396,7 +396,7 @@ def _raw_inserts(trades: Collection[dict[str, Any]], rate: int, seconds: float) 
     """The database alone, same collection: ``insert_many`` of copies of the stored trades
     paced at ``rate`` (share of wall time spent in the calls), then as fast as it goes in
     batches of 1,000 (the rate, and the slowest call: SecantusDB was seen to stall every
-    call for about 35 s some 15 s after the worker stopped, see README)."""
+    call for about 35 s some 15 s after the worker stopped, see bench/README.md)."""
     copies = _copies(list(trades.find({}, limit=CEILING_BATCH * 5)))
     per_batch = max(1, round(rate * LINGER))
     busy, started = 0.0, time.monotonic()

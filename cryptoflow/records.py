@@ -36,8 +36,8 @@ else:
 
 MAX_TICK_BYTES = 4096
 # Event times outside these bounds are dead letters: a far-future ts hangs faust's
-# compiled window code (README: Local stack), and epoch seconds sent as milliseconds land
-# in 1970. Binance opened in 2017.
+# compiled window code (docs/development/local-stack.md), and epoch seconds sent as
+# milliseconds land in 1970. Binance opened in 2017.
 EARLIEST_TS = datetime(2017, 1, 1, tzinfo=UTC)
 LATEST_AHEAD = timedelta(days=1)
 # Prices outside these bounds are dead letters: no exchange quotes them, and 1.7e308
@@ -345,7 +345,7 @@ def agg_trade_wire(fields: dict[str, Any], symbol: str, filled: bool = False) ->
 
 def trade_key(symbol: str, trade_id: int) -> str:
     """``BTCUSDT:00000000000000012345``: zero-padded so that the ``_id`` index orders a
-    symbol's trades by id (no secondary index needed, README: Local stack)."""
+    symbol's trades by id (no secondary index needed, docs/development/local-stack.md)."""
     return f"{symbol}:{trade_id:020d}"
 
 

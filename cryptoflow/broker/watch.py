@@ -2,7 +2,7 @@
 
 A memory-only broker (the local stack's Tansu) comes back from a restart empty;
 faust then loops on UnknownTopicOrPartition and may ignore SIGTERM
-(README: Local stack). Every worker asks the broker now and then whether the symbol
+(docs/development/local-stack.md). Every worker asks the broker now and then whether the symbol
 topics still exist; if they are gone it logs one clear line and crashes the
 worker, which exits non-zero so a supervisor (or the user) restarts it after the
 broker. A broker that does not answer is not this check's business: the

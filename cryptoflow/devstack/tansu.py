@@ -1,7 +1,7 @@
 """Compatibility with the local broker (Tansu), in one place; real Kafka never uses it.
 
 Tansu 0.6 answers ListOffsets(latest) after a batched write with the first offset
-of the partition's last batch + 1, not with its end (README: Local stack). faust takes
+of the partition's last batch + 1, not with its end (docs/development/local-stack.md). faust takes
 that answer as the end of a changelog when it recovers a table, stops early, and
 a restarted worker silently loses the newest table updates. One record per
 producer batch would avoid it but caps the worker's producer at ~3,200 records/s;

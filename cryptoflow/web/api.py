@@ -74,7 +74,7 @@ def parse_count(query: Mapping[str, str], param: str, default: int, most: int) -
 def parse_time(query: Mapping[str, str], param: str, now: datetime) -> datetime | None:
     """An ISO-8601 time with a zone (``at``, ``since``), or None when absent. Bounded
     like a tick's ts, so it never reaches faust's window code with a value that hangs
-    it (README: Local stack)."""
+    it (docs/development/local-stack.md)."""
     raw = query.get(param)
     if raw is None:
         return None
