@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sys
 from datetime import UTC, datetime
+from typing import Any
 
 from faust.cli import argument, option
 
@@ -33,7 +34,7 @@ async def coverage(
     end = until or datetime.now(UTC)
     if end <= since:
         raise SystemExit("--until must come after --since")
-    rows: list[dict[str, object]] = []
+    rows: list[dict[str, Any]] = []
     start: datetime | None = since
     while start is not None:
         page = await coverage_page(store, symbol, start, end, PAGE_HOURS)
