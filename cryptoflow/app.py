@@ -19,6 +19,7 @@ from faust.web.apps.stats import blueprint as stats_blueprint
 from cryptoflow.broker.transport import CryptoflowTransport
 from cryptoflow.devstack.tansu import TansuTransport
 from cryptoflow.exceptions import SettingsError
+from cryptoflow.logs import quiet_frameworks
 from cryptoflow.metrics import prometheus_sensors
 from cryptoflow.settings import Settings
 from cryptoflow.sinks.mongo import TickStore
@@ -92,6 +93,9 @@ class CryptoflowApp(faust.App):
         self.answers.resume()
 
     async def on_start(self) -> None:
+        # The worker has set up logging by now; what follows starts the services whose
+        # progress would fill the log (cryptoflow/logs.py).
+        quiet_frameworks()
         await super().on_start()
         log.info("cryptoflow settings: %s", self.settings.describe())
         for warning in self.settings.warnings():

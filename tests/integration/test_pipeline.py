@@ -52,6 +52,14 @@ def test_every_served_price_is_stored_exactly_once(
     wait_for(lambda: (answer := health(worker)) and answer[0] == 200, timeout=60,
              what="healthy once ready")
     assert READY_LINE in worker.log()
+    # a start-up log a person reads: the URL within the last lines of at most 40 at INFO
+    dashboard = f"cryptoflow: dashboard at http://127.0.0.1:{worker.web_port}/"
+    start = wait_for(lambda: dashboard in worker.log() and worker.log(), timeout=10,
+                     what="the dashboard's URL in the log")
+    lines = [*start[:start.index(dashboard)].splitlines(), dashboard]
+    assert len(lines) <= 40, "\n".join(lines)
+    assert any(READY_LINE in line for line in lines[-5:]), "\n".join(lines)
+    assert not [line for line in lines if "[DEBUG]" in line]
     wait_for(lambda: len(exchange.sim.served) >= 5 * 3, what="five polls")
     stop_serving(exchange)
     expected = served(exchange)
