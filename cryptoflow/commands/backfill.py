@@ -4,18 +4,9 @@ the past of a symbol from Binance's REST into the database. ``backfill SYMBOL --
 scripts written for it keep working: the first argument is ``candles``, ``trades`` or a
 configured symbol.
 
-Candles come from the klines (cryptoflow/sources/backfill.py). Trades: the range is cut
-at UTC hours (``hour_windows``, the ledger's unit); an hour the ledger already marks
-``backfilled.complete`` is skipped without a request. For each other window the first
-page is asked by time (``startTime``/``endTime``, at most an hour, as Binance allows),
-the rest by id from the page's last one until a trade at or past the window's end (or
-a short page: the exchange has no more). Each item is validated by
-``records.trade_from_fields`` and the trades inside the range go, in id order, through
-one ``sinks.history.HistoryWriter``: trades with their natural ``_id`` (a rerun stores
-none twice), the candles as the live path folds them, the ledger's ``backfilled`` part
-with the hours the range holds whole marked complete. A run stopped midway is run again
-with the same arguments: the hours it finished are skipped, the one it was in is asked
-again.
+What is fetched and how (candles from the klines, trades hour by hour from aggTrades,
+resumable through the coverage ledger) is cryptoflow/sources/backfill.py; this module
+is the command line, the progress bar and the closing line.
 
 Each run sends through one ``BinanceClient``, the command's whole REST budget, every
 request under the commands' retry policy (``retried``). A failure that outlasts it ends
@@ -24,27 +15,30 @@ the run with one line naming the kind of failure and what to check, exit status 
 
 from __future__ import annotations
 
-import functools
 import logging
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import click
 from faust.cli import argument, option
 
 from cryptoflow.app import app
 from cryptoflow.commands import Target, _moment, _symbol, command
-from cryptoflow.exceptions import BinanceError, InvalidRecord
-from cryptoflow.records import Trade, format_ts, trade_from_fields
-from cryptoflow.sinks.history import HistoryWriter, Written
-from cryptoflow.sinks.mongo import COVERAGE, TickStore
-from cryptoflow.sources.backfill import ATTEMPTS, Coverage, Span, minutes, retried, to_ms
+from cryptoflow.exceptions import BinanceError
+from cryptoflow.records import format_ts
+from cryptoflow.sinks.mongo import TickStore
+from cryptoflow.sources.backfill import (
+    ATTEMPTS,
+    Coverage,
+    TradeBackfill,
+    backfill_trades,
+    minutes,
+)
 from cryptoflow.sources.backfill import backfill as load_klines
-from cryptoflow.sources.binance import AGG_TRADES_MAX, BinanceClient
+from cryptoflow.sources.binance import BinanceClient
 
 log = logging.getLogger(__name__)
 
@@ -53,115 +47,6 @@ UNREADABLE_SHOWN = 10  # ids of unreadable aggTrades items named in the closing 
 KINDS = ("candles", "trades")
 HOUR = timedelta(hours=1)
 T = TypeVar("T")
-
-
-@dataclass
-class TradeBackfill:
-    """What a trades backfill did: the hour windows of the range, those skipped because
-    the ledger marks their hour backfilled and complete, what the writer wrote, and the
-    ids of items the exchange sent that are no trade (not stored: the ledger shows them
-    missing)."""
-
-    hours: int
-    skipped: int = 0
-    written: Written = field(default_factory=Written)
-    unreadable: list[int] = field(default_factory=list)
-
-
-def hour_windows(since: datetime, until: datetime) -> list[Span]:
-    """[since, until) cut at UTC hours, oldest first: each window lies within one hour
-    (the ledger's unit), the first and last may be part of theirs."""
-    windows: list[Span] = []
-    start = since
-    while start < until:
-        end = min(start.replace(minute=0, second=0, microsecond=0) + HOUR, until)
-        windows.append((start, end))
-        start = end
-    return windows
-
-
-async def complete_hours(
-    store: TickStore, symbol: str, since: datetime, until: datetime,
-) -> set[datetime]:
-    """The hours of [since, until) whose ledger ``backfilled`` part is complete: a run
-    stored every trade of them."""
-    first = since.replace(minute=0, second=0, microsecond=0)
-    return {doc["hour"].astimezone(UTC)
-            for doc in await store.ledger_hours(COVERAGE, symbol, first, until)
-            if (doc.get("backfilled") or {}).get("complete")}
-
-
-async def backfill_trades(
-    client: BinanceClient, store: TickStore, symbol: str, since: datetime, until: datetime,
-    progress: Callable[[int], None], page: int = AGG_TRADES_MAX,
-) -> TradeBackfill:
-    """Store every aggregate trade of ``symbol`` in [since, until) (whole minutes) of the
-    hours the ledger does not hold as backfilled and complete; ``progress`` is told the
-    minutes done. A ``BinanceError`` (after ``retried``) ends it, and what was stored
-    is then in the ledger, the hour of the window it was in not marked complete."""
-    windows = hour_windows(since, until)
-    done = TradeBackfill(hours=len(windows))
-    skip = await complete_hours(store, symbol, since, until)
-    writer = HistoryWriter(store, symbol, part="backfilled", covers=(to_ms(since), to_ms(until)))
-    finished = since  # the windows before it are done
-    try:
-        for start, end in windows:
-            if start.replace(minute=0) in skip:
-                done.skipped += 1
-            else:
-                await _window(client, writer, symbol, (start, end), done, page)
-            progress(minutes((start, end)))
-            finished = end
-    except BinanceError:
-        # What is stored goes into the ledger; only the finished windows count as covered,
-        # so the hour it was in is not marked complete, and a rerun asks for it again.
-        writer.covers = (to_ms(since), to_ms(finished))
-        await writer.finish()
-        raise
-    done.written = await writer.finish()
-    return done
-
-
-async def _window(
-    client: BinanceClient, writer: HistoryWriter, symbol: str, window: Span,
-    done: TradeBackfill, page: int,
-) -> None:
-    """Every trade of one window: the first page by time, then by id from the last one."""
-    start_ms, end_ms = to_ms(window[0]), to_ms(window[1])
-    items = await retried(functools.partial(
-        client.fetch_agg_trades_between, symbol, start_ms, end_ms - 1, limit=page), "backfill")
-    while items:
-        trades, last_id = _trades(symbol, items, done)
-        await writer.write([trade for trade in trades if start_ms <= trade.time_ms < end_ms])
-        if (len(items) < page or last_id is None
-                or any(trade.time_ms >= end_ms for trade in trades)):
-            return  # the exchange has no more, or this page reached the window's end
-        items = await retried(functools.partial(
-            client.fetch_agg_trades, symbol, last_id + 1, page), "backfill")
-
-
-def _trades(
-    symbol: str, items: list[dict[str, Any]], done: TradeBackfill,
-) -> tuple[list[Trade], int | None]:
-    """The page's trades in id order, each checked by ``trade_from_fields`` (one Binance
-    marks invalid is a ``Trade`` flagged so), and the page's last id (None: no item had
-    one). An item that is no trade is logged, its id kept in ``done.unreadable``."""
-    now = datetime.now(UTC)
-    trades: list[Trade] = []
-    ids: list[int] = []
-    for item in items:
-        raw = item.get("a")
-        trade_id = raw if isinstance(raw, int) and not isinstance(raw, bool) else None
-        if trade_id is not None:
-            ids.append(trade_id)
-        try:
-            trades.append(trade_from_fields(item, symbol, now))
-        except InvalidRecord as err:
-            log.warning("backfill: Binance aggTrades: %s: not a trade (%s): %.200r",
-                        symbol, err.reason, item)
-            if trade_id is not None:
-                done.unreadable.append(trade_id)
-    return sorted(trades, key=lambda trade: trade.trade_id), max(ids, default=None)
 
 
 def _kind_and_symbol(ctx: click.Context, param: click.Parameter, second: str | None) -> str:

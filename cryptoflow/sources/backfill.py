@@ -1,6 +1,7 @@
-"""Backfill 1-minute candles from Binance's klines into ``candles_1m``.
+"""Backfill from Binance's REST: 1-minute candles from its klines, aggregate trades from
+its aggTrades.
 
-Every minute of the range that has no candle yet is filled, wherever it is: the
+Candles: every minute of the range that has no candle yet is filled, wherever it is: the
 range is read page by page (1,000 minutes), the minutes of a page without a candle
 are grouped into spans, and klines are asked for those spans only, each upserted
 (``_id`` = symbol + start) before the next is asked for. Candles already there,
@@ -13,11 +14,24 @@ A command gives up quickly: a failed request is tried ``ATTEMPTS`` times within 
 few seconds (a 429/418 after waiting out its Retry-After), then its ``BinanceError``
 ends the run and the command prints one line naming the kind of failure. ``retried``
 is that policy for any request a command sends (the trades backfill's too).
+
+Trades (``backfill_trades``): the range is cut at UTC hours (``hour_windows``, the
+ledger's unit); an hour the ledger already marks ``backfilled.complete`` is skipped
+without a request. For each other window the first page is asked by time
+(``startTime``/``endTime``, at most an hour, as Binance allows), the rest by id from the
+page's last one until a trade at or past the window's end (or a short page: the exchange
+has no more). Each item is validated by ``records.trade_from_fields`` and the trades
+inside the range go, in id order, through one ``sinks.history.HistoryWriter``: trades
+with their natural ``_id`` (a rerun stores none twice), the candles as the live path
+folds them, the ledger's ``backfilled`` part with the hours the range holds whole marked
+complete. A run stopped midway is run again with the same arguments: the hours it
+finished are skipped, the one it was in is asked again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -25,14 +39,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from cryptoflow.backoff import Backoff
-from cryptoflow.exceptions import BinanceError, BinanceRateLimited
-from cryptoflow.sinks.mongo import TickStore
-from cryptoflow.sources.binance import KLINES_MAX, BinanceClient, Kline
+from cryptoflow.exceptions import BinanceError, BinanceRateLimited, InvalidRecord
+from cryptoflow.records import Trade, trade_from_fields
+from cryptoflow.sinks.history import HistoryWriter, Written
+from cryptoflow.sinks.mongo import COVERAGE, TickStore
+from cryptoflow.sources.binance import AGG_TRADES_MAX, KLINES_MAX, BinanceClient, Kline
 
 log = logging.getLogger(__name__)
 
 CANDLES = "candles_1m"
 MINUTE = timedelta(minutes=1)
+HOUR = timedelta(hours=1)
 # A command gives up quickly (a few seconds), where the worker keeps polling for good.
 ATTEMPTS = 3
 RETRY = Backoff(base=0.5, cap=2.0)
@@ -154,3 +171,112 @@ async def retried(call: Callable[[], Awaitable[T]], what: str) -> T:
                     what, err.kind, err, attempt, ATTEMPTS, delay)
             await asyncio.sleep(delay)
             attempt += 1
+
+
+@dataclass
+class TradeBackfill:
+    """What a trades backfill did: the hour windows of the range, those skipped because
+    the ledger marks their hour backfilled and complete, what the writer wrote, and the
+    ids of items the exchange sent that are no trade (not stored: the ledger shows them
+    missing)."""
+
+    hours: int
+    skipped: int = 0
+    written: Written = field(default_factory=Written)
+    unreadable: list[int] = field(default_factory=list)
+
+
+def hour_windows(since: datetime, until: datetime) -> list[Span]:
+    """[since, until) cut at UTC hours, oldest first: each window lies within one hour
+    (the ledger's unit), the first and last may be part of theirs."""
+    windows: list[Span] = []
+    start = since
+    while start < until:
+        end = min(start.replace(minute=0, second=0, microsecond=0) + HOUR, until)
+        windows.append((start, end))
+        start = end
+    return windows
+
+
+async def complete_hours(
+    store: TickStore, symbol: str, since: datetime, until: datetime,
+) -> set[datetime]:
+    """The hours of [since, until) whose ledger ``backfilled`` part is complete: a run
+    stored every trade of them."""
+    first = since.replace(minute=0, second=0, microsecond=0)
+    return {doc["hour"].astimezone(UTC)
+            for doc in await store.ledger_hours(COVERAGE, symbol, first, until)
+            if (doc.get("backfilled") or {}).get("complete")}
+
+
+async def backfill_trades(
+    client: BinanceClient, store: TickStore, symbol: str, since: datetime, until: datetime,
+    progress: Callable[[int], None], page: int = AGG_TRADES_MAX,
+) -> TradeBackfill:
+    """Store every aggregate trade of ``symbol`` in [since, until) (whole minutes) of the
+    hours the ledger does not hold as backfilled and complete; ``progress`` is told the
+    minutes done. A ``BinanceError`` (after ``retried``) ends it, and what was stored
+    is then in the ledger, the hour of the window it was in not marked complete."""
+    windows = hour_windows(since, until)
+    done = TradeBackfill(hours=len(windows))
+    skip = await complete_hours(store, symbol, since, until)
+    writer = HistoryWriter(store, symbol, part="backfilled", covers=(to_ms(since), to_ms(until)))
+    finished = since  # the windows before it are done
+    try:
+        for start, end in windows:
+            if start.replace(minute=0) in skip:
+                done.skipped += 1
+            else:
+                await _window(client, writer, symbol, (start, end), done, page)
+            progress(minutes((start, end)))
+            finished = end
+    except BinanceError:
+        # What is stored goes into the ledger; only the finished windows count as covered,
+        # so the hour it was in is not marked complete, and a rerun asks for it again.
+        writer.covers = (to_ms(since), to_ms(finished))
+        await writer.finish()
+        raise
+    done.written = await writer.finish()
+    return done
+
+
+async def _window(
+    client: BinanceClient, writer: HistoryWriter, symbol: str, window: Span,
+    done: TradeBackfill, page: int,
+) -> None:
+    """Every trade of one window: the first page by time, then by id from the last one."""
+    start_ms, end_ms = to_ms(window[0]), to_ms(window[1])
+    items = await retried(functools.partial(
+        client.fetch_agg_trades_between, symbol, start_ms, end_ms - 1, limit=page), "backfill")
+    while items:
+        trades, last_id = _trades(symbol, items, done)
+        await writer.write([trade for trade in trades if start_ms <= trade.time_ms < end_ms])
+        if (len(items) < page or last_id is None
+                or any(trade.time_ms >= end_ms for trade in trades)):
+            return  # the exchange has no more, or this page reached the window's end
+        items = await retried(functools.partial(
+            client.fetch_agg_trades, symbol, last_id + 1, page), "backfill")
+
+
+def _trades(
+    symbol: str, items: list[dict[str, Any]], done: TradeBackfill,
+) -> tuple[list[Trade], int | None]:
+    """The page's trades in id order, each checked by ``trade_from_fields`` (one Binance
+    marks invalid is a ``Trade`` flagged so), and the page's last id (None: no item had
+    one). An item that is no trade is logged, its id kept in ``done.unreadable``."""
+    now = datetime.now(UTC)
+    trades: list[Trade] = []
+    ids: list[int] = []
+    for item in items:
+        raw = item.get("a")
+        trade_id = raw if isinstance(raw, int) and not isinstance(raw, bool) else None
+        if trade_id is not None:
+            ids.append(trade_id)
+        try:
+            trades.append(trade_from_fields(item, symbol, now))
+        except InvalidRecord as err:
+            log.warning("backfill: Binance aggTrades: %s: not a trade (%s): %.200r",
+                        symbol, err.reason, item)
+            if trade_id is not None:
+                done.unreadable.append(trade_id)
+    return sorted(trades, key=lambda trade: trade.trade_id), max(ids, default=None)

@@ -13,8 +13,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cryptoflow.commands.backfill import TradeBackfill, _trades, backfill, hour_windows
-from cryptoflow.sources.backfill import MINUTE, kline_candle, minutes, missing_spans, to_ms
+from cryptoflow.commands.backfill import backfill
+from cryptoflow.sources.backfill import (
+    MINUTE,
+    TradeBackfill,
+    _trades,
+    hour_windows,
+    kline_candle,
+    minutes,
+    missing_spans,
+    to_ms,
+)
 from cryptoflow.sources.binance import Kline
 
 T0 = datetime(2026, 12, 1, 15, 3, tzinfo=UTC)
