@@ -36,11 +36,17 @@ from pymongo.errors import PyMongoError
 from cryptoflow import metrics
 from cryptoflow.app import app
 from cryptoflow.settings import topic_name
-from cryptoflow.tables.series import INTERVALS, minute_candles, rolled_up, tick_candles_start
+from cryptoflow.tables.series import (
+    CANDLES_1M,
+    INTERVALS,
+    minute_candles,
+    rolled_up,
+    tick_candles_start,
+)
 
 log = logging.getLogger(__name__)
 
-CANDLES, LOOKBACK = "candles_1m", INTERVALS["1m"].built_within
+CANDLES, LOOKBACK = CANDLES_1M, INTERVALS["1m"].built_within
 HOURLY, HOURLY_LOOKBACK = "candles_1h", INTERVALS["1h"].built_within
 HOUR = INTERVALS["1h"].size
 RETENTION = "tick_retention"

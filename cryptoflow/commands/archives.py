@@ -46,7 +46,7 @@ from cryptoflow.commands import Target, command
 from cryptoflow.exceptions import ArchiveError, BinanceError, InvalidRecord
 from cryptoflow.records import Trade, trade_from_fields
 from cryptoflow.sinks.history import HistoryWriter
-from cryptoflow.sinks.mongo import TickStore
+from cryptoflow.sinks.mongo import TRADES, TickStore
 from cryptoflow.sources.archives import (
     BATCH_ROWS,
     ArchiveKind,
@@ -62,11 +62,12 @@ from cryptoflow.sources.archives import (
 from cryptoflow.sources.backfill import CANDLES, kline_candle
 from cryptoflow.sources.binance import _kline as parse_kline
 from cryptoflow.tables.coverage import hour_start_ms
+from cryptoflow.tables.series import CANDLES_1M
 
 # Every stored candle has a ``start``: with this filter ``replace_only`` writes a kline
 # candle only where the minute has no candle at all (and counts only those).
 NO_CANDLE = {"start": {"$exists": False}}
-WHAT = {"aggTrades": "trades", "klines": "candles_1m"}  # what a kind of file writes
+WHAT = {"aggTrades": TRADES, "klines": CANDLES_1M}  # what a kind of file writes
 
 
 class Refused(Exception):

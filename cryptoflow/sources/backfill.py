@@ -44,10 +44,10 @@ from cryptoflow.records import Trade, trade_from_fields
 from cryptoflow.sinks.history import HistoryWriter, Written
 from cryptoflow.sinks.mongo import COVERAGE, TickStore
 from cryptoflow.sources.binance import AGG_TRADES_MAX, KLINES_MAX, BinanceClient, Kline
+from cryptoflow.tables.series import CANDLES_1M as CANDLES
 
 log = logging.getLogger(__name__)
 
-CANDLES = "candles_1m"
 MINUTE = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
 # A command gives up quickly (a few seconds), where the worker keeps polling for good.
