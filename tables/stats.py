@@ -55,14 +55,13 @@ class RollingStats(Record, serializer="json", include_metadata=False, isodates=T
             return self._merge(other)
         price, ts = other.price, other.ts
         count = self.count + 1
-        delta = price - self.mean
-        mean = self.mean + delta / count
+        mean, m2 = welford(self.count, self.mean, self.m2, price)
         first = self.open_ts is None or ts < self.open_ts
         last = self.close_ts is None or ts >= self.close_ts
         return RollingStats(
             count=count,
             mean=mean,
-            m2=self.m2 + delta * (price - mean),
+            m2=m2,
             low=min(self.low, price),
             high=max(self.high, price),
             open=price if first else self.open,
@@ -82,13 +81,13 @@ class RollingStats(Record, serializer="json", include_metadata=False, isodates=T
         for source, offset in other.counted.items():
             counted[source] = max(offset, counted.get(source, -1))
         count = self.count + other.count
-        delta = other.mean - self.mean
+        mean, m2 = chan(self.count, self.mean, self.m2, other.count, other.mean, other.m2)
         first = _before(other.open_ts, self.open_ts)
         last = not _before(other.close_ts, self.close_ts)
         return RollingStats(
             count=count,
-            mean=self.mean + delta * other.count / count,
-            m2=self.m2 + other.m2 + delta * delta * self.count * other.count / count,
+            mean=mean,
+            m2=m2,
             low=min(self.low, other.low),
             high=max(self.high, other.high),
             open=other.open if first else self.open,
@@ -129,6 +128,25 @@ class RollingStats(Record, serializer="json", include_metadata=False, isodates=T
             "first_ts": format_ts(self.open_ts) if self.open_ts else None,
             "last_ts": format_ts(self.close_ts) if self.close_ts else None,
         }
+
+
+def welford(count: int, mean: float, m2: float, value: float) -> tuple[float, float]:
+    """Welford's step: the mean and M2 (sum of squared deviations from the mean) of
+    ``count`` values with those, and ``value`` one more."""
+    delta = value - mean
+    mean += delta / (count + 1)
+    return mean, m2 + delta * (value - mean)
+
+
+def chan(
+    count: int, mean: float, m2: float, other_count: int, other_mean: float, other_m2: float,
+) -> tuple[float, float]:
+    """Chan et al.'s parallel combination: the mean and M2 of two disjoint sets of values
+    (at least one of them not empty) from each one's count, mean and M2."""
+    total = count + other_count
+    delta = other_mean - mean
+    return (mean + delta * other_count / total,
+            m2 + other_m2 + delta * delta * count * other_count / total)
 
 
 def _before(ts: datetime | None, other: datetime | None) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from decimal import Decimal
 from hypothesis import strategies as st
 
 from cryptoflow.records import Trade
+from cryptoflow.tables.trade_stats import TradeStats
 
 T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 T0_MS = int(T0.timestamp() * 1000)
@@ -91,3 +93,16 @@ def direct(history: list[Drawn], size_ms: int = MINUTE_MS) -> list[dict[str, obj
     return klines
 
 
+def assert_same_trades(merged: TradeStats, direct: TradeStats) -> None:
+    """Equal, but for the mean and M2 (floats summed in another order): within float
+    tolerance on the scale of the prices, as the API serves them (mean, stddev)."""
+    floats = ("mean", "m2")
+    assert merged.derive(mean=None, m2=None) == direct.derive(mean=None, m2=None)
+    if direct.agg_trades:
+        scale = max(abs(direct.high or 0.0), abs(direct.low or 0.0))
+        ours, theirs = merged.price_summary(), direct.price_summary()
+        assert ours is not None and theirs is not None
+        for name in ("mean", "stddev"):
+            assert math.isclose(ours[name], theirs[name], rel_tol=1e-9, abs_tol=1e-9 * scale)
+    else:
+        assert all(getattr(merged, name) is None for name in floats)
