@@ -9,6 +9,14 @@ same origin, and each window's value records the origins it has counted. So the
 statistics hold exactly the ticks MongoDB holds, after any stop. Per symbol and
 window, a batch's statistics are merged into the table in one write (one changelog
 record: the statistics and their marks), not one per tick.
+
+A window a batch changed is then published to the live feed as a ``stats`` event with
+the fields ``/api/stats/`` answers for it (``api.window_fields``, the one place that
+decides): for a symbol whose trades are streamed, the prices of its window's trades
+(``price_source: "trades"``) once the window has any, so an event never puts tick
+numbers back on a page showing the trades'. The trades agent sends none: a streamed
+symbol's statistics go out with its ticks (every poll), and one without ticks has them
+from ``/api/stats/`` only.
 """
 
 from __future__ import annotations
@@ -17,9 +25,11 @@ import logging
 from collections.abc import Sequence
 
 from cryptoflow.app import app
+from cryptoflow.tables.market_tables import streamed_windows
 from cryptoflow.tables.price_tables import latest_ticks, window_tables
 from cryptoflow.tables.stats import Sighting, uncounted
 from cryptoflow.tables.windows import WINDOWS
+from cryptoflow.web.api import window_fields
 from cryptoflow.web.livefeed import stats_event
 
 log = logging.getLogger(__name__)
@@ -49,4 +59,5 @@ def count_ticks(symbol: str, seen: Sequence[Sighting | None]) -> None:
                 counted = True
         if counted and app.live_feed.subscribers:
             current = table.relative_to(newest.ts)[symbol].value()
-            app.live_feed.publish(stats_event(symbol, name, current.summary()))
+            app.live_feed.publish(stats_event(symbol, name, window_fields(
+                current, *streamed_windows(WINDOWS[name], symbol, newest.ts))))

@@ -66,6 +66,17 @@ def spread_window(spec: WindowSpec, symbol: str, at: datetime) -> SpreadStats:
     return stats
 
 
+def streamed_windows(
+    spec: WindowSpec, symbol: str, at: datetime,
+) -> tuple[TradeStats | None, SpreadStats | None]:
+    """``trade_window`` and ``spread_window``, as ``api.window_fields`` takes them:
+    (None, None) on a worker that records no streams (its answers have no trade or book
+    fields)."""
+    if not app.settings.streams:
+        return None, None
+    return trade_window(spec, symbol, at), spread_window(spec, symbol, at)
+
+
 def _window(
     states: Mapping[str, Any], closed: Mapping[str, Any], spec: WindowSpec, symbol: str,
     at: datetime,

@@ -104,20 +104,42 @@ def alert_body(document: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def window_stats(
-    symbol: str, spec: WindowSpec, at: datetime, stats: RollingStats,
+    symbol: str, spec: WindowSpec, at: datetime, ticks: RollingStats,
+    trades: TradeStats | None = None, book: SpreadStats | None = None,
 ) -> dict[str, Any]:
+    """The body of ``/api/stats/{symbol}/``: the window holding ``at`` and its fields
+    (``window_fields``)."""
     start, end = spec.bounds(at)
     return {
         "symbol": symbol,
         "window": {"size": spec.name, "start": format_ts(start), "end": format_ts(end)},
-        **stats.summary(),
+        **window_fields(ticks, trades, book),
     }
 
 
-def trade_window_fields(trades: TradeStats, book: SpreadStats) -> dict[str, Any]:
-    """What the streams add to ``window_stats``'s body: volumes, vwap, trades and taker
-    sides, latest bid/ask and the spread (zeros and nulls for a window without them)."""
-    return {**trades.summary(), **book.summary()}
+def window_fields(
+    ticks: RollingStats, trades: TradeStats | None = None, book: SpreadStats | None = None,
+) -> dict[str, Any]:
+    """One window's statistics, as ``/api/stats/`` and the live feed's ``stats`` events
+    serve them: the one place that decides where the prices come from.
+
+    ``count``, ``min``, ``max``, ``mean``, ``stddev``, ``open``, ``close``,
+    ``change_pct``, ``first_ts`` and ``last_ts`` come from the window's trades when it
+    has trades with price statistics (``count``: aggregate trades; ``price_source``
+    ``"trades"``), else from its price ticks (``"ticks"``): a symbol's streamed trades
+    are every trade, its ticks a 3-second sample of the last price, and the volumes
+    beside them come from the trades, so one window's numbers agree. ``trades``
+    (``TradeStats``, None without streams) adds the volumes, vwap and raw ``trades``;
+    ``book`` the latest bid/ask and the spread (zeros and nulls for a window without
+    them)."""
+    prices = trades.price_summary() if trades is not None else None
+    fields = ({**prices, "price_source": "trades"} if prices is not None
+              else {**ticks.summary(), "price_source": "ticks"})
+    if trades is not None:
+        fields.update(trades.summary())
+    if book is not None:
+        fields.update(book.summary())
+    return fields
 
 
 def latest_price(symbol: str, tick: PriceTick | None) -> dict[str, Any]:

@@ -34,7 +34,7 @@ from cryptoflow.records import LATEST_AHEAD, format_ts
 from cryptoflow.settings import mask_uri, topic_name
 from cryptoflow.sources.market import market_streams
 from cryptoflow.sources.poller import poller
-from cryptoflow.tables.market_tables import spread_window, trade_window
+from cryptoflow.tables.market_tables import streamed_windows
 from cryptoflow.tables.price_tables import latest_ticks, window_tables
 from cryptoflow.web import api, market_api
 from cryptoflow.web.livefeed import sse_message
@@ -201,11 +201,8 @@ async def symbol_stats(view: ApiView, request: Request, symbol: str) -> bytes:
             raise ApiError(404, f"the {spec.name} window at {moment.isoformat()} is no "
                                 f"longer kept (kept for {spec.expires})", param="at")
         body = api.window_stats(
-            symbol, spec, moment, table.relative_to(moment)[symbol].value())
-        if app.settings.streams:
-            body.update(api.trade_window_fields(
-                trade_window(spec, symbol, moment),
-                spread_window(spec, symbol, moment)))
+            symbol, spec, moment, table.relative_to(moment)[symbol].value(),
+            *streamed_windows(spec, symbol, moment))
         kept = at is None and latest is not None
         return body, (spec.bounds(moment)[0] + spec.expires).timestamp() if kept else None
 

@@ -81,29 +81,59 @@ def test_window_stats_shape() -> None:
         "count": 2, "min": 100.0, "max": 110.0, "mean": 105.0, "stddev": 5.0,
         "open": 100.0, "close": 110.0, "change_pct": 10.0,
         "first_ts": "2026-11-24T12:00:42.500Z", "last_ts": "2026-11-24T12:00:42.500Z",
+        "price_source": "ticks",
     }
 
 
-def test_trade_window_fields_add_the_streamed_statistics_without_overwriting_any() -> None:
-    trades = [Trade(symbol="BTCUSDT", trade_id=i, price=price, qty=qty, first_trade_id=10 * i,
-                    last_trade_id=10 * i + 2, time_ms=1764547200000, is_buyer_maker=maker)
-              for i, (price, qty, maker) in enumerate([(100.0, 0.5, False), (110.0, 1.5, True)])]
-    books = [BookTicker(symbol="BTCUSDT", update_id=u, bid=bid, bid_qty=1.0, ask=bid + 1,
-                        ask_qty=2.0, received_ms=1764547200000, updates=4,
-                        spread_bps_sum=4 * width, spread_bps_max=width + 1)
-             for u, bid, width in [(7, 99.0, 2.0), (9, 109.0, 3.0)]]
-    fields = api.trade_window_fields(TradeStats.of(trades), SpreadStats.of(books))
+TRADES = [Trade(symbol="BTCUSDT", trade_id=i, price=price, qty=qty, first_trade_id=10 * i,
+                last_trade_id=10 * i + 2, time_ms=1764547200000 + 1000 * i, is_buyer_maker=maker)
+          for i, (price, qty, maker) in enumerate([(100.0, 0.5, False), (110.0, 1.5, True)])]
+BOOKS = [BookTicker(symbol="BTCUSDT", update_id=u, bid=bid, bid_qty=1.0, ask=bid + 1,
+                    ask_qty=2.0, received_ms=1764547200000, updates=4,
+                    spread_bps_sum=4 * width, spread_bps_max=width + 1)
+         for u, bid, width in [(7, 99.0, 2.0), (9, 109.0, 3.0)]]
+STREAMED = {
+    "volume": 2.0, "quote_volume": 215.0, "vwap": 107.5, "trades": 6,
+    "buy_volume": 0.5, "sell_volume": 1.5,
+    "bid": 109.0, "ask": 110.0, "spread_bps_mean": 2.5, "spread_bps_max": 4.0,
+}
+# six ticks in the window: a 3-second sample of the price, not the trades
+TICKS = RollingStats.of(PriceTick(symbol="BTCUSDT", price=95.0 + i, ts=NOW) for i in range(6))
+
+
+def test_a_window_with_trades_takes_every_price_statistic_from_them() -> None:
+    fields = api.window_fields(TICKS, TradeStats.of(TRADES), SpreadStats.of(BOOKS))
     assert fields == {
-        "volume": 2.0, "quote_volume": 215.0, "vwap": 107.5, "trades": 6,
-        "buy_volume": 0.5, "sell_volume": 1.5,
-        "bid": 109.0, "ask": 110.0, "spread_bps_mean": 2.5, "spread_bps_max": 4.0,
+        "count": 2, "min": 100.0, "max": 110.0, "mean": 105.0, "stddev": 5.0,
+        "open": 100.0, "close": 110.0, "change_pct": 10.0,
+        "first_ts": "2025-12-01T00:00:00.000Z", "last_ts": "2025-12-01T00:00:01.000Z",
+        "price_source": "trades", **STREAMED,
     }
-    body = api.window_stats("BTCUSDT", WINDOWS["1m"], NOW, RollingStats())
-    assert not body.keys() & fields.keys()
+
+
+def test_a_window_without_trades_takes_its_prices_from_the_ticks() -> None:
+    for trades in (None, TradeStats()):
+        fields = api.window_fields(TICKS, trades, SpreadStats.of(BOOKS))
+        assert fields["price_source"] == "ticks"
+        assert {name: fields[name] for name in TICKS.summary()} == TICKS.summary()
+
+
+def test_a_window_value_from_before_trade_prices_takes_its_prices_from_the_ticks() -> None:
+    old = TradeStats.loads(b'{"agg_trades":2,"trades":6,"buy_volume":"0.5",'
+                           b'"sell_volume":"1.5","quote_volume":"215.0","last_trade_id":1}')
+    fields = api.window_fields(TICKS, old, SpreadStats.of(BOOKS))
+    assert fields == {**TICKS.summary(), "price_source": "ticks", **STREAMED}
+
+
+def test_the_stream_fields_overwrite_no_price_statistic() -> None:
+    prices = api.window_fields(TICKS, TradeStats.of(TRADES)).keys() - STREAMED.keys()
+    assert prices == {*TICKS.summary(), "price_source"}
 
 
 def test_a_window_without_trades_or_book_has_zero_volume_and_nulls() -> None:
-    assert api.trade_window_fields(TradeStats(), SpreadStats()) == {
+    fields = api.window_fields(RollingStats(), TradeStats(), SpreadStats())
+    assert fields == {
+        **RollingStats().summary(), "price_source": "ticks",
         "volume": 0.0, "quote_volume": 0.0, "vwap": None, "trades": 0,
         "buy_volume": 0.0, "sell_volume": 0.0,
         "bid": None, "ask": None, "spread_bps_mean": None, "spread_bps_max": None,
