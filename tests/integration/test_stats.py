@@ -73,6 +73,7 @@ def expected_stats(mongo: Database[dict[str, Any]], symbol: str, body: dict[str,
     end = datetime.fromisoformat(body["window"]["end"])
     docs = list(mongo[SYMBOLS[symbol]].find({"ts": {"$gte": start, "$lt": end}}).sort("ts", 1))
     prices = [doc["price"] for doc in docs]
+    assert body["price_source"] == "ticks"  # these workers record no streams
     assert body["count"] == len(prices) > 0
     assert body["min"] == min(prices)
     assert body["max"] == max(prices)

@@ -19,6 +19,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -293,6 +294,72 @@ def test_the_api_shows_trades_book_streams_and_health(
     assert health["checks"]["streams"]["ok"], health
 
 
+def stored_window_prices(
+    db: Database[dict[str, Any]], symbol: str, window: dict[str, str],
+) -> list[float]:
+    """The prices of ``symbol``'s stored trades in ``window`` (an answer's), by trade id."""
+    start, end = (datetime.fromisoformat(window[bound]) for bound in ("start", "end"))
+    query = {"symbol": symbol, "ts": {"$gte": start, "$lt": end}, "invalid": {"$ne": True}}
+    return [doc["price"] for doc in db["trades"].find(query, {"price": 1}).sort("trade_id", 1)]
+
+
+def window_of_stored_trades(
+    worker: WorkerProcess, db: Database[dict[str, Any]], symbol: str,
+) -> dict[str, Any] | None:
+    """``symbol``'s 1h statistics once they count every stored trade of the window."""
+    status, stats = get(worker, f"/api/stats/{symbol}/?window=1h")
+    if status != 200 or stats["count"] != len(stored_window_prices(db, symbol, stats["window"])):
+        return None
+    return stats  # type: ignore[no-any-return]  # a 200 of /api/stats/ is a JSON object
+
+
+def next_stats_event(worker: WorkerProcess, symbol: str, window: str) -> dict[str, Any]:
+    """The next ``stats`` event of ``symbol``'s ``window`` on a fresh /api/stream/."""
+    url = f"http://127.0.0.1:{worker.web_port}/api/stream/"
+    with urllib.request.urlopen(url, timeout=20) as response:
+        for line in response:
+            if line.startswith(b"data: "):
+                event: dict[str, Any] = json.loads(line[6:])
+                if (event["type"], event.get("symbol"), event.get("window")) == (
+                        "stats", symbol, window):
+                    return event
+    pytest.fail(f"the stream ended without a stats event of {symbol} {window}")
+
+
+def test_a_streamed_symbols_window_prices_are_its_trades(
+    workers: Workers, db: Database[dict[str, Any]], market: SimExchangeThread,
+) -> None:
+    """A streamed symbol's count, min, max, open and close are those of its stored trades
+    of the window, not of the price ticks polled meanwhile (``price_source``), in the
+    answers and in the live feed's stats events, polled (BTCUSDT) or not (UNPOLLED)."""
+    worker = worker_of(workers)
+    wait_for(lambda: all(stored_ids(db, symbol) for symbol in SYMBOLS), timeout=30,
+             what="trades of every symbol")
+    market.sim.quiet(30.0)  # a pause in trading: the windows stop moving
+    try:
+        answers = {}
+        for symbol in ("BTCUSDT", UNPOLLED):
+            stats = wait_for(partial(window_of_stored_trades, worker, db, symbol),
+                             timeout=20, what=f"{symbol}'s 1h window holding its stored trades")
+            assert stats is not None
+            prices = stored_window_prices(db, symbol, stats["window"])
+            assert stats["price_source"] == "trades", stats
+            assert stats["count"] == len(prices) <= stats["trades"], stats
+            assert (stats["min"], stats["max"]) == (min(prices), max(prices)), stats
+            assert all(stats["min"] <= price <= stats["max"] for price in prices)
+            assert (stats["open"], stats["close"]) == (prices[0], prices[-1]), stats
+            assert math.isclose(stats["mean"], sum(prices) / len(prices), rel_tol=1e-9)
+            answers[symbol] = stats
+        # BTCUSDT is polled: its ticks go on, and their stats events carry the trades' prices
+        event = next_stats_event(worker, "BTCUSDT", "1h")
+        assert event["price_source"] == "trades", event
+        shared = ("count", "min", "max", "open", "close", "first_ts", "last_ts", "trades")
+        assert {name: event[name] for name in shared} == {
+            name: answers["BTCUSDT"][name] for name in shared}
+    finally:
+        market.sim.quiet(0)
+
+
 def test_a_symbol_without_a_tick_topic_is_streamed_and_not_polled(
     workers: Workers, db: Database[dict[str, Any]], market_stack: LocalStack,
 ) -> None:
@@ -302,7 +369,8 @@ def test_a_symbol_without_a_tick_topic_is_streamed_and_not_polled(
     status, stats = wait_for(
         lambda: (r := get(worker, f"/api/stats/{UNPOLLED}/?window=1h"))[1].get("trades") and r,
         timeout=20, what=f"{UNPOLLED}'s trade statistics")
-    assert status == 200 and stats["count"] == 0, stats  # trades counted, no tick
+    assert status == 200 and stats["price_source"] == "trades", stats  # no tick, trades
+    assert 0 < stats["count"] <= stats["trades"], stats
     status, error = get(worker, f"/api/prices/latest/{UNPOLLED}/")
     assert status == 404 and "known: BTCUSDT, ETHUSDT" in error["error"]["message"]
     status, latest = get(worker, "/api/prices/latest/")
@@ -531,6 +599,10 @@ def test_closed_minutes_equal_the_exchange_klines(
         status, window = get(worker_of(workers), path)
         assert status == 200, window
         assert window["trades"] == kline[8], window
+        assert window["price_source"] == "trades", window
+        assert window["count"] == candle["agg_trades"], window
+        assert (window["open"], window["max"], window["min"], window["close"]) == tuple(
+            float(value) for value in kline[1:5]), window
         assert window["volume"] == pytest.approx(float(kline[5]), rel=1e-12)
         assert window["quote_volume"] == pytest.approx(float(kline[7]), rel=1e-9)
         # book tickers came all minute long (but while the killed worker was down)
