@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -172,11 +172,24 @@ def poll_health(
     return True, f"last successful poll {age:.1f}s ago"
 
 
-def exchange_source(base_url: str, simulated: bool | None) -> dict[str, Any]:
+def exchange_source(
+    base_url: str, simulated: bool | None, unreachable: datetime | None = None,
+) -> dict[str, Any]:
     """Where this worker's prices come from, for the dashboard's header: the host of
-    the configured exchange URL, and whether it is the simulated exchange (None until
-    it first answered; a worker that does not poll never knows)."""
-    return {"host": urlsplit(base_url).netloc.rpartition("@")[2], "simulated": simulated}
+    the configured exchange URL, whether it is the simulated exchange (None until it
+    first answered; a worker that does not poll never knows), and since when it has been
+    unreachable (``unreachable_since``; None while it answers)."""
+    return {"host": urlsplit(base_url).netloc.rpartition("@")[2], "simulated": simulated,
+            "unreachable_since": format_ts(unreachable) if unreachable else None}
+
+
+def unreachable_since(failing_since: Sequence[datetime | None]) -> datetime | None:
+    """When the exchange became unreachable for this worker: each of the ways it reads
+    from it (the poll, the streams) failing since then (None: that way works). None
+    while one works, or when it reads from none."""
+    if not failing_since or any(since is None for since in failing_since):
+        return None
+    return max(since for since in failing_since if since is not None)
 
 
 def health_body(checks: Mapping[str, tuple[bool, str]]) -> tuple[int, dict[str, Any]]:

@@ -299,8 +299,23 @@ class HealthView(ApiView):
         status, body = api.health_body(checks)
         body["stream_clients"] = len(app.live_feed.subscribers)
         body["web_reads"] = app.web_reads.describe()
-        body["exchange"] = api.exchange_source(settings.binance_url, app.binance.simulated)
+        body["exchange"] = api.exchange_source(
+            settings.binance_url, app.binance.simulated, api.unreachable_since(_failing_since()))
         return self.json(body, status=status)
+
+
+def _failing_since() -> list[datetime | None]:
+    """Since when each way this worker reads from the exchange has failed (None: it
+    works): the poll, where this worker polls, and the streams, all of whose
+    connections are down."""
+    sources: list[datetime | None] = []
+    if app.settings.poll_interval > 0 and app.is_leader():
+        sources.append((poller.last_success or STARTED) if poller.failing else None)
+    connections = market_streams.connections
+    down = [c.down_at for c in connections if c.down_at is not None]
+    if app.settings.streams and connections:
+        sources.append(max(down) if len(down) == len(connections) else None)
+    return sources
 
 
 HISTORY_LIMIT = 5000

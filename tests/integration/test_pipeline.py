@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 import urllib.error
 import urllib.request
 from collections import Counter
@@ -21,6 +22,7 @@ from cryptoflow.devstack.simexchange import SimExchangeThread
 from tests.integration.conftest import (
     READY_LINE,
     WorkerProcess,
+    free_port,
     get,
     served,
     stop_serving,
@@ -188,3 +190,24 @@ def dead_letter_labels(worker: WorkerProcess) -> set[str]:
         text = response.read().decode()
     return {sample.labels["reason"] for family in text_string_to_metric_families(text)
             if family.name == "cryptoflow_dead_letters" for sample in family.samples}
+
+
+def test_an_unreachable_exchange_is_said_once_with_since_when(
+    start_worker: Callable[..., WorkerProcess],
+) -> None:
+    """Offline: neither the poll nor the stream reaches the exchange. Health says since
+    when (the dashboard's message), and each cause is one warning, not one per retry."""
+    started = datetime.now(UTC)
+    worker = start_worker(CRYPTOFLOW_BINANCE_URL=f"http://127.0.0.1:{free_port()}",
+                          CRYPTOFLOW_BINANCE_WS_URL=f"ws://127.0.0.1:{free_port()}",
+                          CRYPTOFLOW_STREAMS="trades", CRYPTOFLOW_POLL_INTERVAL="0.5")
+    since = wait_for(
+        lambda: get(worker, "/api/health/")[1]["exchange"]["unreachable_since"], timeout=30,
+        what="the exchange unreachable since a time")
+    assert started <= datetime.fromisoformat(since) <= datetime.now(UTC)
+    status, body = get(worker, "/api/health/")
+    assert status == 503 and not body["checks"]["poll"]["ok"], body
+    time.sleep(3)  # a few more retries of each
+    warnings = worker.warnings().splitlines()
+    assert sum("Binance stream" in line for line in warnings) == 1, warnings
+    assert sum("Binance:" in line and "unreachable" in line for line in warnings) <= 1, warnings

@@ -259,5 +259,20 @@ def test_stats_of_absurd_prices_recovered_from_before_the_bounds_are_null() -> N
     ("https://user:secret@proxy.example:8443/binance", "proxy.example:8443"),
 ])
 def test_the_exchange_source_names_the_host_and_never_credentials(url: str, host: str) -> None:
-    assert api.exchange_source(url, None) == {"host": host, "simulated": None}
+    assert api.exchange_source(url, None) == {"host": host, "simulated": None,
+                                              "unreachable_since": None}
     assert api.exchange_source(url, True)["simulated"] is True
+
+
+def test_the_exchange_is_unreachable_once_every_way_to_it_fails() -> None:
+    """Since the later of the poll's and the streams' failures; not while either works,
+    nor for a worker that reads from it in no way."""
+    early = datetime(2026, 12, 7, 13, 5, tzinfo=UTC)
+    late = early + timedelta(minutes=1)
+    assert api.unreachable_since([early, late]) == late
+    assert api.unreachable_since([early]) == early
+    assert api.unreachable_since([early, None]) is None
+    assert api.unreachable_since([]) is None
+    body = api.exchange_source("https://api.binance.com", None, early)
+    assert body["unreachable_since"] == "2026-12-07T13:05:00.000Z"
+    assert api.exchange_source("https://api.binance.com", True)["unreachable_since"] is None
