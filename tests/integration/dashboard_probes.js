@@ -60,10 +60,11 @@ function candleStarts(symbol) {
   return card ? [...card.querySelectorAll("svg .candle")].map((g) => g.dataset.start) : [];
 }
 
-// The newest candle a symbol's chart draws (null before there is one).
+// The newest candle a symbol's chart draws, its start and prices (null before there is
+// one): not where it is drawn, which moves with the price axis (the headline price on it).
 function lastCandle(symbol) {
   const candles = document.querySelectorAll(`.card[data-symbol="${symbol}"] svg .candle`);
-  return candles.length ? candles[candles.length - 1].outerHTML : null;
+  return candles.length ? JSON.stringify({...candles[candles.length - 1].dataset}) : null;
 }
 
 // How many /api/candles/ (or another API's) requests the page has made so far for a symbol.
@@ -84,4 +85,53 @@ function marketShown(symbol) {
     (tr) => tr.firstElementChild.textContent === "volume");
   return {rate: field("rate"), spread: field("spread"), book: field("book"),
           volume: row ? [...row.querySelectorAll("td")].map((td) => td.textContent) : null};
+}
+
+// Each card's headline price and top of book (as shown) with its chart's bounds: the
+// price axis's (data-lo, data-hi), the time axis's (data-t0, data-t1), its first candle
+// and its time labels, and the note under it.
+function chartBounds() {
+  return [...document.querySelectorAll(".card")].map((card) => {
+    const svg = card.querySelector("svg"), first = svg.querySelector(".candle");
+    const book = card.querySelector('.market [data-field="book"]');
+    return {symbol: card.dataset.symbol, price: card.querySelector(".price").textContent,
+            book: book ? book.textContent : null,
+            lo: svg.dataset.lo === undefined ? null : Number(svg.dataset.lo),
+            hi: svg.dataset.hi === undefined ? null : Number(svg.dataset.hi),
+            t0: svg.dataset.t0 || null, t1: svg.dataset.t1 || null,
+            first: first ? first.dataset.start : null,
+            times: [...svg.querySelectorAll(".axis-time text")].map((text) => text.textContent),
+            note: card.querySelector(".note").textContent};
+  });
+}
+
+// A symbol's hover card: null while hidden, else its candle's start, its numbers by
+// label, and whether it lies inside its card.
+function hoverShown(symbol) {
+  const card = document.querySelector(`.card[data-symbol="${symbol}"]`);
+  const hover = card && card.querySelector(".hover");
+  if (!hover || hover.hidden) return null;
+  const box = hover.getBoundingClientRect(), outer = card.getBoundingClientRect();
+  const fields = {};
+  for (const dd of hover.querySelectorAll("dd")) fields[dd.dataset.field] = dd.textContent;
+  return {start: hover.dataset.start, text: hover.textContent, fields,
+          inside: box.width > 0 && box.left >= outer.left && box.right <= outer.right &&
+                  box.top >= outer.top && box.bottom <= outer.bottom};
+}
+
+// Where the opened card's chart and statistics table are on the page.
+function openedBoxes() {
+  const card = document.querySelector(".card.wide");
+  if (!card) return null;
+  const box = (selector) => card.querySelector(selector).getBoundingClientRect().toJSON();
+  return {chart: box("svg"), note: box(".note"), table: box("table")};
+}
+
+// The middle of the newest candle a symbol's chart draws, in the page's pixels.
+function newestCandleMiddle(symbol) {
+  const candles = document.querySelectorAll(`.card[data-symbol="${symbol}"] svg .candle`);
+  if (!candles.length) return null;
+  const box = candles[candles.length - 1].getBoundingClientRect();
+  return {x: box.left + box.width / 2, y: box.top + box.height / 2,
+          start: candles[candles.length - 1].dataset.start};
 }

@@ -55,7 +55,8 @@ def test_the_stream_carries_the_served_prices_and_clients_leave_no_trace(
     assert log.index(READY_LINE) < log.index(dashboard_line)
     wait_for(lambda: len(exchange.sim.served) >= 3, what="a first poll")
     assert get(worker, "/api/health/")[1]["exchange"] == {
-        "host": exchange.url.removeprefix("http://"), "simulated": True}
+        "host": exchange.url.removeprefix("http://"), "simulated": True,
+        "unreachable_since": None}
     events = read_events(worker, 6)
     ticks = [e for e in events if e["type"] == "tick"]
     assert len(ticks) == 6
@@ -393,6 +394,185 @@ def test_with_streams_the_cards_show_trades_volume_spread_and_the_recorded_candl
     chrome.find_element(By.CSS_SELECTOR, ".wide .close").click()
     until(chrome, lambda: not chrome.find_elements(By.CSS_SELECTOR, ".card.wide"),
           "the card closed")
+    assert console_errors(chrome) == [], "the browser console has errors"
+
+
+def tap(browser: Any, x: float, y: float) -> None:
+    """A touch screen's tap at (x, y) of the page."""
+    for kind, points in (("touchStart", [{"x": x, "y": y}]), ("touchEnd", [])):
+        browser.execute_cdp_cmd("Input.dispatchTouchEvent", {"type": kind, "touchPoints": points})
+
+
+def hover_fields(browser: Any, candle: dict[str, Any]) -> dict[str, str]:
+    """What a hover card shows of a candle of /api/candles/, by the page's own formats."""
+    shown = {name: browser.execute_script("return cf.formatPrice(arguments[0])", candle[name])
+             for name in ("open", "high", "low", "close")}
+    if isinstance(candle.get("volume"), float | int):
+        shown["volume"] = browser.execute_script("return cf.formatAmount(arguments[0])",
+                                                 candle["volume"])
+    if isinstance(candle.get("trades"), int):
+        shown["trades"] = f"{candle['trades']:,}"
+    return shown
+
+
+def at(iso: str) -> datetime:
+    return datetime.fromisoformat(iso)
+
+
+def shown_number(text: str) -> float:
+    return float(text.replace(",", ""))
+
+
+def price_problems(chart: dict[str, Any]) -> tuple[str | None, str | None]:
+    """How a card's headline price (of ``chartBounds``) disagrees with its chart's price
+    axis (by more than half a shown step: the rounding), and how with its top of book,
+    bid to ask, by more than one price tick (the smallest decimal step of the shown
+    prices); (None, None) where it agrees (and not yet, as the book's, before all show)."""
+    symbol, price_text, book = chart["symbol"], chart["price"], chart["book"]
+    if NO_VALUE in (price_text, book or NO_VALUE) or chart["lo"] is None:
+        return None, f"{symbol}: price, book or chart not shown yet: {chart}"
+    price, tick = shown_number(price_text), 10.0 ** -len(price_text.partition(".")[2])
+    bid, ask = map(shown_number, book.split(" / "))
+    axis = None if chart["lo"] - tick / 2 <= price <= chart["hi"] + tick / 2 else (
+        f"{symbol}: {price_text} off its price axis {chart['lo']}..{chart['hi']}")
+    inside = None if bid - tick <= price <= ask + tick else (
+        f"{symbol}: {price_text} off its book {book} (tick {tick:g})")
+    return axis, inside
+
+
+def agreeing(browser: Any, what: str, timeout: float = 20) -> None:
+    """Every card's headline price on its chart's price axis at every look, and between
+    its bid and ask (a tick either way) at some look: the price comes with the trades
+    and ticks, the book with book events twice a second, so a look can catch one of
+    them a trade behind the other."""
+    from selenium.common.exceptions import TimeoutException
+
+    behind: dict[str, str | None] = {}
+
+    def agree() -> bool:
+        for chart in probe(browser, "chartBounds"):
+            axis, book = price_problems(chart)
+            assert axis is None, f"{what}: {axis}"
+            if behind.get(chart["symbol"], "") is not None:
+                behind[chart["symbol"]] = book
+        return len(behind) == 3 and not any(behind.values())
+
+    try:
+        until(browser, agree, what, timeout)
+    except TimeoutException:  # say which disagreed
+        pytest.fail(f"{what}: {behind}")
+
+
+@needs_chromium
+def test_with_streams_the_price_agrees_with_chart_and_book_a_young_chart_starts_with_it(
+    exchange: SimExchangeThread, start_worker: Callable[..., WorkerProcess], chrome: Any,
+) -> None:
+    """The headline price lies on its chart's price axis and between bid and ask (a tick
+    either way) on every card at every width; a recording younger than the chart's range
+    is drawn from its first candle on, saying since when; a candle's hover card shows the
+    recorded candle; the opened card sets its table beside its chart on a wide screen."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    worker = start_worker(**STREAM_ENV)
+    symbols = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
+    wait_for(lambda: all("volume" in (get(worker, f"/api/candles/{s}/")[1]["candles"] or [{}])[-1]
+                         for s in symbols),
+             what="a candle from the streamed trades of every symbol")
+    wait_for(lambda: every_price(worker), what="a price of every symbol")
+    chrome.get(f"http://127.0.0.1:{worker.web_port}/")
+    until(chrome, lambda: all(streams_shown(chrome, symbol) for symbol in symbols),
+          "the streams' numbers on every card")
+    # the recording is minutes old: each chart starts with its first candle, not 2 h ago
+    for symbol in symbols:
+        until(chrome, lambda symbol=symbol: charted_as_recorded(chrome, worker, symbol),
+              f"one {symbol} candle on the chart per candle of /api/candles/")
+    for chart in probe(chrome, "chartBounds"):
+        first = api_candle_starts(worker, chart["symbol"], "1m", timedelta(hours=2))[0]
+        assert datetime.fromisoformat(first) > datetime.now(UTC) - timedelta(minutes=30)
+        assert at(chart["t0"]) == at(first) == at(chart["first"]), chart
+        assert f"recording since {first[11:16]} UTC" in chart["note"], chart
+        assert min(chart["times"]) >= first[11:16], chart
+    # the price source under the table: said when /api/stats/ says it, else nothing
+    stats = {body["symbol"]: body for body in get(worker, "/api/stats/?window=1m")[1]}
+    for symbol in symbols:
+        line = chrome.find_element(By.CSS_SELECTOR, f'.card[data-symbol="{symbol}"] .from')
+        if "price_source" not in stats[symbol]:
+            assert not line.is_displayed()
+    for width in (420, 1000, 1400):
+        check_layout(chrome, width, "agree")
+        agreeing(chrome, f"the prices agreeing at {width} px")
+
+    # a candle's hover card: with the market paused, the newest candle stays as recorded
+    exchange.sim.quiet(40)
+    card = '.card[data-symbol="BTCUSDT"]'
+
+    def hover_as_recorded() -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """The pointer over the newest BTCUSDT candle: its hover card and that candle of
+        /api/candles/, once the card shows what the API has."""
+        try:
+            newest = chrome.find_elements(By.CSS_SELECTOR, f"{card} svg .candle")[-1]
+            ActionChains(chrome).move_to_element(newest).perform()
+        except StaleElementReferenceException:  # drawn again meanwhile
+            return None
+        shown = probe(chrome, "hoverShown", "BTCUSDT")
+        if not shown:
+            return None
+        candle = get(worker, f"/api/candles/BTCUSDT/?limit=1&start={shown['start']}")[1][
+            "candles"][0]
+        return (shown, candle) if shown["fields"] == hover_fields(chrome, candle) else None
+
+    shown, candle = until(chrome, hover_as_recorded, "the newest candle's hover card as recorded")
+    assert at(shown["start"]) == at(candle["start"]), (shown, candle)
+    assert set(shown["fields"]) == {"open", "high", "low", "close", "volume", "trades"}, shown
+    assert shown["inside"], shown
+    chrome.save_screenshot(str(ARTIFACTS / "hover-1400.png"))
+    assert candle["start"][11:16] in shown["text"] and "UTC" in shown["text"], shown
+    assert not chrome.find_elements(By.CSS_SELECTOR, f"{card} svg title")  # no native tooltip
+    assert probe(chrome, "layoutProblems") == []
+    ActionChains(chrome).move_to_element(chrome.find_element(By.CSS_SELECTOR, "header")).perform()
+    until(chrome, lambda: probe(chrome, "hoverShown", "BTCUSDT") is None, "the hover card gone")
+    # from the keyboard: an arrow key on the focused card shows the newest candle's
+    chrome.find_element(By.CSS_SELECTOR, card).send_keys(Keys.ARROW_LEFT)
+    keyed = until(chrome, lambda: probe(chrome, "hoverShown", "BTCUSDT"), "a keyed hover card")
+    assert at(keyed["start"]) == at(candle["start"]) and keyed["inside"], keyed
+    chrome.find_element(By.CSS_SELECTOR, card).send_keys(Keys.ESCAPE)
+    until(chrome, lambda: probe(chrome, "hoverShown", "BTCUSDT") is None, "the keyed card gone")
+
+    # the opened card: its table beside its chart on a wide screen, below it on a narrow
+    chrome.find_element(By.CSS_SELECTOR, '.card[data-symbol="ETHUSDT"] svg').click()
+    until(chrome, lambda: chrome.find_elements(By.CSS_SELECTOR, ".card.wide"), "the opened card")
+    for width in (1400, 1000, 420):
+        check_layout(chrome, width, "opened-young")
+        boxes = probe(chrome, "openedBoxes")
+        chart, table = boxes["chart"], boxes["table"]
+        if width >= 1000:  # beside: right of the chart, level with it, a third wide
+            assert table["left"] >= chart["right"] and table["top"] < chart["bottom"], boxes
+            assert 0.4 < chart["width"] / (chart["width"] + table["width"]) < 0.75, boxes
+        else:
+            assert table["top"] >= boxes["note"]["bottom"] - 0.5, boxes
+            assert abs(table["left"] - chart["left"]) < 1, boxes
+    # a tap on a candle shows its card until a tap elsewhere
+    check_layout(chrome, 1400, "opened-young")
+    middle = probe(chrome, "newestCandleMiddle", "ETHUSDT")
+    tap(chrome, middle["x"], middle["y"])
+    tapped = until(chrome, lambda: probe(chrome, "hoverShown", "ETHUSDT"), "a tapped hover card")
+    assert at(tapped["start"]) == at(middle["start"]) and tapped["inside"], tapped
+    header = chrome.find_element(By.CSS_SELECTOR, "header").rect
+    tap(chrome, header["x"] + 5, header["y"] + 5)
+    until(chrome, lambda: probe(chrome, "hoverShown", "ETHUSDT") is None, "the tapped card gone")
+    # 1h candles of 7 d: the hours of the recording, from its first
+    switch(chrome, "interval", "1h")
+    switch(chrome, "range", "7d")
+    until(chrome, lambda: " of 1h in 7 d" in opened_note(chrome), "the candles of 1h in 7 d")
+    hours = api_candle_starts(worker, "ETHUSDT", "1h", timedelta(days=7))
+    opened = until(chrome, lambda: next(
+        (c for c in probe(chrome, "chartBounds") if c["symbol"] == "ETHUSDT"
+         and at(c["first"]) == at(hours[0])), None), "the opened chart of 1h candles")
+    assert at(opened["t0"]) == at(hours[0]), opened
+    assert f"recording since {hours[0][11:16]} UTC" in opened_note(chrome)
     assert console_errors(chrome) == [], "the browser console has errors"
 
 
