@@ -239,6 +239,43 @@ def test_the_page_shows_every_symbol_and_moves_without_a_reload(
         "return cf.tradeRate({batches: [[80e3, 12]], firstBatchAt: 80e3, stats: {'1m': {"
         "trades: 90, window: {start: '1970-01-01T00:01:00Z', end: '1970-01-01T00:02:00Z'}}}},"
         " 90e3).rate") == 3  # 90 trades in the window's first 30 s
+    # a chart's time span: 2 h of 1m candles up to the forming one, or, for a younger
+    # recording, from its first candle on
+    now = 7200e3 + 30e3
+    assert chrome.execute_script(
+        "return cf.chartSpan(60e3, 7200e3, 60e3, 7200e3, arguments[0])", now) == {
+        "t0": 60e3, "t1": 7260e3, "since": None}
+    assert chrome.execute_script(
+        "return cf.chartSpan(6000e3, 7200e3, 60e3, 7200e3, arguments[0])", now) == {
+        "t0": 6000e3, "t1": 7260e3, "since": 6000e3}
+    assert chrome.execute_script("return cf.formatSince(6000e3, 7200e3)") == (
+        "recording since 01:40 UTC")
+    assert chrome.execute_script("return cf.formatSince(6000e3, 2 * 86400e3)") == (
+        "recording since 1970-01-01 01:40 UTC")
+    # the price axis has the headline price on it too
+    assert chrome.execute_script(
+        "return cf.priceRange([{low: 10, high: 12}, {low: 11, high: 13}], 14)") == {
+        "lo": 10, "hi": 14}
+    assert chrome.execute_script("return cf.candleAt([{t: 0}, {t: 120e3}], 60e3, 150e3).t") == (
+        120e3)
+    assert chrome.execute_script("return cf.candleAt([{t: 0}, {t: 120e3}], 60e3, 90e3)") is None
+    # a hover card beside the pointer, and inside its card at the card's right edge
+    assert chrome.execute_script("return cf.placeHover(100, 50, 150, 120, 400, 600)") == {
+        "left": 114, "top": 64}
+    assert chrome.execute_script("return cf.placeHover(380, 550, 150, 120, 400, 600)") == {
+        "left": 216, "top": 416}
+    # where the statistics' prices come from: nothing unless the stats say
+    source = "return cf.priceSource(arguments[0], arguments[1])"
+    assert chrome.execute_script(source, [["1m", None], ["5m", None]], 3) == ""
+    assert chrome.execute_script(source, [["1m", "trades"], ["5m", "trades"]], 3) == (
+        "from the streamed trades")
+    assert chrome.execute_script(source, [["1m", "ticks"]], 3) == (
+        "from the 3-second price polls")
+    assert chrome.execute_script(source, [["1m", "trades"], ["1h", "ticks"]], 0.5) == (
+        "1m from the streamed trades; 1h from the 0.5-second price polls")
+    # without streams the statistics are the polled prices' (when the stats say so)
+    until(chrome, lambda: source_shown(chrome, worker, "BTCUSDT", 1),
+          "the statistics' source under the table")
     # the candles are the recorded ones (from the ticks, without streams), and the
     # newest moves with the ticks of the event stream, no candle asked for again
     until(chrome, lambda: charted_as_recorded(chrome, worker, "BTCUSDT"),
@@ -397,6 +434,29 @@ def test_with_streams_the_cards_show_trades_volume_spread_and_the_recorded_candl
     assert console_errors(chrome) == [], "the browser console has errors"
 
 
+def source_line(worker: WorkerProcess, symbol: str, poll: float) -> str:
+    """The line under a symbol's statistics saying where each window's prices come from
+    (its price_source in /api/stats/; none where no window has one)."""
+    windows: dict[str, list[str]] = {}
+    for window in ("1m", "5m", "1h"):
+        body = next(b for b in get(worker, f"/api/stats/?window={window}")[1]
+                    if b["symbol"] == symbol)
+        if body.get("price_source"):
+            windows.setdefault(body["price_source"], []).append(window)
+    names = {"trades": "the streamed trades", "ticks": f"the {poll:g}-second price polls"}
+    if len(windows) <= 1:
+        return "".join(f"from {names[source]}" for source in windows)
+    return "; ".join(f"{', '.join(ws)} from {names[source]}" for source, ws in windows.items())
+
+
+def source_shown(browser: Any, worker: WorkerProcess, symbol: str, poll: float) -> bool:
+    """Whether a card says where its statistics come from as /api/stats/ does."""
+    shown = browser.execute_script(
+        "const line = document.querySelector(`.card[data-symbol='${arguments[0]}'] .from`);"
+        "return line.hidden ? '' : line.textContent", symbol)
+    return bool(shown == source_line(worker, symbol, poll))
+
+
 def tap(browser: Any, x: float, y: float) -> None:
     """A touch screen's tap at (x, y) of the page."""
     for kind, points in (("touchStart", [{"x": x, "y": y}]), ("touchEnd", [])):
@@ -495,12 +555,10 @@ def test_with_streams_the_price_agrees_with_chart_and_book_a_young_chart_starts_
         assert at(chart["t0"]) == at(first) == at(chart["first"]), chart
         assert f"recording since {first[11:16]} UTC" in chart["note"], chart
         assert min(chart["times"]) >= first[11:16], chart
-    # the price source under the table: said when /api/stats/ says it, else nothing
-    stats = {body["symbol"]: body for body in get(worker, "/api/stats/?window=1m")[1]}
+    # under each table, where its prices come from, as /api/stats/ says (or nothing)
     for symbol in symbols:
-        line = chrome.find_element(By.CSS_SELECTOR, f'.card[data-symbol="{symbol}"] .from')
-        if "price_source" not in stats[symbol]:
-            assert not line.is_displayed()
+        until(chrome, lambda symbol=symbol: source_shown(chrome, worker, symbol, 0.5),
+              f"where {symbol}'s statistics come from")
     for width in (420, 1000, 1400):
         check_layout(chrome, width, "agree")
         agreeing(chrome, f"the prices agreeing at {width} px")
