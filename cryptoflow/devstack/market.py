@@ -134,12 +134,14 @@ def _quote(units_squared: int) -> str:
 
 def _tick(price: float) -> int:
     """A price step that looks like the exchange's: about 1e-6 of the price."""
-    return max(1, 10 ** (math.floor(math.log10(price)) + 2))
+    step: int = max(1, 10 ** (math.floor(math.log10(price)) + 2))  # a float 10**-n is < 1
+    return step
 
 
 def _lot(price: float) -> int:
     """A quantity step worth about 1e-5 .. 1e-4 of the quote currency per tick."""
-    return max(1, 10 ** (7 - math.floor(math.log10(price))))
+    step: int = max(1, 10 ** (7 - math.floor(math.log10(price))))  # a float 10**-n is < 1
+    return step
 
 
 def _on_tick(log_price: float, tick: int) -> int:

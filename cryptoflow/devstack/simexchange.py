@@ -587,7 +587,7 @@ class SimExchange:
         site = web.TCPSite(self._runner, host, port)
         await site.start()
         self.host = host
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]  # _server is set once start() returned
         self._generator = asyncio.create_task(self._generate(), name="simexchange-generator")
         self._generator.add_done_callback(_report_crash)
         return self.port
@@ -716,14 +716,14 @@ class SimExchange:
             symbols, weight = [query["symbol"]], WEIGHT_SINGLE
         elif "symbols" in query:
             try:
-                symbols = json.loads(query["symbols"])
+                asked: object = json.loads(query["symbols"])
             except json.JSONDecodeError:
-                symbols = None
-            if not isinstance(symbols, list) or not all(isinstance(s, str) for s in symbols):
+                asked = None
+            if not isinstance(asked, list) or not all(isinstance(s, str) for s in asked):
                 raise _ApiError(-1100, "Illegal characters found in parameter 'symbols'; "
                                        "legal range is '^\\[(\"[A-Z0-9-_.]{1,20}\"(,\"[A-Z0-9-_.]"
                                        "{1,20}\"){0,}){0,1}\\]$'.")
-            weight = WEIGHT_MANY
+            symbols, weight = asked, WEIGHT_MANY
         else:
             symbols, weight = list(self._start_prices), WEIGHT_MANY
         if any(s not in self._start_prices for s in symbols):
