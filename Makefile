@@ -21,9 +21,11 @@ demo: $(STAMP)
 	$(BIN)/python -m cryptoflow.devstack.localstack --data-dir .cryptoflow-demo --simulated-exchange 8081 -- \
 		$(BIN)/faust -A cryptoflow worker -l info
 
-## test: ruff, then the whole test suite (unit + integration on the local stack)
+## test: ruff, mypy (setup.cfg [mypy]: cryptoflow with agents/ and tables/, and bench),
+## then the whole test suite (unit + integration on the local stack)
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/pytest
 
 ## bench: the benchmarks (a few minutes; nothing else should run meanwhile), by hand only
@@ -33,6 +35,7 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 install: $(STAMP)
 
