@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -11,9 +12,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_wheel_claims_no_generic_top_level_names(tmp_path: Path) -> None:
+    # built from a copy of the sources alone: a build/ left in the tree by an earlier
+    # build would add what setup.cfg no longer (or not yet) lists
+    source = tmp_path / "source"
+    shutil.copytree(ROOT, source, symlinks=True, ignore=shutil.ignore_patterns(
+        ".*", "build", "dist", "site", "*.egg-info", "__pycache__", "tests", "bench"))
     subprocess.run(
         [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(tmp_path),
-         str(ROOT)],
+         str(source)],
         check=True, capture_output=True, timeout=300,
     )
     (wheel,) = tmp_path.glob("cryptoflow-*.whl")
@@ -26,3 +32,11 @@ def test_the_wheel_claims_no_generic_top_level_names(tmp_path: Path) -> None:
     assert "cryptoflow/web/static/dashboard.html" in names
     assert "cryptoflow/web/static/favicon.svg" in names
     assert not any(name.startswith(("agents/", "tables/", "tests/")) for name in names)
+    # every module of the tree is in the wheel (a package missing from setup.cfg's list
+    # would leave an import of it failing wherever the wheel is installed: the image)
+    sources = {f"cryptoflow/{path.relative_to(ROOT / 'cryptoflow')}"
+               for path in (ROOT / "cryptoflow").rglob("*.py")}
+    sources |= {f"cryptoflow/{path.relative_to(ROOT)}"
+                for folder in ("agents", "tables") for path in (ROOT / folder).rglob("*.py")}
+    assert "cryptoflow/commands/__init__.py" in sources
+    assert sources - set(names) == set()
