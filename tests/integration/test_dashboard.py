@@ -304,7 +304,9 @@ def test_the_page_fits_its_cards_at_every_width_and_the_chart_has_axes(
 
 def check_layout(browser: Any, width: int, name: str = "dashboard") -> None:
     """At ``width`` px: nothing sticks out of its card, every chart has its axes, the
-    prices highest on top, the times in order and apart; a screenshot in tests/artifacts."""
+    prices highest on top, the times in order and apart; an opened card has its table
+    beside its chart from 1000 px on (a third of the width), below it on narrower
+    screens; a screenshot in tests/artifacts."""
     browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
         "width": width, "height": 1000, "deviceScaleFactor": 1, "mobile": False})
     until(browser, lambda: browser.execute_script("return innerWidth") == width,
@@ -326,6 +328,15 @@ def check_layout(browser: Any, width: int, name: str = "dashboard") -> None:
         rights = [label["box"]["right"] for label in chart["time"]]
         assert times == sorted(times) and lefts == sorted(lefts), chart
         assert all(r < left for r, left in zip(rights, lefts[1:], strict=False)), chart
+    boxes = probe(browser, "openedBoxes")
+    if boxes:
+        chart, table = boxes["chart"], boxes["table"]
+        if width >= 1000:  # beside: right of the chart, level with it, about a third wide
+            assert table["left"] >= chart["right"] and table["top"] < chart["bottom"], boxes
+            assert 0.55 < chart["width"] / (chart["width"] + table["width"]) < 0.75, boxes
+        else:  # below the chart and its note, as wide
+            assert table["top"] >= boxes["note"]["bottom"] - 0.5, boxes
+            assert abs(table["left"] - chart["left"]) < 1, boxes
 
 
 def every_price(worker: WorkerProcess) -> bool:
@@ -603,15 +614,7 @@ def test_with_streams_the_price_agrees_with_chart_and_book_a_young_chart_starts_
     chrome.find_element(By.CSS_SELECTOR, '.card[data-symbol="ETHUSDT"] svg').click()
     until(chrome, lambda: chrome.find_elements(By.CSS_SELECTOR, ".card.wide"), "the opened card")
     for width in (1400, 1000, 420):
-        check_layout(chrome, width, "opened-young")
-        boxes = probe(chrome, "openedBoxes")
-        chart, table = boxes["chart"], boxes["table"]
-        if width >= 1000:  # beside: right of the chart, level with it, a third wide
-            assert table["left"] >= chart["right"] and table["top"] < chart["bottom"], boxes
-            assert 0.4 < chart["width"] / (chart["width"] + table["width"]) < 0.75, boxes
-        else:
-            assert table["top"] >= boxes["note"]["bottom"] - 0.5, boxes
-            assert abs(table["left"] - chart["left"]) < 1, boxes
+        check_layout(chrome, width, "opened-young")  # beside at 1400 and 1000, below at 420
     # a tap on a candle shows its card until a tap elsewhere
     check_layout(chrome, 1400, "opened-young")
     middle = probe(chrome, "newestCandleMiddle", "ETHUSDT")
@@ -631,6 +634,7 @@ def test_with_streams_the_price_agrees_with_chart_and_book_a_young_chart_starts_
          and at(c["first"]) == at(hours[0])), None), "the opened chart of 1h candles")
     assert at(opened["t0"]) == at(hours[0]), opened
     assert f"recording since {hours[0][11:16]} UTC" in opened_note(chrome)
+    check_layout(chrome, 1400, "opened-young-1h")
     assert console_errors(chrome) == [], "the browser console has errors"
 
 
