@@ -633,7 +633,10 @@ def test_with_streams_the_price_agrees_with_chart_and_book_a_young_chart_starts_
         (c for c in probe(chrome, "chartBounds") if c["symbol"] == "ETHUSDT"
          and at(c["first"]) == at(hours[0])), None), "the opened chart of 1h candles")
     assert at(opened["t0"]) == at(hours[0]), opened
-    assert f"recording since {hours[0][11:16]} UTC" in opened_note(chrome)
+    # the words to the minute: the first 1m candle's start, within the first 1h candle
+    first = api_candle_starts(worker, "ETHUSDT", "1m", timedelta(hours=2))[0]
+    assert at(hours[0]) <= at(first) < at(hours[0]) + timedelta(hours=1)
+    assert f"recording since {first[11:16]} UTC" in opened_note(chrome)
     check_layout(chrome, 1400, "opened-young-1h")
     assert console_errors(chrome) == [], "the browser console has errors"
 
