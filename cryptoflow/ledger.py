@@ -13,7 +13,7 @@ gaps and outages of the symbol that touch them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cryptoflow.records import format_ts
@@ -23,7 +23,7 @@ from cryptoflow.tables.series import floor_to
 
 HOUR = timedelta(hours=1)
 UNEXPLAINED = "no trade stored and no gap recorded (was the recorder running?)"
-COLUMNS = ("hour", "first_id", "last_id", "stored", "streamed", "filled", "imported",
+COLUMNS = ("hour", "first_ts", "first_id", "last_id", "stored", "streamed", "filled", "imported",
            "backfilled", "invalid", "missing", "gaps", "disconnected_s", "verified")
 
 
@@ -78,6 +78,8 @@ def hour_row(
     verified = summary.verified
     return {
         "hour": format_ts(summary.hour), "first_id": summary.first_id,
+        "first_ts": format_ts(datetime.fromtimestamp(summary.first_ms / 1000, tz=UTC))
+        if summary.first_ms is not None else None,
         "last_id": summary.last_id, "stored": summary.stored, "streamed": summary.streamed,
         "filled": summary.filled, "imported": summary.imported,
         "backfilled": summary.backfilled, "invalid": summary.invalid,

@@ -98,22 +98,27 @@ def holes(ranges: Ranges) -> list[Range]:
 class LedgerHour(Record, serializer="json", include_metadata=False):
     """The live part of one symbol's open hour, in the trades agent's state: the ids it
     counted (``ids``), those filled from REST (``filled``) and those invalid at the
-    exchange (``invalid``), each as ranges."""
+    exchange (``invalid``), each as ranges, and the time of its first trade
+    (``first_ms``; None in a value written before it was kept)."""
 
     start_ms: int
     ids: Ranges
     filled: Ranges
     invalid: Ranges
+    first_ms: int | None = None
 
     @classmethod
-    def opened(cls, start_ms: int) -> LedgerHour:
-        return cls(start_ms=start_ms, ids=[], filled=[], invalid=[])
+    def opened(cls, first: Trade) -> LedgerHour:
+        """The hour of ``first``, its first trade (the lowest id: they come in id order)."""
+        return cls(start_ms=hour_start_ms(first.time_ms), ids=[], filled=[], invalid=[],
+                   first_ms=first.time_ms)
 
     def document(self, symbol: str) -> dict[str, object]:
         """The fields of the hour's ledger document this part sets (``live``)."""
         hour = datetime.fromtimestamp(self.start_ms / 1000, tz=UTC)
         return {"_id": ledger_id(symbol, hour), "symbol": symbol, "hour": hour,
-                "live": {"ids": self.ids, "filled": self.filled, "invalid": self.invalid}}
+                "live": {"ids": self.ids, "filled": self.filled, "invalid": self.invalid,
+                         "first_ms": self.first_ms}}
 
 
 def fold_ledger(
@@ -131,7 +136,7 @@ def fold_ledger(
         return LedgerHour(
             start_ms=current.start_ms, ids=add_ids(current.ids, batch["ids"]),
             filled=add_ids(current.filled, batch["filled"]),
-            invalid=add_ids(current.invalid, batch["invalid"]))
+            invalid=add_ids(current.invalid, batch["invalid"]), first_ms=current.first_ms)
 
     for trade in trades:
         start = hour_start_ms(trade.time_ms)
@@ -139,7 +144,7 @@ def fold_ledger(
             settled = settle()
             if settled is not None:
                 closed.append(settled)
-            current = LedgerHour.opened(start)
+            current = LedgerHour.opened(trade)
             batch = {"ids": [], "filled": [], "invalid": []}
         batch["ids"].append(trade.trade_id)
         if trade.filled:
@@ -166,6 +171,8 @@ class HourSummary:
     invalid: int
     holes: list[Range] = field(default_factory=list)
     verified: dict[str, object] | None = None
+    first_ms: int | None = None  # the time of the first trade stored in the hour
+
 
     @property
     def missing(self) -> int:
@@ -180,6 +187,9 @@ class HourSummary:
         new_backfilled = minus(backfilled["ids"], union(live["ids"], imported["ids"]))
         filled = size(live["filled"])
         verified = document.get("verified")
+        firsts = [first for name in ("live", "imported", "backfilled")
+                  if isinstance(part := document.get(name), dict)
+                  and isinstance(first := part.get("first_ms"), int)]
         return cls(
             hour=hour, first_id=all_ids[0][0] if all_ids else None,
             last_id=all_ids[-1][1] if all_ids else None, stored=size(all_ids),
@@ -187,6 +197,7 @@ class HourSummary:
             imported=size(new_imported), backfilled=size(new_backfilled),
             invalid=size(union(live["invalid"], imported["invalid"], backfilled["invalid"])),
             holes=holes(all_ids), verified=verified if isinstance(verified, dict) else None,
+            first_ms=min(firsts, default=None),
         )
 
 

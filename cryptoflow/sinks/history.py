@@ -49,6 +49,7 @@ class Written:
 @dataclass
 class _Hour:
     start_ms: int
+    first_ms: int  # the time of its first trade (the lowest id: they come in id order)
     ids: list[int] = field(default_factory=list)
     invalid: list[int] = field(default_factory=list)
 
@@ -88,7 +89,7 @@ class HistoryWriter:
             start = hour_start_ms(trade.time_ms)
             if self._hour is None or start > self._hour.start_ms:
                 await self._write_hour()
-                self._hour = _Hour(start)
+                self._hour = _Hour(start, trade.time_ms)
             self._hour.ids.append(trade.trade_id)
             if trade.invalid:
                 self._hour.invalid.append(trade.trade_id)
@@ -118,11 +119,13 @@ class HistoryWriter:
         part = (stored[0].get(self.part) if stored else None) or {}
         ids: Ranges = add_ids(part.get("ids") or [], hour.ids)
         invalid: Ranges = add_ids(part.get("invalid") or [], hour.invalid)
+        firsts = [hour.first_ms, part.get("first_ms")]
         complete = bool(part.get("complete")) or (
             self.covers is not None
             and self.covers[0] <= hour.start_ms and hour.start_ms + HOUR_MS <= self.covers[1])
         await self.store.set_fields(COVERAGE, [{
             "_id": key, "symbol": self.symbol, "hour": start,
             self.part: {"ids": union(ids), "filled": [], "invalid": invalid,
-                        "complete": complete},
+                        "complete": complete,
+                        "first_ms": min(first for first in firsts if isinstance(first, int))},
         }])

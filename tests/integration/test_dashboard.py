@@ -396,8 +396,12 @@ def test_with_streams_the_cards_show_trades_volume_spread_and_the_recorded_candl
     coverage = until(chrome, lambda: (text := chrome.find_element(
         By.CSS_SELECTOR, '.card[data-symbol="BTCUSDT"] .coverage').text).startswith(
         "every trade id since ") and text, "BTCUSDT's completeness")
-    first_hour = get(worker, "/api/coverage/BTCUSDT/?limit=24")[1]["hours"]
-    assert coverage.endswith(next(h["hour"] for h in first_hour if h["stored"])[11:19] + " UTC")
+    hours = get(worker, "/api/coverage/BTCUSDT/?limit=24")[1]["hours"]
+    first = next(hour for hour in hours if hour["stored"])
+    # since the first trade recorded, not since the start of its hour
+    (oldest,) = get(worker, f"/api/trades/BTCUSDT/?start={first['hour']}&limit=1")[1]["trades"]
+    assert oldest["trade_id"] == first["first_id"] and oldest["ts"] == first["first_ts"]
+    assert coverage.endswith(first["first_ts"][11:19] + " UTC")
     chrome.find_element(By.CSS_SELECTOR, '.card[data-symbol="BTCUSDT"] .coverage').click()
     assert until(chrome, lambda: chrome.find_element(
         By.CSS_SELECTOR, '.card[data-symbol="BTCUSDT"] .gaps').text, "the gaps listed") == (

@@ -94,14 +94,16 @@ def test_an_hour_counted_batch_by_batch_equals_it_counted_at_once(
         assert as_set(h.ids) == {t.trade_id for t in own}
         assert as_set(h.filled) == {t.trade_id for t in own if t.filled}
         assert as_set(h.invalid) == {t.trade_id for t in own if t.invalid}
+        assert h.first_ms == own[0].time_ms  # the hour's first trade
 
 
 def test_a_summary_counts_each_id_once_for_the_first_path_in_order_that_holds_it() -> None:
     document = {
-        "live": {"ids": [[100, 149], [160, 199]], "filled": [[120, 129]], "invalid": [[130, 130]]},
+        "live": {"ids": [[100, 149], [160, 199]], "filled": [[120, 129]], "invalid": [[130, 130]],
+                 "first_ms": T0_MS + 900},
         # the archive has 90..160: 90..99 and 150..159 are new, the rest was recorded live
         "imported": {"ids": [[90, 160]], "filled": [], "invalid": [[130, 130], [95, 95]]},
-        "backfilled": {"ids": [[80, 95]], "filled": [], "invalid": []},
+        "backfilled": {"ids": [[80, 95]], "filled": [], "invalid": [], "first_ms": T0_MS + 7},
         "verified": {"result": "equal"},
     }
     summary = HourSummary.of(T0, document)
@@ -110,6 +112,7 @@ def test_a_summary_counts_each_id_once_for_the_first_path_in_order_that_holds_it
     assert (summary.imported, summary.backfilled) == (20, 10)
     assert summary.invalid == 2 and summary.holes == [] and summary.missing == 0
     assert summary.verified == {"result": "equal"}
+    assert summary.first_ms == T0_MS + 7  # the earliest part's first trade
 
 
 def test_holes_within_and_between_hours_are_missing_ids() -> None:
@@ -129,4 +132,5 @@ def test_the_live_part_names_its_hour() -> None:
     document = hour.document("BTCUSDT")
     assert document["_id"] == ledger_id("BTCUSDT", T0) == "BTCUSDT:2026-12-07T08"
     assert document["hour"] == T0
-    assert document["live"] == {"ids": [[7, 7]], "filled": [], "invalid": []}
+    assert document["live"] == {"ids": [[7, 7]], "filled": [], "invalid": [],
+                                "first_ms": T0_MS + 5}
