@@ -17,7 +17,14 @@ from urllib.parse import urlsplit
 import pytest
 
 from cryptoflow.devstack.simexchange import SimExchangeThread
-from tests.integration.conftest import READY_LINE, WorkerProcess, get, served, wait_for
+from tests.integration.conftest import (
+    READY_LINE,
+    WorkerProcess,
+    free_port,
+    get,
+    served,
+    wait_for,
+)
 from tests.integration.test_streams import STREAM_ENV
 from tests.integration.test_streams_scaling import each_symbol_once, streamed_by
 
@@ -702,3 +709,27 @@ def test_a_symbol_another_worker_streams_shows_its_1m_rate_polled_book_and_fetch
           f"the {symbol} book polled again")
     # while the second worker joins, the API may answer 503 (logged as a network error)
     assert [e for e in console_errors(chrome) if e["source"] == "javascript"] == []
+
+
+@needs_chromium
+def test_offline_the_page_says_why_it_is_empty_and_what_to_do(
+    start_worker: Callable[..., WorkerProcess], chrome: Any,
+) -> None:
+    """Neither the exchange's REST nor its streams answer: the page says the exchange is
+    unreachable since when, that there is no data yet, and that make demo runs offline."""
+    from selenium.webdriver.common.by import By
+
+    worker = start_worker(CRYPTOFLOW_BINANCE_URL=f"http://127.0.0.1:{free_port()}",
+                          CRYPTOFLOW_BINANCE_WS_URL=f"ws://127.0.0.1:{free_port()}",
+                          CRYPTOFLOW_STREAMS="trades", CRYPTOFLOW_POLL_INTERVAL="0.5")
+    since = wait_for(lambda: get(worker, "/api/health/")[1]["exchange"]["unreachable_since"],
+                     timeout=30, what="the exchange unreachable")
+    chrome.get(f"http://127.0.0.1:{worker.web_port}/")
+    notice = until(chrome, lambda: chrome.find_element(By.ID, "notice").text,
+                   "the notice of why the page is empty")
+    assert notice.startswith("Binance (127.0.0.1:") and "unreachable since " in notice
+    assert since.replace("T", " ")[:19] in notice
+    assert notice.endswith("no data yet; make demo runs offline, against its simulated exchange")
+    # the one error is the unhealthy worker's 503 to /api/health/, which the page reads
+    assert [e for e in console_errors(chrome)
+            if not (e["source"] == "network" and "/api/health/ " in e["message"])] == []
