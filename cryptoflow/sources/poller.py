@@ -25,6 +25,11 @@ from cryptoflow.sources.binance import BinanceClient, Quote
 
 log = logging.getLogger(__name__)
 
+# The first error of an exchange that does not answer says what to do about it.
+OFFLINE_KINDS = ("unreachable", "timeout")
+OFFLINE_HINT = ("; check the network (a proxy, a firewall), or run offline against the "
+                "simulated exchange: make demo")
+
 INVALID_SYMBOL = -1121
 
 
@@ -100,7 +105,8 @@ class PricePoller:
             self._delays = self.backoff.delays()
         self._resume_at = time.monotonic() + next(self._delays)
         if err.kind != self.failing:
-            log.error("Binance: %s: %s (will keep polling)", err.kind, err)
+            hint = OFFLINE_HINT if err.kind in OFFLINE_KINDS else ""
+            log.error("Binance: %s: %s (will keep polling)%s", err.kind, err, hint)
             self.failing = err.kind
 
     async def _drop_invalid_symbols(self) -> None:

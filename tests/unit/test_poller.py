@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 
 import pytest
 
@@ -118,3 +119,26 @@ async def test_after_a_failure_polls_pause_with_backoff(
     await poller.poll()
     assert len(exchange.requests) == 2
     assert len(out.ticks) == 3
+
+
+@pytest.mark.asyncio
+async def test_an_exchange_that_does_not_answer_is_one_error_that_says_what_to_do(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Offline: the first error names the failure and what to check, or make demo; the
+    retries after it say nothing more."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    client = BinanceClient(f"http://127.0.0.1:{port}", timeout=1.0)
+    try:
+        poller = poller_for(client, Published(), SYMBOLS, Backoff(base=0.0, cap=0.0))
+        with caplog.at_level(logging.INFO, logger="cryptoflow.sources.poller"):
+            for _ in range(3):
+                await poller.poll()
+    finally:
+        await client.close()
+    (message,) = [r.getMessage() for r in caplog.records]
+    assert message.startswith("Binance: unreachable: ")
+    assert message.endswith("(will keep polling); check the network (a proxy, a firewall), "
+                            "or run offline against the simulated exchange: make demo")
