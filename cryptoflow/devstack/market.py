@@ -279,7 +279,12 @@ class SymbolMarket:
         rng = self._rng
         self._tick, self._lot = _tick(start_price), _lot(start_price)
         self.price = max(self._tick, round(start_price * UNITS / self._tick) * self._tick)
-        self.next_agg_id = rng.randrange(1_000_000, 9_000_000)
+        # Seeded: ids from the seed, the same every run. Unseeded (make demo): from the
+        # clock, so an exchange started again later goes on above the ids it gave before,
+        # as Binance's do, and a recording kept from an earlier run sees a gap, not ids
+        # going back (at most one trade a millisecond keeps them apart).
+        self.next_agg_id = rng.randrange(1_000_000, 9_000_000) if seed is not None \
+            else start_ms
         self.next_raw_id = self.next_agg_id * 3 + rng.randrange(1000)
         self.book: BookQuote | None = None
         self._book_id = rng.randrange(10**9, 2 * 10**9)

@@ -303,6 +303,13 @@ def stored_window_prices(
     return [doc["price"] for doc in db["trades"].find(query, {"price": 1}).sort("trade_id", 1)]
 
 
+def trades_settled(db: Database[dict[str, Any]], pause: float = 1.5) -> bool:
+    """Whether no trade was stored for ``pause`` seconds."""
+    before = db["trades"].count_documents({})
+    time.sleep(pause)
+    return db["trades"].count_documents({}) == before
+
+
 def window_of_stored_trades(
     worker: WorkerProcess, db: Database[dict[str, Any]], symbol: str,
 ) -> dict[str, Any] | None:
@@ -337,6 +344,8 @@ def test_a_streamed_symbols_window_prices_are_its_trades(
              what="trades of every symbol")
     market.sim.quiet(30.0)  # a pause in trading: the windows stop moving
     try:
+        # once the trades made before the pause are all stored (some are on their way)
+        wait_for(partial(trades_settled, db), timeout=20, what="the stored trades settled")
         answers = {}
         for symbol in ("BTCUSDT", UNPOLLED):
             stats = wait_for(partial(window_of_stored_trades, worker, db, symbol),

@@ -271,3 +271,15 @@ def test_trades_marked_invalid_keep_their_ids_and_count_in_no_kline() -> None:
              and t.agg_id not in invalid]
     assert row[1:6] + row[7:11] == aggregate(valid)
 
+
+
+def test_an_unseeded_market_started_later_goes_on_above_its_earlier_ids() -> None:
+    """make demo's exchange is unseeded: started again later (the demo's database keeps
+    the trades of the earlier run), its ids go on above the ones it gave before."""
+    earlier = SymbolMarket("BTCUSDT", 67_000.0, START_MS, seed=None, trade_rate=50.0,
+                           book_rate=0.0, retention=100_000)
+    last = run(earlier, [10 * MINUTE_MS])[-1].agg_id
+    later = SymbolMarket("BTCUSDT", 67_000.0, START_MS + 10 * MINUTE_MS + 1, seed=None,
+                         trade_rate=50.0, book_rate=0.0, retention=100_000)
+    first = run(later, [MINUTE_MS], now=START_MS + 10 * MINUTE_MS + 1)[0].agg_id
+    assert first > last
