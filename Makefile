@@ -5,7 +5,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat setup.cfg pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run demo test bench lint install clean
+.PHONY: run demo test docs bench lint install clean
 
 ## run: local broker + database, and the worker polling live Binance (Ctrl-C stops all)
 run: $(STAMP)
@@ -22,11 +22,18 @@ demo: $(STAMP)
 		$(BIN)/faust -A cryptoflow worker -l info
 
 ## test: ruff, mypy (setup.cfg [mypy]: cryptoflow with agents/ and tables/, and bench),
+## the docs site built --strict (a broken link or page fails; into the ignored build/site),
 ## then the whole test suite (unit + integration on the local stack)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir build/site
 	$(BIN)/pytest
+
+## docs: the documentation site at http://127.0.0.1:8000/, rebuilt on every change
+## (mkdocs serve; the settings table is generated from cryptoflow/settings.py)
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve
 
 ## bench: the benchmarks (a few minutes; nothing else should run meanwhile), by hand only
 bench: $(STAMP)
@@ -47,4 +54,4 @@ $(STAMP): setup.cfg pyproject.toml
 	touch $@
 
 clean:
-	rm -rf $(VENV) .cryptoflow .cryptoflow-demo cryptoflow-data build dist *.egg-info
+	rm -rf $(VENV) .cryptoflow .cryptoflow-demo cryptoflow-data build dist site *.egg-info
