@@ -17,7 +17,6 @@ from faust.types import TransportT
 from faust.web.apps.stats import blueprint as stats_blueprint
 
 from cryptoflow.broker.transport import CryptoflowTransport
-from cryptoflow.devstack.tansu import TansuTransport
 from cryptoflow.exceptions import SettingsError
 from cryptoflow.logs import quiet_frameworks
 from cryptoflow.metrics import prometheus_sensors
@@ -83,8 +82,11 @@ class CryptoflowApp(faust.App):
 
     def _new_transport(self) -> TransportT:
         # faust's aiokafka transport (kafka:// and aiokafka:// both name it) with the
-        # fix in cryptoflow/broker/transport.py; the local broker's adds its own quirks.
+        # fix in cryptoflow/broker/transport.py; the local broker's adds its own quirks,
+        # loaded only for it: a worker on Kafka never imports the local-development code.
         if self.settings.broker_flavor == "TANSU":
+            from cryptoflow.devstack.tansu import TansuTransport
+
             return TansuTransport(self.conf.broker_consumer, self)
         return CryptoflowTransport(self.conf.broker_consumer, self)
 
