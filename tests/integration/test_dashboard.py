@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from cryptoflow.devstack.simexchange import SimExchangeThread
+from cryptoflow.devstack.simexchange import DEFAULT_SYMBOLS, SimExchangeThread
 from tests.integration.conftest import (
     READY_LINE,
     WorkerProcess,
@@ -36,6 +36,7 @@ T = TypeVar("T")
 # The page's candle intervals, and how many candles one chart shows at most.
 INTERVALS = {"1m": timedelta(minutes=1), "5m": timedelta(minutes=5), "1h": timedelta(hours=1)}
 MAX_CANDLES = 2016
+SYMBOLS = DEFAULT_SYMBOLS
 
 
 def read_events(worker: WorkerProcess, ticks: int, timeout: float = 20) -> list[dict[str, Any]]:
@@ -376,19 +377,26 @@ def switch(browser: Any, kind: str, value: str) -> None:
         By.CSS_SELECTOR, f'.wide [data-kind="{kind}"] [data-value="{value}"]').click()
 
 
+def streamed_page(start_worker: Callable[..., WorkerProcess], chrome: Any) -> WorkerProcess:
+    """A worker with streams on, once every symbol has a candle from its streamed trades
+    and a price, and its page open in ``chrome``."""
+    worker = start_worker(**STREAM_ENV)
+    wait_for(lambda: all("volume" in (get(worker, f"/api/candles/{s}/")[1]["candles"] or [{}])[-1]
+                         for s in SYMBOLS),
+             what="a candle from the streamed trades of every symbol")
+    wait_for(lambda: every_price(worker), what="a price of every symbol")
+    chrome.get(f"http://127.0.0.1:{worker.web_port}/")
+    return worker
+
+
 @needs_chromium
 def test_with_streams_the_cards_show_trades_volume_spread_and_the_recorded_candles(
     exchange: SimExchangeThread, start_worker: Callable[..., WorkerProcess], chrome: Any,
 ) -> None:
     from selenium.webdriver.common.by import By
 
-    worker = start_worker(**STREAM_ENV)
-    symbols = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
-    wait_for(lambda: all("volume" in (get(worker, f"/api/candles/{s}/")[1]["candles"] or [{}])[-1]
-                         for s in symbols),
-             what="a candle from the streamed trades of every symbol")
-    wait_for(lambda: every_price(worker), what="a price of every symbol")
-    chrome.get(f"http://127.0.0.1:{worker.web_port}/")
+    worker = streamed_page(start_worker, chrome)
+    symbols = SYMBOLS
     wait_for(lambda: shown_prices(chrome), what="three symbols with prices")
     for symbol in symbols:
         until(chrome, lambda symbol=symbol: charted_as_recorded(chrome, worker, symbol),
@@ -558,13 +566,8 @@ def test_with_streams_the_price_agrees_with_chart_and_book_a_young_chart_starts_
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
-    worker = start_worker(**STREAM_ENV)
-    symbols = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
-    wait_for(lambda: all("volume" in (get(worker, f"/api/candles/{s}/")[1]["candles"] or [{}])[-1]
-                         for s in symbols),
-             what="a candle from the streamed trades of every symbol")
-    wait_for(lambda: every_price(worker), what="a price of every symbol")
-    chrome.get(f"http://127.0.0.1:{worker.web_port}/")
+    worker = streamed_page(start_worker, chrome)
+    symbols = SYMBOLS
     until(chrome, lambda: all(streams_shown(chrome, symbol) for symbol in symbols),
           "the streams' numbers on every card")
     # the recording is minutes old: each chart starts with its first candle, not 2 h ago
