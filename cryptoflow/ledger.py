@@ -12,6 +12,7 @@ gaps and outages of the symbol that touch them.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -44,7 +45,7 @@ async def coverage_page(
     stop = min(end, first + limit * HOUR)
     documents = {doc["hour"]: doc for doc in await store.ledger_hours(
         COVERAGE, symbol, first - HOUR, stop)}
-    hours = [first + n * HOUR for n in range(int((stop - first) / HOUR + 0.999999))]
+    hours = [first + n * HOUR for n in range(math.ceil((stop - first) / HOUR))]
     before = documents.get(first - HOUR)  # for the hole between it and the page's first
     summaries = summarise([(first - HOUR, before or {})] + [
         (hour, documents.get(hour, {})) for hour in hours])[1:]
@@ -67,14 +68,14 @@ def hour_row(
     holes = [{"first_id": first, "last_id": last, "size": last - first + 1,
               "reason": _reason(first, last, gaps)} for first, last in summary.holes]
     disconnected: list[dict[str, Any]] = []
+    seconds = 0.0
     for outage in outages:
         since = max(outage["start"], summary.hour)
         until = min(outage["end"], hour_end) if outage.get("end") else hour_end
         if since < until:
             disconnected.append({"from": format_ts(since), "to": format_ts(until),
                                  "ended": outage.get("end") is not None})
-    seconds = sum((datetime.fromisoformat(d["to"]) - datetime.fromisoformat(d["from"]))
-                  .total_seconds() for d in disconnected)
+            seconds += (until - since).total_seconds()
     verified = summary.verified
     return {
         "hour": format_ts(summary.hour), "first_id": summary.first_id,
